@@ -1,0 +1,109 @@
+"""The composition root: builds the platform's object graph from settings, and takes it down again."""
+
+import logging
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+from adapters.database import Database, create_schemas
+from adapters.embedded_database import start_embedded_postgres
+from adapters.idempotency_store import PostgresIdempotencyStore
+from adapters.messaging import MessageBroker
+from adapters.payment_gateway import SimulatedPaymentGateway
+from adapters.settings import Settings
+from adapters.tokens import TokenIssuer
+from commands.base import ContextApplication
+from commands.inventory import Inventory
+from commands.ordering import PlaceOrderHandler
+from commands.orders import Orders
+from commands.payments import Payments
+from commands.shipping import Shipping
+
+log = logging.getLogger(__name__)
+
+CONTEXT_APPLICATIONS: tuple[type[ContextApplication], ...] = (Orders, Inventory, Payments, Shipping)
+
+
+@dataclass
+class WriteSide:
+    orders: Orders
+    inventory: Inventory
+    payments: Payments
+    shipping: Shipping
+    place_order: PlaceOrderHandler
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    database: Database
+    write: WriteSide
+    idempotency: PostgresIdempotencyStore
+    tokens: TokenIssuer
+    broker: MessageBroker
+
+
+def locate_database(settings: Settings) -> Database:
+    """The configured PostgreSQL, or a private embedded one when none is configured."""
+    if settings.database_url:
+        return Database.from_url(settings.database_url)
+    return start_embedded_postgres(settings.data_dir)
+
+
+def migrate(database: Database) -> None:
+    """Create schemas and every context's tables; idempotent, and the only place that runs DDL."""
+    create_schemas(database)
+    env = database.eventsourcing_env(pool_size=1, max_overflow=0, create_table=True)
+    for application_class in CONTEXT_APPLICATIONS:
+        application_class(env=env).close()
+
+
+def open_broker(settings: Settings) -> MessageBroker:
+    if settings.amqp_url:
+        from adapters.rabbitmq import RabbitMQBroker
+
+        broker = RabbitMQBroker(settings.amqp_url)
+        broker.declare_topology()
+        return broker
+    from adapters.inprocess_broker import InProcessBroker
+
+    return InProcessBroker()
+
+
+def build_write_side(database: Database, settings: Settings, stack: ExitStack) -> WriteSide:
+    env = database.eventsourcing_env(pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+    orders = Orders(env=env)
+    stack.callback(orders.close)
+    inventory = Inventory(env=env)
+    stack.callback(inventory.close)
+    payments = Payments(env=env)
+    stack.callback(payments.close)
+    shipping = Shipping(env=env)
+    stack.callback(shipping.close)
+    return WriteSide(
+        orders=orders,
+        inventory=inventory,
+        payments=payments,
+        shipping=shipping,
+        place_order=PlaceOrderHandler(orders, catalog=inventory, payment_gateway=SimulatedPaymentGateway()),
+    )
+
+
+@contextmanager
+def open_platform(settings: Settings, database: Database | None = None) -> Iterator[Platform]:
+    with ExitStack() as stack:
+        database = database or locate_database(settings)
+        migrate(database)
+        write = build_write_side(database, settings, stack)
+        idempotency = PostgresIdempotencyStore(database)
+        stack.callback(idempotency.close)
+        broker = open_broker(settings)
+        stack.callback(broker.close)
+        yield Platform(
+            settings=settings,
+            database=database,
+            write=write,
+            idempotency=idempotency,
+            tokens=TokenIssuer(settings.secret),
+            broker=broker,
+        )

@@ -1,0 +1,122 @@
+"""PostgreSQL: where each context's event store lives, and the explicit, idempotent schema setup."""
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Final
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.rows import TupleRow
+
+CONTEXT_SCHEMAS: Final[Mapping[str, str]] = {
+    "Orders": "orders",
+    "Inventory": "inventory",
+    "Payments": "payments",
+    "Shipping": "shipping",
+}
+READ_SCHEMA: Final = "read"
+
+# Serialises schema changes across processes starting at the same time (any constant works; it is ours).
+MIGRATION_LOCK_KEY: Final = 0x10C157C5
+
+
+@dataclass(frozen=True)
+class Database:
+    """Where PostgreSQL is, as both a URL (for our own connections) and eventsourcing's settings."""
+
+    url: str
+    host: str
+    port: int
+    dbname: str
+    user: str
+    password: str
+
+    @classmethod
+    def from_url(cls, url: str) -> "Database":
+        params = conninfo_to_dict(url)
+        return cls(
+            url=url,
+            host=str(params.get("host") or "127.0.0.1"),
+            port=int(params.get("port") or 5432),
+            dbname=str(params.get("dbname") or "postgres"),
+            user=str(params.get("user") or "postgres"),
+            password=str(params.get("password") or ""),
+        )
+
+    def with_dbname(self, dbname: str) -> "Database":
+        conninfo = make_conninfo(self.url, dbname=dbname)
+        return Database(conninfo, self.host, self.port, dbname, self.user, self.password)
+
+    def connect(self, *, read_only: bool = False) -> psycopg.Connection[TupleRow]:
+        # A read-only session refuses every write, whatever code path tries one.
+        options = "-c default_transaction_read_only=on" if read_only else ""
+        return psycopg.connect(self.url, autocommit=True, options=options)
+
+    def eventsourcing_env(self, *, pool_size: int, max_overflow: int, create_table: bool = False) -> dict[str, str]:
+        """Environment for the four contexts' applications: one database, one schema per context."""
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": self.dbname,
+            "POSTGRES_HOST": self.host,
+            "POSTGRES_PORT": str(self.port),
+            "POSTGRES_USER": self.user,
+            "POSTGRES_PASSWORD": self.password,
+            "POSTGRES_POOL_SIZE": str(pool_size),
+            "POSTGRES_MAX_OVERFLOW": str(max_overflow),
+            "POSTGRES_CONNECT_TIMEOUT": "10",
+            "POSTGRES_PRE_PING": "y",
+            "CREATE_TABLE": "y" if create_table else "n",
+        }
+        for app_name, schema in CONTEXT_SCHEMAS.items():
+            env[f"{app_name.upper()}_POSTGRES_SCHEMA"] = schema
+        return env
+
+
+READ_TABLES: Final = (
+    f"""
+    CREATE TABLE IF NOT EXISTS {READ_SCHEMA}.idempotency_keys (
+        scope text NOT NULL,
+        key text NOT NULL,
+        request_hash text NOT NULL,
+        status_code integer,
+        body bytea,
+        headers jsonb,
+        claimed_at timestamptz NOT NULL DEFAULT now(),
+        completed_at timestamptz,
+        PRIMARY KEY (scope, key)
+    )
+    """,
+)
+
+
+@contextmanager
+def migration_lock(connection: psycopg.Connection[TupleRow]) -> Iterator[None]:
+    connection.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+    try:
+        yield
+    finally:
+        connection.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+
+
+def create_schemas(database: Database) -> None:
+    """Create every schema and our own tables if missing. Safe to run any number of times, concurrently."""
+    with database.connect() as connection, migration_lock(connection):
+        for schema in (*CONTEXT_SCHEMAS.values(), READ_SCHEMA):
+            connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        for statement in READ_TABLES:
+            connection.execute(statement)
+
+
+def create_database(server: Database, dbname: str) -> Database:
+    """Create a database on the server if it is missing (used for the embedded server and for test runs)."""
+    with server.connect() as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
+        if not exists:
+            connection.execute(f'CREATE DATABASE "{dbname}"')
+    return server.with_dbname(dbname)
+
+
+def drop_database(server: Database, dbname: str) -> None:
+    with server.connect() as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')

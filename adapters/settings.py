@@ -1,0 +1,78 @@
+"""Settings from environment variables, with an optional `.env` file beneath them."""
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from dotenv import dotenv_values
+
+PREFIX = "LOGISTICS_"
+_N = TypeVar("_N", int, float)
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None
+    """A real PostgreSQL; unset means a private embedded server under `data_dir`."""
+    amqp_url: str | None
+    """A real RabbitMQ; unset means the in-process broker."""
+    data_dir: Path
+    secret: str
+    host: str
+    port: int
+    query_port: int
+    db_pool_size: int
+    db_max_overflow: int
+    payment_timeout_s: float
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> "Settings":
+        """Read settings; real environment variables win over the `.env` file."""
+        source = dict(environ if environ is not None else os.environ)
+        file = env_file if env_file is not None else Path(source.get(f"{PREFIX}ENV_FILE", ".env"))
+        merged = {k: v for k, v in dotenv_values(file).items() if v is not None} if file.is_file() else {}
+        merged.update(source)
+
+        def get(name: str, default: str | None = None) -> str | None:
+            value = merged.get(PREFIX + name)
+            return value if value not in (None, "") else default
+
+        data_dir = Path(get("DATA_DIR", ".data") or ".data").resolve()
+        return cls(
+            database_url=get("DATABASE_URL"),
+            amqp_url=get("AMQP_URL"),
+            data_dir=data_dir,
+            secret=get("SECRET") or _local_secret(data_dir),
+            host=get("HOST", "127.0.0.1") or "127.0.0.1",
+            port=_number(get("PORT"), "PORT", 8000, int),
+            query_port=_number(get("QUERY_PORT"), "QUERY_PORT", 8001, int),
+            db_pool_size=_number(get("DB_POOL_SIZE"), "DB_POOL_SIZE", 2, int),
+            db_max_overflow=_number(get("DB_MAX_OVERFLOW"), "DB_MAX_OVERFLOW", 8, int),
+            payment_timeout_s=_number(get("PAYMENT_TIMEOUT_S"), "PAYMENT_TIMEOUT_S", 30.0, float),
+        )
+
+
+def _number(raw: str | None, name: str, default: _N, kind: Callable[[str], _N]) -> _N:
+    if raw is None:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise SettingsError(f"{PREFIX}{name}={raw!r} is not a number") from None
+
+
+def _local_secret(data_dir: Path) -> str:
+    """A signing secret kept in the data folder, so tokens outlive restarts when none is configured."""
+    path = data_dir / "secret"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()

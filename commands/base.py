@@ -1,0 +1,68 @@
+"""What the four contexts' applications share: value-object transcodings, not-found mapping, conflict retries."""
+
+import random
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, ClassVar, ParamSpec, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import MutableOrImmutableAggregate
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
+
+from commands.errors import ConcurrencyConflict, NotFound
+from commands.transcodings import register_value_objects
+
+P = ParamSpec("P")
+R = TypeVar("R")
+A = TypeVar("A")
+
+CONFLICT_ATTEMPTS = 8
+
+
+def retry_on_conflict(method: Callable[P, R]) -> Callable[P, R]:
+    """Re-run a read-modify-save command when another writer got to the aggregate first.
+
+    Every attempt re-reads the aggregate, so the command is decided again on fresh state. After a bounded number
+    of attempts the conflict is reported (and answered with 409) instead of retried forever.
+    """
+
+    @wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                return method(*args, **kwargs)
+            except IntegrityError:
+                # Jittered backoff so that racing writers do not collide again in lockstep.
+                time.sleep(random.uniform(0, 0.005 * 2**attempt))
+        raise ConcurrencyConflict(f"{method.__qualname__}: gave up after {CONFLICT_ATTEMPTS} conflicting writes")
+
+    return wrapper
+
+
+class ContextApplication(Application[UUID]):
+    """One bounded context's event store. Subclasses pin `name`: it names the tables and the env prefix."""
+
+    aggregate_kind: ClassVar[str] = "aggregate"
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        register_value_objects(transcoder)
+
+    def load(self, aggregate_id: UUID, kind: type[A], label: str | None = None) -> A:
+        try:
+            aggregate: Any = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(label or kind.__name__.lower(), aggregate_id) from None
+        if not isinstance(aggregate, kind):
+            raise NotFound(label or kind.__name__.lower(), aggregate_id)
+        return aggregate
+
+    def save_all(self, *aggregates: MutableOrImmutableAggregate[UUID]) -> int:
+        """Save atomically; the position is the last written event's place in this context's log."""
+        recordings = self.save(*aggregates)
+        return recordings[-1].notification.id if recordings else self.head_position()
+
+    def head_position(self) -> int:
+        return self.recorder.max_notification_id() or 0

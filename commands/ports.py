@@ -1,0 +1,54 @@
+"""What the write side needs from the outside world, as interfaces the adapters implement."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol, runtime_checkable
+from uuid import UUID
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    product_id: UUID
+    sku: str
+    name: str
+    price: Decimal
+    orderable: bool
+
+
+@runtime_checkable
+class Catalog(Protocol):
+    def entries(self, product_ids: list[UUID]) -> dict[UUID, CatalogEntry]:
+        """The catalog entries of the products that exist; unknown ids are absent."""
+        ...
+
+
+@runtime_checkable
+class PaymentGateway(Protocol):
+    def accepts(self, token: str) -> bool:
+        """Whether the gateway knows this kind of payment token at all."""
+        ...
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status_code: int
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    """The outcome of claiming a client's key: ours to run, or somebody else's answer."""
+
+    claimed: bool
+    request_hash: str
+    response: StoredResponse | None
+
+
+@runtime_checkable
+class IdempotencyStore(Protocol):
+    def claim(self, scope: str, key: str, request_hash: str) -> IdempotencyClaim: ...
+
+    def complete(self, scope: str, key: str, response: StoredResponse) -> None: ...
+
+    def abandon(self, scope: str, key: str) -> None: ...

@@ -1,0 +1,124 @@
+"""Couriers and the shipments they carry."""
+
+from collections.abc import Iterable
+from enum import StrEnum
+from uuid import UUID
+
+from eventsourcing.domain import event
+
+from domain.base import LogisticsAggregate, stable_id
+from domain.errors import InvalidTransition
+from domain.values import DeliveryAddress, GeoPoint, non_blank
+
+
+class CourierStatus(StrEnum):
+    AVAILABLE = "AVAILABLE"
+    BUSY = "BUSY"
+
+
+class ShipmentStatus(StrEnum):
+    WAITING_FOR_COURIER = "WAITING_FOR_COURIER"
+    IN_TRANSIT = "IN_TRANSIT"
+    DELIVERED = "DELIVERED"
+
+
+class Courier(LogisticsAggregate):
+    @event("Registered")
+    def __init__(self, name: str, lat: float, lng: float) -> None:
+        self.name = name
+        self.position = GeoPoint(lat, lng)
+        self.status = CourierStatus.AVAILABLE
+        self.shipment_id: UUID | None = None
+
+    @classmethod
+    def register(cls, name: str, lat: float, lng: float) -> "Courier":
+        point = GeoPoint.of(lat, lng)
+        return cls(name=non_blank(name, "name"), lat=point.lat, lng=point.lng)
+
+    @property
+    def is_available(self) -> bool:
+        return self.status is CourierStatus.AVAILABLE
+
+    def move_to(self, lat: float, lng: float) -> None:
+        point = GeoPoint.of(lat, lng)
+        self._moved(point.lat, point.lng)
+
+    def take(self, shipment_id: UUID) -> None:
+        if not self.is_available:
+            raise InvalidTransition(f"courier {self.id} is busy with shipment {self.shipment_id}")
+        self._became_busy(shipment_id)
+
+    def release(self) -> None:
+        if self.is_available:
+            raise InvalidTransition(f"courier {self.id} is already available")
+        self._became_available()
+
+    @event("LocationUpdated")
+    def _moved(self, lat: float, lng: float) -> None:
+        self.position = GeoPoint(lat, lng)
+
+    @event("BecameBusy")
+    def _became_busy(self, shipment_id: UUID) -> None:
+        self.status = CourierStatus.BUSY
+        self.shipment_id = shipment_id
+
+    @event("BecameAvailable")
+    def _became_available(self) -> None:
+        self.status = CourierStatus.AVAILABLE
+        self.shipment_id = None
+
+
+class Shipment(LogisticsAggregate):
+    @staticmethod
+    def create_id(order_id: UUID) -> UUID:
+        return stable_id("shipment", str(order_id))
+
+    @event("Created")
+    def __init__(self, order_id: UUID, customer_id: str, destination: DeliveryAddress) -> None:
+        self.order_id = order_id
+        self.customer_id = customer_id
+        self.destination = destination
+        self.status = ShipmentStatus.WAITING_FOR_COURIER
+        self.courier_id: UUID | None = None
+        self.position: GeoPoint | None = None
+
+    def assign(self, courier: Courier) -> None:
+        if self.status is not ShipmentStatus.WAITING_FOR_COURIER:
+            raise InvalidTransition(f"shipment {self.id} already has courier {self.courier_id}")
+        courier.take(self.id)
+        self._courier_assigned(courier.id, courier.position.lat, courier.position.lng)
+
+    def update_location(self, lat: float, lng: float) -> None:
+        self._require_in_transit("move")
+        point = GeoPoint.of(lat, lng)
+        self._location_updated(point.lat, point.lng)
+
+    def deliver(self) -> None:
+        self._require_in_transit("be delivered")
+        self._delivered()
+
+    def _require_in_transit(self, action: str) -> None:
+        if self.status is not ShipmentStatus.IN_TRANSIT:
+            raise InvalidTransition(f"a shipment that is {self.status} cannot {action}")
+
+    @event("CourierAssigned")
+    def _courier_assigned(self, courier_id: UUID, lat: float, lng: float) -> None:
+        self.status = ShipmentStatus.IN_TRANSIT
+        self.courier_id = courier_id
+        self.position = GeoPoint(lat, lng)
+
+    @event("LocationUpdated")
+    def _location_updated(self, lat: float, lng: float) -> None:
+        self.position = GeoPoint(lat, lng)
+
+    @event("Delivered")
+    def _delivered(self) -> None:
+        self.status = ShipmentStatus.DELIVERED
+
+
+def nearest_available(couriers: Iterable[Courier], destination: GeoPoint) -> Courier | None:
+    """The free courier closest to a point by great-circle distance; ties go to the earliest registered."""
+    free = [courier for courier in couriers if courier.is_available]
+    if not free:
+        return None
+    return min(free, key=lambda courier: (courier.position.distance_km(destination), courier.created_on))

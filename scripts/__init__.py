@@ -1,0 +1,1 @@
+"""Operational entry points: the `logistics` command and its subcommands."""

@@ -1,0 +1,60 @@
+"""`logistics`: the single entry point for every process and operation."""
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from adapters.settings import Settings
+
+
+def _add_server_options(parser: argparse.ArgumentParser, settings: Settings) -> None:
+    parser.add_argument("--host", default=settings.host, help="interface to listen on (default %(default)s)")
+    parser.add_argument("--port", type=int, default=settings.port, help="port to listen on (default %(default)s)")
+
+
+def build_parser(settings: Settings) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="logistics", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the whole platform in one process")
+    _add_server_options(run, settings)
+    command_api = commands.add_parser("command-api", help="run the command API alone")
+    _add_server_options(command_api, settings)
+    commands.add_parser("migrate", help="create the database schemas and tables (idempotent)")
+
+    token = commands.add_parser("token", help="print a bearer token")
+    token.add_argument("--role", required=True, choices=["customer", "courier", "admin"])
+    token.add_argument("--subject", required=True, help="who the token speaks for: a customer or courier id")
+    token.add_argument("--days", type=float, default=30.0, help="lifetime in days (default %(default)s)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    args = build_parser(settings).parse_args(argv)
+    if args.command == "token":
+        from datetime import timedelta
+
+        from adapters.tokens import TokenIssuer
+
+        print(TokenIssuer(settings.secret).issue(args.role, args.subject, timedelta(days=args.days)))
+    elif args.command == "migrate":
+        from adapters.bootstrap import locate_database, migrate
+
+        migrate(locate_database(settings))
+        print("schemas and tables are in place")
+    elif args.command == "command-api":
+        from scripts.serve import run_command_api
+
+        run_command_api(settings, args.host, args.port)
+    elif args.command == "run":
+        from scripts.serve import run_all
+
+        run_all(settings, args.host, args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Running the platform's HTTP processes under uvicorn."""
+
+import logging
+
+import uvicorn
+from litestar import Litestar
+
+from adapters.bootstrap import open_platform
+from adapters.settings import Settings
+from web.command_api.app import create_command_api
+
+log = logging.getLogger(__name__)
+
+
+def serve(app: Litestar, host: str, port: int) -> None:
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on", access_log=False)
+    uvicorn.Server(config).run()
+
+
+def run_command_api(settings: Settings, host: str, port: int) -> None:
+    with open_platform(settings) as platform:
+        log.info("command API on http://%s:%d (OpenAPI at /schema)", host, port)
+        serve(create_command_api(platform), host, port)
+
+
+def run_all(settings: Settings, host: str, port: int) -> None:
+    """Everything in one process. Today that is the command API; the saga, projections and queries join it."""
+    with open_platform(settings) as platform:
+        mode = "embedded PostgreSQL" if not settings.database_url else "PostgreSQL"
+        broker = "RabbitMQ" if settings.amqp_url else "in-process broker"
+        log.info("logistics platform on http://%s:%d with %s and %s", host, port, mode, broker)
+        serve(create_command_api(platform), host, port)

@@ -1,0 +1,1 @@
+"""The HTTP outside: Litestar apps for commands (and, later, queries and pages)."""

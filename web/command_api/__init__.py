@@ -1,0 +1,1 @@
+"""The command API: takes orders, products, stock, cancellations and courier positions."""

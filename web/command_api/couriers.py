@@ -1,0 +1,62 @@
+"""Couriers and shipments: registration by operators, positions and deliveries by the couriers themselves."""
+
+from typing import Any
+from uuid import UUID
+
+from litestar import Controller, Request, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+from litestar.security.jwt import Token
+
+from adapters.tokens import TokenIssuer
+from commands.actor import Actor, Role
+from commands.shipping import Shipping
+from web.auth import requires
+from web.command_api.context import actor_of, command_context
+from web.command_api.schemas import Accepted, CourierPosition, CourierRegistered, RegisterCourier
+
+ActorRequest = Request[Actor, Token, Any]
+
+
+class CourierCommands(Controller):
+    path = "/api/couriers"
+    tags = ["couriers"]
+
+    @post("/", status_code=201, operation_id="RegisterCourier", sync_to_thread=True,
+          guards=[requires(Role.ADMIN)],
+          summary="Register a courier; the answer carries the courier's own bearer token")
+    def register_courier(
+        self, request: ActorRequest, data: JSONBody[RegisterCourier], shipping: NamedDependency[Shipping],
+        tokens: NamedDependency[TokenIssuer],
+    ) -> CourierRegistered:
+        with command_context(request):
+            courier, position = shipping.register_courier(data.name, data.lat, data.lng)
+        return CourierRegistered(id=courier.id, name=courier.name, position=position,
+                                 token=tokens.issue(Role.COURIER.value, str(courier.id)))
+
+    @post("/{courier_id:uuid}/location", status_code=202, operation_id="UpdateCourierLocation",
+          sync_to_thread=True, guards=[requires(Role.COURIER, Role.ADMIN)],
+          summary="Report a courier's position; the shipment it carries moves with it")
+    def update_location(
+        self, request: ActorRequest, courier_id: FromPath[UUID], data: JSONBody[CourierPosition],
+        shipping: NamedDependency[Shipping],
+    ) -> Accepted:
+        with command_context(request):
+            position = shipping.update_courier_location(actor_of(request), courier_id, data.lat, data.lng)
+        return Accepted(id=courier_id, position=position)
+
+
+class ShipmentCommands(Controller):
+    path = "/api/shipments"
+    tags = ["shipments"]
+
+    @post("/{shipment_id:uuid}/delivered", status_code=202, operation_id="MarkShipmentDelivered",
+          sync_to_thread=True, guards=[requires(Role.COURIER, Role.ADMIN)],
+          summary="The courier handed the goods over")
+    def mark_delivered(
+        self, request: ActorRequest, shipment_id: FromPath[UUID], shipping: NamedDependency[Shipping]
+    ) -> Accepted:
+        shipment = shipping.get_shipment(shipment_id)
+        with command_context(request, correlation_id=shipment.order_id):
+            shipment, position = shipping.mark_delivered(actor_of(request), shipment_id)
+        return Accepted(id=shipment.id, position=position)
