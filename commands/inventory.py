@@ -6,13 +6,15 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from commands.base import ContextApplication, retry_on_conflict
-from commands.errors import AlreadyExists
+from commands.errors import AlreadyExists, NotFound
 from commands.ports import CatalogEntry
 from domain.stock import Stock
 
 
 class Inventory(ContextApplication):
     name = "Inventory"
+    # Every order adds events to the stocks it touches; snapshots keep a popular product cheap to load.
+    snapshotting_intervals = {Stock: 50}
 
     def create_product(self, sku: str, name: str, price: Decimal | str, initial_stock: int) -> tuple[Stock, int]:
         stock = Stock.create(sku=sku, name=name, price=price, initial_stock=initial_stock)
@@ -46,10 +48,12 @@ class Inventory(ContextApplication):
     def entries(self, product_ids: list[UUID]) -> dict[UUID, CatalogEntry]:
         found: dict[UUID, CatalogEntry] = {}
         for product_id in product_ids:
-            if product_id in self.repository:
+            try:
                 stock = self.get_stock(product_id)
-                found[product_id] = CatalogEntry(
-                    product_id=stock.id, sku=stock.sku, name=stock.name, price=stock.price,
-                    orderable=not stock.discontinued,
-                )
+            except NotFound:
+                continue
+            found[product_id] = CatalogEntry(
+                product_id=stock.id, sku=stock.sku, name=stock.name, price=stock.price,
+                orderable=not stock.discontinued,
+            )
         return found

@@ -13,6 +13,8 @@ from domain.values import DeliveryAddress
 
 class Shipping(ContextApplication):
     name = "Shipping"
+    # Couriers post a position every second: snapshots keep loading them cheap however long they work.
+    snapshotting_intervals = {Courier: 100, Shipment: 100}
 
     def register_courier(self, name: str, lat: float, lng: float) -> tuple[Courier, int]:
         courier = Courier.register(name, lat, lng)

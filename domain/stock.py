@@ -137,8 +137,10 @@ def reserve_order(stocks: Mapping[UUID, Stock], order_id: UUID, lines: Iterable[
     When one line cannot be had, nothing is reserved and each short line records a rejection.
     """
     wanted = list(lines)
+    # A line this order already holds is not short: re-running the reservation must not reject it.
     short = [line for line in wanted if line.product_id not in stocks
-             or not stocks[line.product_id].can_reserve(line.quantity)]
+             or (order_id not in stocks[line.product_id].reservations
+                 and not stocks[line.product_id].can_reserve(line.quantity))]
     if short:
         for line in short:
             if line.product_id in stocks:

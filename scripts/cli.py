@@ -27,6 +27,14 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     token.add_argument("--role", required=True, choices=["customer", "courier", "admin"])
     token.add_argument("--subject", required=True, help="who the token speaks for: a customer or courier id")
     token.add_argument("--days", type=float, default=30.0, help="lifetime in days (default %(default)s)")
+
+    bench = commands.add_parser("bench", help="run a benchmark and print its figures")
+    benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
+    orders = benches.add_parser("orders", help="orders placed per second over HTTP beside bare saves")
+    orders.add_argument("--server-url", default=settings.database_url or "postgresql://postgres@127.0.0.1:5432/postgres",
+                        help="a PostgreSQL server where fresh databases may be created and dropped")
+    orders.add_argument("--count", type=int, default=2000)
+    orders.add_argument("--concurrency", type=int, default=8)
     return parser
 
 
@@ -49,6 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from scripts.serve import run_command_api
 
         run_command_api(settings, args.host, args.port)
+    elif args.command == "bench":
+        from scripts.bench_orders import report, run
+
+        report(run(args.server_url, args.count, args.concurrency), args.concurrency)
     elif args.command == "run":
         from scripts.serve import run_all
 

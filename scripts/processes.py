@@ -1,0 +1,72 @@
+"""Starting the platform's real processes (for benchmarks and end-to-end tests), and stopping them again."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+LOGISTICS = [sys.executable, "-m", "scripts.cli"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class RunningProcess:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def wait_until_healthy(process: subprocess.Popen[bytes], base_url: str, log_path: Path, limit_s: float) -> None:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
+        try:
+            if httpx.get(f"{base_url}/health/live", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"process did not become healthy in {limit_s} s:\n{log_path.read_text(errors='replace')}")
+
+
+@contextmanager
+def logistics_process(args: list[str], env: Mapping[str, str], log_dir: Path,
+                      startup_limit_s: float = 60.0) -> Iterator[RunningProcess]:
+    """Run `logistics <args> --port <free>` and yield once it answers its health check."""
+    port = free_port()
+    log_path = log_dir / f"{args[0]}-{port}.log"
+    full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen([*LOGISTICS, *args, "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT,
+                                   env=full_env, stdout=log_file, stderr=subprocess.STDOUT)
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_healthy(process, base_url, log_path, startup_limit_s)
+            yield RunningProcess(process, base_url, log_path)
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
