@@ -5,23 +5,32 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
-from adapters.database import Database, create_schemas
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.utils import Environment
+
+from adapters.database import Database, create_schemas, migration_lock
 from adapters.embedded_database import start_embedded_postgres
 from adapters.idempotency_store import PostgresIdempotencyStore
 from adapters.messaging import MessageBroker
 from adapters.payment_gateway import SimulatedPaymentGateway
+from adapters.postgres_deadlines import PostgresPaymentDeadlinesView
 from adapters.settings import Settings
 from adapters.tokens import TokenIssuer
 from commands.base import ContextApplication
+from commands.deadlines import PaymentDeadlines
 from commands.inventory import Inventory
 from commands.ordering import PlaceOrderHandler
 from commands.orders import Orders
 from commands.payments import Payments
+from commands.policies import InventoryPolicies, OrderPolicies, PaymentPolicies, ShippingPolicies
 from commands.shipping import Shipping
 
 log = logging.getLogger(__name__)
 
 CONTEXT_APPLICATIONS: tuple[type[ContextApplication], ...] = (Orders, Inventory, Payments, Shipping)
+SAGA_POLICIES: tuple[type[ContextApplication], ...] = (
+    OrderPolicies, InventoryPolicies, PaymentPolicies, ShippingPolicies,
+)
 
 
 @dataclass
@@ -51,11 +60,25 @@ def locate_database(settings: Settings) -> Database:
 
 
 def migrate(database: Database) -> None:
-    """Create schemas and every context's tables; idempotent, and the only place that runs DDL."""
+    """Create schemas and every table; idempotent, safe to run concurrently, and the only place that runs DDL."""
     create_schemas(database)
     env = database.eventsourcing_env(pool_size=1, max_overflow=0, create_table=True)
-    for application_class in CONTEXT_APPLICATIONS:
-        application_class(env=env).close()
+    with database.connect() as connection, migration_lock(connection):
+        # The policies' process recorders add each context's tracking table beside its events table.
+        for application_class in (*CONTEXT_APPLICATIONS, *SAGA_POLICIES):
+            application_class(env=env).close()
+        deadlines = InfrastructureFactory.construct(Environment(PaymentDeadlines.name, {**env, **DEADLINES_ENV}))
+        deadlines.tracking_recorder(PostgresPaymentDeadlinesView)
+        deadlines.close()
+
+
+# The payment deadlines live beside the payments they watch.
+DEADLINES_ENV = {f"{PaymentDeadlines.name.upper()}_POSTGRES_SCHEMA": "payments"}
+
+
+def runner_env(database: Database, pool_size: int = 1, max_overflow: int = 2) -> dict[str, str]:
+    """Settings for the saga's and the projections' runners: small pools, as each holds several."""
+    return {**database.eventsourcing_env(pool_size=pool_size, max_overflow=max_overflow), **DEADLINES_ENV}
 
 
 def open_broker(settings: Settings) -> MessageBroker:
@@ -76,7 +99,7 @@ def build_write_side(database: Database, settings: Settings, stack: ExitStack) -
     stack.callback(orders.close)
     inventory = Inventory(env=env)
     stack.callback(inventory.close)
-    payments = Payments(env=env)
+    payments = Payments(env=env, gateway=SimulatedPaymentGateway())
     stack.callback(payments.close)
     shipping = Shipping(env=env)
     stack.callback(shipping.close)

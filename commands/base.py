@@ -20,6 +20,9 @@ A = TypeVar("A")
 
 CONFLICT_ATTEMPTS = 8
 
+Changed = list[MutableOrImmutableAggregate[UUID]]
+"""The aggregates a decision changed, for its caller to record in one transaction."""
+
 
 def retry_on_conflict(method: Callable[P, R]) -> Callable[P, R]:
     """Re-run a read-modify-save command when another writer got to the aggregate first.

@@ -22,10 +22,27 @@ class Catalog(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Authorization:
+    authorization_id: str
+
+
+@dataclass(frozen=True)
+class Decline:
+    reason: str
+
+
 @runtime_checkable
 class PaymentGateway(Protocol):
     def accepts(self, token: str) -> bool:
         """Whether the gateway knows this kind of payment token at all."""
+        ...
+
+    def authorize(self, payment_id: UUID, token: str, amount: Decimal) -> Authorization | Decline | None:
+        """Ask for an authorization; None when the gateway gives no answer (the payment's deadline decides).
+
+        The payment id is the gateway's idempotency key: asking twice for one payment authorizes once.
+        """
         ...
 
 

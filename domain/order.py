@@ -137,7 +137,7 @@ class Order(LogisticsAggregate):
 
     def _confirm_when_ready(self) -> None:
         if self.stock_reserved and self.payment_authorized:
-            self._confirmed()
+            self._confirmed(self.customer_id, self.delivery, self.total)
 
     def cancel(self, reason: CancelReason = CancelReason.CUSTOMER_CANCELLED, note: str | None = None) -> None:
         if self.status not in CANCELLABLE_STATUSES:
@@ -179,7 +179,8 @@ class Order(LogisticsAggregate):
         pass
 
     @event("Confirmed")
-    def _confirmed(self) -> None:
+    def _confirmed(self, customer_id: str, delivery: DeliveryAddress, total: Decimal) -> None:
+        # The confirmation carries what shipping needs, so that shipping never reads the orders' store.
         self.status = OrderStatus.CONFIRMED
 
     @event("Cancelled")

@@ -39,55 +39,57 @@ class Payment(LogisticsAggregate):
 
     def authorize(self, authorization_id: str) -> None:
         self._require(PaymentStatus.REQUESTED, "be authorized")
-        self._authorized(authorization_id)
+        self._authorized(self.order_id, authorization_id)
 
     def decline(self, reason: str) -> None:
         self._require(PaymentStatus.REQUESTED, "be declined")
-        self._declined(reason)
+        self._declined(self.order_id, reason)
 
     def time_out(self) -> None:
         self._require(PaymentStatus.REQUESTED, "time out")
-        self._timed_out()
+        self._timed_out(self.order_id)
 
     def capture(self) -> None:
         if self.status is PaymentStatus.CAPTURED:
             raise PaymentAlreadyCaptured(f"payment {self.id} is already captured")
         self._require(PaymentStatus.AUTHORIZED, "be captured")
-        self._captured(self.amount)
+        self._captured(self.order_id, self.amount)
 
     def void(self) -> None:
-        self._require(PaymentStatus.AUTHORIZED, "be voided")
-        self._voided()
+        """Withdraw an authorization, or a request the gateway has not answered yet."""
+        if self.status not in (PaymentStatus.AUTHORIZED, PaymentStatus.REQUESTED):
+            raise InvalidTransition(f"a payment that is {self.status} cannot be voided")
+        self._voided(self.order_id)
 
     def refund(self) -> None:
         self._require(PaymentStatus.CAPTURED, "be refunded")
-        self._refunded(self.amount)
+        self._refunded(self.order_id, self.amount)
 
     def _require(self, status: PaymentStatus, action: str) -> None:
         if self.status is not status:
             raise InvalidTransition(f"a payment that is {self.status} cannot {action}")
 
     @event("Authorized")
-    def _authorized(self, authorization_id: str) -> None:
+    def _authorized(self, order_id: UUID, authorization_id: str) -> None:
         self.status = PaymentStatus.AUTHORIZED
         self.authorization_id = authorization_id
 
     @event("Declined")
-    def _declined(self, reason: str) -> None:
+    def _declined(self, order_id: UUID, reason: str) -> None:
         self.status = PaymentStatus.DECLINED
 
     @event("TimedOut")
-    def _timed_out(self) -> None:
+    def _timed_out(self, order_id: UUID) -> None:
         self.status = PaymentStatus.TIMED_OUT
 
     @event("Captured")
-    def _captured(self, amount: Decimal) -> None:
+    def _captured(self, order_id: UUID, amount: Decimal) -> None:
         self.status = PaymentStatus.CAPTURED
 
     @event("Voided")
-    def _voided(self) -> None:
+    def _voided(self, order_id: UUID) -> None:
         self.status = PaymentStatus.VOIDED
 
     @event("Refunded")
-    def _refunded(self, amount: Decimal) -> None:
+    def _refunded(self, order_id: UUID, amount: Decimal) -> None:
         self.status = PaymentStatus.REFUNDED

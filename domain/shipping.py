@@ -20,6 +20,7 @@ class ShipmentStatus(StrEnum):
     WAITING_FOR_COURIER = "WAITING_FOR_COURIER"
     IN_TRANSIT = "IN_TRANSIT"
     DELIVERED = "DELIVERED"
+    CANCELLED = "CANCELLED"
 
 
 class Courier(LogisticsAggregate):
@@ -86,34 +87,84 @@ class Shipment(LogisticsAggregate):
         if self.status is not ShipmentStatus.WAITING_FOR_COURIER:
             raise InvalidTransition(f"shipment {self.id} already has courier {self.courier_id}")
         courier.take(self.id)
-        self._courier_assigned(courier.id, courier.position.lat, courier.position.lng)
+        self._courier_assigned(self.order_id, courier.id, courier.position.lat, courier.position.lng)
 
     def update_location(self, lat: float, lng: float) -> None:
         self._require_in_transit("move")
         point = GeoPoint.of(lat, lng)
-        self._location_updated(point.lat, point.lng)
+        self._location_updated(self.order_id, point.lat, point.lng)
 
     def deliver(self) -> None:
         self._require_in_transit("be delivered")
-        self._delivered()
+        self._delivered(self.order_id)
+
+    def cancel(self) -> None:
+        """The order was cancelled before the goods were handed over."""
+        if self.status not in (ShipmentStatus.WAITING_FOR_COURIER, ShipmentStatus.IN_TRANSIT):
+            raise InvalidTransition(f"a shipment that is {self.status} cannot be cancelled")
+        self._cancelled(self.order_id)
 
     def _require_in_transit(self, action: str) -> None:
         if self.status is not ShipmentStatus.IN_TRANSIT:
             raise InvalidTransition(f"a shipment that is {self.status} cannot {action}")
 
     @event("CourierAssigned")
-    def _courier_assigned(self, courier_id: UUID, lat: float, lng: float) -> None:
+    def _courier_assigned(self, order_id: UUID, courier_id: UUID, lat: float, lng: float) -> None:
         self.status = ShipmentStatus.IN_TRANSIT
         self.courier_id = courier_id
         self.position = GeoPoint(lat, lng)
 
     @event("LocationUpdated")
-    def _location_updated(self, lat: float, lng: float) -> None:
+    def _location_updated(self, order_id: UUID, lat: float, lng: float) -> None:
         self.position = GeoPoint(lat, lng)
 
     @event("Delivered")
-    def _delivered(self) -> None:
+    def _delivered(self, order_id: UUID) -> None:
         self.status = ShipmentStatus.DELIVERED
+
+    @event("Cancelled")
+    def _cancelled(self, order_id: UUID) -> None:
+        self.status = ShipmentStatus.CANCELLED
+
+
+DISPATCHER_KEY = "default"
+
+
+class Dispatcher(LogisticsAggregate):
+    """Who can be dispatched, and which shipments wait for a free courier, oldest first."""
+
+    @staticmethod
+    def create_id(key: str = DISPATCHER_KEY) -> UUID:
+        return stable_id("dispatcher", key)
+
+    @event("Opened")
+    def __init__(self, key: str = DISPATCHER_KEY) -> None:
+        self.couriers: list[UUID] = []
+        self.waiting: list[UUID] = []
+
+    def enroll(self, courier_id: UUID) -> None:
+        if courier_id not in self.couriers:
+            self._courier_enrolled(courier_id)
+
+    def queue(self, shipment_id: UUID) -> None:
+        if shipment_id not in self.waiting:
+            self._shipment_queued(shipment_id)
+
+    def dequeue(self, shipment_id: UUID) -> None:
+        if shipment_id in self.waiting:
+            self._shipment_dequeued(shipment_id)
+
+    @event("CourierEnrolled")
+    def _courier_enrolled(self, courier_id: UUID) -> None:
+        self.couriers.append(courier_id)
+
+    @event("ShipmentQueued")
+    def _shipment_queued(self, shipment_id: UUID) -> None:
+        self.waiting.append(shipment_id)
+
+    @event("ShipmentDequeued")
+    def _shipment_dequeued(self, shipment_id: UUID) -> None:
+        self.waiting.remove(shipment_id)
 
 
 def nearest_available(couriers: Iterable[Courier], destination: GeoPoint) -> Courier | None:

@@ -26,7 +26,7 @@ def normalise_sku(sku: str) -> str:
 class Stock(LogisticsAggregate):
     @staticmethod
     def create_id(sku: str) -> UUID:
-        return stable_id("product", sku)
+        return stable_id("product", normalise_sku(sku))
 
     @event("ProductCreated")
     def __init__(self, sku: str, name: str, price: Decimal, initial_stock: int) -> None:

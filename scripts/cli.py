@@ -2,6 +2,7 @@
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -22,6 +23,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     command_api = commands.add_parser("command-api", help="run the command API alone")
     _add_server_options(command_api, settings)
     commands.add_parser("migrate", help="create the database schemas and tables (idempotent)")
+    worker = commands.add_parser("worker", help="run the fulfilment saga's runners and the payment deadlines")
+    worker.add_argument("--only", action="append", metavar="NAME",
+                        help="run only this runner (repeatable), e.g. orders-to-inventory, payment-deadlines")
 
     token = commands.add_parser("token", help="print a bearer token")
     token.add_argument("--role", required=True, choices=["customer", "courier", "admin"])
@@ -38,8 +42,17 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     return parser
 
 
+def _stop_on_sigterm() -> None:
+    # A container or supervisor stops us with SIGTERM: shut down as cleanly as on Ctrl-C.
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _stop_on_sigterm()
     settings = Settings.from_env()
     args = build_parser(settings).parse_args(argv)
     if args.command == "token":
@@ -57,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from scripts.serve import run_command_api
 
         run_command_api(settings, args.host, args.port)
+    elif args.command == "worker":
+        from scripts.worker import run_worker
+
+        run_worker(settings, args.only)
     elif args.command == "bench":
         from scripts.bench_orders import report, run
 

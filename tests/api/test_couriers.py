@@ -70,13 +70,14 @@ def test_a_courier_acts_for_itself_only(
 def test_the_assigned_courier_moves_and_delivers_its_shipment(
     client: TestClient[Any], admin: Headers, platform: Platform
 ) -> None:
-    carrier = register(client, admin, "Carrier")
-    other = register(client, admin, "Other")
+    other = register(client, admin, "Far away", lat=-6.9, lng=107.6)
+    carrier = register(client, admin, "Nearby", lat=-6.21, lng=106.81)
     shipping = platform.write.shipping
-    shipment = shipping.create_shipment(uuid4(), "alice", DeliveryAddress("Jl. Sudirman", -6.22, 106.82))
-    courier = shipping.get_courier(UUID(carrier["id"]))
-    shipment.assign(courier)
-    shipping.save(shipment, courier)
+    order_id = uuid4()
+    shipping.save(*shipping.ship_order(order_id, "alice", DeliveryAddress("Jl. Sudirman", -6.22, 106.82)))
+    shipment = shipping.find_shipment_for(order_id)
+    assert shipment is not None
+    assert shipment.courier_id == UUID(carrier["id"])
 
     path = f"/api/shipments/{shipment.id}/delivered"
     moved = client.post(f"/api/couriers/{carrier['id']}/location", json={"lat": -6.215, "lng": 106.815},

@@ -1,0 +1,51 @@
+"""The payment deadlines view in PostgreSQL: its rows and its tracking position in one transaction."""
+
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from psycopg.sql import SQL, Identifier
+
+from commands.deadlines import PaymentDeadlinesView
+
+
+class PostgresPaymentDeadlinesView(PaymentDeadlinesView, PostgresTrackingRecorder):
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        table = self.tracking_table_name.replace("_tracking", "_awaiting")
+        self.check_identifier_length(table)
+        schema = Identifier(self.datastore.schema)
+        name = Identifier(table)
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {0}.{1} ("
+            "payment_id uuid PRIMARY KEY, order_id uuid NOT NULL, requested_at timestamptz NOT NULL)"
+        ).format(schema, name))
+        self.sql_create_statements.append(SQL(
+            "CREATE INDEX IF NOT EXISTS {0} ON {1}.{2} (requested_at)"
+        ).format(Identifier(f"{table}_requested_at_idx"), schema, name))
+        self._insert = SQL(
+            "INSERT INTO {0}.{1} (payment_id, order_id, requested_at) VALUES (%s, %s, %s) "
+            "ON CONFLICT (payment_id) DO NOTHING"
+        ).format(schema, name)
+        self._delete = SQL("DELETE FROM {0}.{1} WHERE payment_id = %s").format(schema, name)
+        self._select_overdue = SQL(
+            "SELECT payment_id, order_id FROM {0}.{1} WHERE requested_at < now() - %s "
+            "ORDER BY requested_at LIMIT %s"
+        ).format(schema, name)
+
+    def await_answer(self, payment_id: UUID, order_id: UUID, requested_at: datetime, tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as cursor:
+            self._insert_tracking(cursor, tracking)
+            cursor.execute(self._insert, (payment_id, order_id, requested_at))
+
+    def answered(self, payment_id: UUID, tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as cursor:
+            self._insert_tracking(cursor, tracking)
+            cursor.execute(self._delete, (payment_id,))
+
+    def overdue(self, timeout: timedelta, limit: int = 100) -> list[tuple[UUID, UUID]]:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(self._select_overdue, (timeout, limit))
+            return [(row["payment_id"], row["order_id"]) for row in cursor.fetchall()]

@@ -1,0 +1,78 @@
+"""Supervision: keep long-running loops alive, each in its own thread, restarting a failed one with backoff.
+
+One loop failing (a lost database connection, a conflict it gave up on, a bug) never stops the others; a
+restarted loop resumes from its own persisted position, so restarting is always safe.
+"""
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+Loop = Callable[[threading.Event], None]
+"""Runs until the event is set (then returns) or until it fails (then raises)."""
+
+INITIAL_BACKOFF_S = 0.2
+MAX_BACKOFF_S = 10.0
+HEALTHY_AFTER_S = 30.0
+
+
+@dataclass
+class TaskState:
+    name: str
+    restarts: int = 0
+    last_error: str | None = None
+    running: bool = False
+    started_at: float | None = None
+
+
+@dataclass
+class Supervisor:
+    tasks: dict[str, Loop]
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    states: dict[str, TaskState] = field(default_factory=dict)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> None:
+        for name, loop in self.tasks.items():
+            self.states[name] = TaskState(name)
+            thread = threading.Thread(target=self._keep_running, args=(name, loop), name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        self.stop_event.set()
+        deadline = time.monotonic() + timeout_s
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def wait(self) -> None:
+        """Block until stopped."""
+        while not self.stop_event.wait(1.0):
+            pass
+
+    def _keep_running(self, name: str, loop: Loop) -> None:
+        state = self.states[name]
+        backoff = INITIAL_BACKOFF_S
+        while not self.stop_event.is_set():
+            state.running, state.started_at = True, time.monotonic()
+            try:
+                loop(self.stop_event)
+            except Exception as error:
+                state.last_error = f"{type(error).__name__}: {error}"
+                log.exception("%s failed; restarting in %.1f s", name, backoff)
+            else:
+                if self.stop_event.is_set():
+                    break
+                log.warning("%s returned without being stopped; restarting in %.1f s", name, backoff)
+            finally:
+                state.running = False
+            if time.monotonic() - (state.started_at or 0) > HEALTHY_AFTER_S:
+                backoff = INITIAL_BACKOFF_S  # it ran well for a while: this is a fresh failure, not a loop
+            state.restarts += 1
+            self.stop_event.wait(backoff * random.uniform(0.8, 1.2))
+            backoff = min(MAX_BACKOFF_S, backoff * 2)

@@ -1,0 +1,193 @@
+"""The fulfilment saga: each context reacting to the facts of another, exactly once.
+
+Each policy class is its context's application plus a process recorder: what it decides is recorded in the
+same transaction as the upstream position it has reached, so a crash or a redelivery never applies a step
+twice. One runner follows one upstream context (see `commands.runners`).
+"""
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.application import ProcessingEvent
+from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.projection import EventSourcedProjection
+from eventsourcing.utils import resolve_topic
+
+from commands.base import CONFLICT_ATTEMPTS, Changed
+from commands.errors import ConcurrencyConflict
+from commands.inventory import Inventory
+from commands.orders import Orders
+from commands.payments import Payments
+from commands.shipping import Shipping
+from domain.base import message_context
+from domain.order import Order, OrderStatus
+from domain.payment import Payment
+from domain.reservation import StockReservation
+from domain.shipping import Shipment
+
+Reaction = Callable[[Any], Changed]
+
+
+def fact(aggregate: type, event_name: str) -> str:
+    """The stored topic of one of an aggregate's events; a typo fails at import, not in production."""
+    topic = f"{aggregate.__module__}:{aggregate.__qualname__}.{event_name}"
+    resolve_topic(topic)
+    return topic
+
+
+class SagaStep(EventSourcedProjection[UUID]):
+    """Dispatches each upstream fact to a reaction, and records what the reaction changed with the tracking."""
+
+    reacts_to: ClassVar[Mapping[str, str]]
+    """Upstream topic -> name of the method that reacts to it."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "reacts_to" in cls.__dict__:
+            cls.topics = tuple(cls.reacts_to)
+
+    def policy(self, domain_event: Any, processing_event: ProcessingEvent[UUID]) -> None:
+        method = self.reacts_to.get(type(domain_event).__module__ + ":" + type(domain_event).__qualname__)
+        if method is not None:
+            reaction: Reaction = getattr(self, method)
+            processing_event.collect_events(*reaction(domain_event))
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        # Everything a fact causes is correlated with what the fact was correlated with (its order), and caused
+        # by that fact's place in its context's log.
+        correlation = getattr(domain_event, "correlation_id", None) or str(domain_event.originator_id)
+        causation = f"{tracking.application_name}:{tracking.notification_id}"
+        with message_context(correlation, causation):
+            for attempt in range(CONFLICT_ATTEMPTS):
+                try:
+                    super().process_event(domain_event, tracking)
+                    return
+                except IntegrityError:
+                    if self.recorder.has_tracking_id(tracking.application_name, tracking.notification_id):
+                        return  # processed already (another runner instance got there first)
+                    # An API request changed one of the aggregates meanwhile: decide again on fresh state.
+                    time.sleep(random.uniform(0, 0.005 * 2**attempt))
+        raise ConcurrencyConflict(f"{self.name}: {causation} kept conflicting")
+
+
+class InventoryPolicies(SagaStep, Inventory):
+    """Orders -> inventory: reserve a placed order's lines, release them on cancel, commit them on dispatch."""
+
+    name = "Inventory"
+    reacts_to = {
+        fact(Order, "Placed"): "on_order_placed",
+        fact(Order, "Cancelled"): "on_order_cancelled",
+        fact(Order, "InTransit"): "on_order_in_transit",
+    }
+
+    def on_order_placed(self, placed: Any) -> Changed:
+        return self.reserve_for(placed.originator_id, placed.lines)
+
+    def on_order_cancelled(self, cancelled: Any) -> Changed:
+        return self.release_for(cancelled.originator_id)
+
+    def on_order_in_transit(self, in_transit: Any) -> Changed:
+        return self.commit_for(in_transit.originator_id)
+
+
+class PaymentPolicies(SagaStep, Payments):
+    """Orders -> payments: authorize a placed order's total, void it on cancel, capture it on dispatch."""
+
+    name = "Payments"
+    reacts_to = {
+        fact(Order, "Placed"): "on_order_placed",
+        fact(Order, "Cancelled"): "on_order_cancelled",
+        fact(Order, "InTransit"): "on_order_in_transit",
+    }
+
+    def on_order_placed(self, placed: Any) -> Changed:
+        return self.request_payment(placed.originator_id, placed.total, placed.payment_token)
+
+    def on_order_cancelled(self, cancelled: Any) -> Changed:
+        return self.void_for(cancelled.originator_id)
+
+    def on_order_in_transit(self, in_transit: Any) -> Changed:
+        return self.capture_for(in_transit.originator_id)
+
+
+class ShippingPolicies(SagaStep, Shipping):
+    """Orders -> shipping: ship a confirmed order, stop a cancelled one, free the courier once received."""
+
+    name = "Shipping"
+    reacts_to = {
+        fact(Order, "Confirmed"): "on_order_confirmed",
+        fact(Order, "Cancelled"): "on_order_cancelled",
+        fact(Order, "Received"): "on_order_received",
+    }
+
+    def on_order_confirmed(self, confirmed: Any) -> Changed:
+        return self.ship_order(confirmed.originator_id, confirmed.customer_id, confirmed.delivery)
+
+    def on_order_cancelled(self, cancelled: Any) -> Changed:
+        return self.cancel_shipment(cancelled.originator_id)
+
+    def on_order_received(self, received: Any) -> Changed:
+        return self.finish_shipment(received.originator_id)
+
+
+class OrderPolicies(SagaStep, Orders):
+    """Inventory, payments and shipping -> orders: the order follows what the other contexts report."""
+
+    name = "Orders"
+    reacts_to = {
+        fact(StockReservation, "Held"): "on_stock_held",
+        fact(StockReservation, "Rejected"): "on_stock_rejected",
+        fact(Payment, "Authorized"): "on_payment_authorized",
+        fact(Payment, "Declined"): "on_payment_declined",
+        fact(Payment, "TimedOut"): "on_payment_timed_out",
+        fact(Shipment, "CourierAssigned"): "on_courier_assigned",
+        fact(Shipment, "Delivered"): "on_shipment_delivered",
+    }
+
+    def _update(self, order_id: UUID, change: Callable[[Order], None]) -> Changed:
+        order = self.get_order(order_id)
+        change(order)
+        return [order]
+
+    def on_stock_held(self, held: Any) -> Changed:
+        return self._update(held.order_id, Order.record_stock_reserved)
+
+    def on_stock_rejected(self, rejected: Any) -> Changed:
+        return self._update(rejected.order_id, Order.record_stock_rejected)
+
+    def on_payment_authorized(self, authorized: Any) -> Changed:
+        return self._update(authorized.order_id, Order.record_payment_authorized)
+
+    def on_payment_declined(self, declined: Any) -> Changed:
+        return self._update(declined.order_id, Order.record_payment_declined)
+
+    def on_payment_timed_out(self, timed_out: Any) -> Changed:
+        return self._update(timed_out.order_id, Order.record_payment_timed_out)
+
+    def on_courier_assigned(self, assigned: Any) -> Changed:
+        order = self.get_order(assigned.order_id)
+        if order.status is not OrderStatus.CONFIRMED:
+            return []  # cancelled meanwhile: shipping cancels the shipment and frees the courier
+        order.mark_in_transit(assigned.originator_id, assigned.courier_id)
+        return [order]
+
+    def on_shipment_delivered(self, delivered: Any) -> Changed:
+        order = self.get_order(delivered.order_id)
+        if order.status is not OrderStatus.IN_TRANSIT:
+            return []
+        order.mark_delivered()
+        return [order]
+
+
+# Who follows whom: (upstream application, policy). Orders has three upstreams, so three runners.
+SAGA_EDGES: tuple[tuple[type[Any], type[SagaStep]], ...] = (
+    (Orders, InventoryPolicies),
+    (Orders, PaymentPolicies),
+    (Orders, ShippingPolicies),
+    (Inventory, OrderPolicies),
+    (Payments, OrderPolicies),
+    (Shipping, OrderPolicies),
+)

@@ -1,0 +1,102 @@
+"""`logistics worker`: every saga runner and the payment-deadline scheduler, under one supervisor."""
+
+import logging
+import threading
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, cast
+
+from eventsourcing.projection import EventSourcedProjectionRunner, ProjectionRunner
+
+from adapters.bootstrap import locate_database, migrate, runner_env
+from adapters.payment_gateway import SimulatedPaymentGateway
+from adapters.postgres_deadlines import PostgresPaymentDeadlinesView
+from adapters.settings import Settings
+from adapters.supervisor import Loop, Supervisor
+from commands.deadlines import PaymentDeadlines, fire_overdue
+from commands.payments import Payments
+from commands.policies import SAGA_EDGES, PaymentPolicies, SagaStep
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.5
+DEADLINE_CHECK_S = 1.0
+
+
+class RunnerStopped(RuntimeError):
+    pass
+
+
+def edge_name(upstream: type[Any], policy: type[SagaStep]) -> str:
+    return f"{upstream.name.lower()}-to-{policy.name.lower()}"
+
+
+def _watch(runner: EventSourcedProjectionRunner[Any, Any] | ProjectionRunner[Any, Any], stop: threading.Event) -> None:
+    while not stop.is_set():
+        runner.run_forever(timeout=POLL_S)  # re-raises the runner's error
+        if runner.is_interrupted.is_set() and not stop.is_set():
+            raise RunnerStopped("the subscription ended")
+
+
+def saga_loop(upstream: type[Any], policy: type[SagaStep], env: Mapping[str, str]) -> Loop:
+    def loop(stop: threading.Event) -> None:
+        with EventSourcedProjectionRunner(application_class=upstream, projection_class=policy, env=env) as runner:
+            _watch(runner, stop)
+
+    return loop
+
+
+def deadline_view_loop(env: Mapping[str, str]) -> Loop:
+    def loop(stop: threading.Event) -> None:
+        with ProjectionRunner(application_class=Payments, projection_class=PaymentDeadlines,
+                              view_class=PostgresPaymentDeadlinesView, env=env) as runner:
+            _watch(runner, stop)
+
+    return loop
+
+
+def deadline_timer_loop(env: Mapping[str, str], timeout: timedelta) -> Loop:
+    def loop(stop: threading.Event) -> None:
+        from eventsourcing.persistence import InfrastructureFactory
+        from eventsourcing.utils import Environment
+
+        factory = InfrastructureFactory.construct(Environment(PaymentDeadlines.name, env))
+        view = cast(PostgresPaymentDeadlinesView, factory.tracking_recorder(PostgresPaymentDeadlinesView))
+        payments = Payments(env=env)
+        try:
+            while not stop.wait(DEADLINE_CHECK_S):
+                fire_overdue(view, payments, timeout)
+        finally:
+            payments.close()
+            factory.close()
+
+    return loop
+
+
+def worker_tasks(env: Mapping[str, str], payment_timeout: timedelta) -> dict[str, Loop]:
+    tasks = {edge_name(upstream, policy): saga_loop(upstream, policy, env) for upstream, policy in SAGA_EDGES}
+    tasks["payment-deadlines"] = deadline_view_loop(env)
+    tasks["payment-timer"] = deadline_timer_loop(env, payment_timeout)
+    return tasks
+
+
+def run_worker(settings: Settings, only: list[str] | None = None) -> None:
+    database = locate_database(settings)
+    migrate(database)
+    PaymentPolicies.gateway_class = SimulatedPaymentGateway
+    env = runner_env(database)
+    tasks = worker_tasks(env, timedelta(seconds=settings.payment_timeout_s))
+    if only:
+        unknown = set(only) - set(tasks)
+        if unknown:
+            raise SystemExit(f"unknown runner(s) {', '.join(sorted(unknown))}; choose from {', '.join(tasks)}")
+        tasks = {name: task for name, task in tasks.items() if name in only}
+    supervisor = Supervisor(tasks)
+    supervisor.start()
+    log.info("worker running %s", ", ".join(tasks))
+    try:
+        supervisor.wait()
+    except KeyboardInterrupt:
+        log.info("worker stopping")
+    finally:
+        supervisor.stop()

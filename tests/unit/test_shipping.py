@@ -1,0 +1,287 @@
+"""Couriers, shipments, and choosing the nearest free courier."""
+
+from collections.abc import Callable
+from uuid import UUID, uuid5
+
+import pytest
+
+from domain.errors import InvalidTransition, InvalidValue
+from domain.shipping import Courier, CourierStatus, Dispatcher, Shipment, ShipmentStatus, nearest_available
+from domain.values import DeliveryAddress, GeoPoint
+from tests.unit.scenario import Command, facts, given, history, names, then_rejected, when
+
+ORDER = uuid5(UUID(int=0), "order-1")
+SHIPMENT = uuid5(UUID(int=0), "shipment-1")
+OTHER_SHIPMENT = uuid5(UUID(int=0), "shipment-2")
+
+MONAS = GeoPoint(-6.1754, 106.8272)
+BUNDARAN_HI = GeoPoint(-6.1950, 106.8230)
+KOTA_TUA = GeoPoint(-6.1352, 106.8133)
+BOGOR = GeoPoint(-6.5971, 106.8060)
+DESTINATION = DeliveryAddress("Jl. Medan Merdeka, Jakarta", MONAS.lat, MONAS.lng)
+
+
+def courier_at(point: GeoPoint, *commands: Command[Courier], name: str = "Budi") -> Courier:
+    return given(*history(Courier.register(name, point.lat, point.lng), *commands), kind=Courier)
+
+
+def busy_courier_at(point: GeoPoint, name: str = "Budi") -> Courier:
+    return courier_at(point, lambda c: c.take(OTHER_SHIPMENT), name=name)
+
+
+def new_shipment() -> Shipment:
+    return Shipment(order_id=ORDER, customer_id="customer-1", destination=DESTINATION)
+
+
+def waiting_shipment() -> Shipment:
+    return given(*history(new_shipment()), kind=Shipment)
+
+
+def shipment_in_transit(*commands: Command[Shipment]) -> Shipment:
+    courier = courier_at(BUNDARAN_HI)
+    return given(*history(new_shipment(), lambda s: s.assign(courier), *commands), kind=Shipment)
+
+
+class TestCourier:
+    def test_registering_records_name_and_position(self) -> None:
+        events = history(Courier.register("  Budi  ", -6, 106.8))
+
+        assert facts(events) == [("Registered", {"name": "Budi", "lat": -6.0, "lng": 106.8})]
+        courier = given(*events, kind=Courier)
+        assert courier.position == GeoPoint(-6.0, 106.8)
+        assert courier.status is CourierStatus.AVAILABLE
+        assert courier.is_available
+        assert courier.shipment_id is None
+
+    @pytest.mark.parametrize(("name", "lat", "lng", "field"), [
+        ("", -6.0, 106.8, "name"),
+        ("   ", -6.0, 106.8, "name"),
+        ("Budi", -90.5, 106.8, "location.lat"),
+        ("Budi", float("nan"), 106.8, "location.lat"),
+        ("Budi", -6.0, 180.1, "location.lng"),
+        ("Budi", -6.0, float("-inf"), "location.lng"),
+    ])
+    def test_invalid_registrations_are_refused(self, name: str, lat: float, lng: float, field: str) -> None:
+        with pytest.raises(InvalidValue) as refused:
+            Courier.register(name, lat, lng)
+
+        assert refused.value.field == field
+
+    @pytest.mark.parametrize("busy", [False, True], ids=["available", "busy"])
+    def test_a_courier_moves(self, busy: bool) -> None:
+        courier = busy_courier_at(MONAS) if busy else courier_at(MONAS)
+
+        events = when(courier, lambda c: c.move_to(KOTA_TUA.lat, KOTA_TUA.lng))
+
+        assert facts(events) == [("LocationUpdated", {"lat": KOTA_TUA.lat, "lng": KOTA_TUA.lng})]
+        assert courier.position == KOTA_TUA
+
+    @pytest.mark.parametrize(("lat", "lng", "field"), [
+        (91.0, 0.0, "location.lat"),
+        (0.0, -180.01, "location.lng"),
+    ])
+    def test_moving_off_the_map_is_refused(self, lat: float, lng: float, field: str) -> None:
+        refused = then_rejected(courier_at(MONAS), lambda c: c.move_to(lat, lng), InvalidValue)
+
+        assert refused.value.field == field
+
+    def test_an_available_courier_takes_a_shipment(self) -> None:
+        courier = courier_at(MONAS)
+
+        assert facts(when(courier, lambda c: c.take(SHIPMENT))) == [("BecameBusy", {"shipment_id": SHIPMENT})]
+        assert courier.status is CourierStatus.BUSY
+        assert courier.shipment_id == SHIPMENT
+
+    def test_a_busy_courier_cannot_take_another_shipment(self) -> None:
+        courier = busy_courier_at(MONAS)
+
+        then_rejected(courier, lambda c: c.take(SHIPMENT), InvalidTransition)
+        assert courier.shipment_id == OTHER_SHIPMENT
+
+    def test_a_busy_courier_is_released(self) -> None:
+        courier = busy_courier_at(MONAS)
+
+        assert names(when(courier, Courier.release)) == ["BecameAvailable"]
+        assert courier.is_available
+        assert courier.shipment_id is None
+
+    def test_an_available_courier_cannot_be_released(self) -> None:
+        then_rejected(courier_at(MONAS), Courier.release, InvalidTransition)
+
+    def test_a_released_courier_takes_the_next_shipment(self) -> None:
+        courier = courier_at(MONAS, lambda c: c.take(OTHER_SHIPMENT), Courier.release)
+
+        assert names(when(courier, lambda c: c.take(SHIPMENT))) == ["BecameBusy"]
+
+
+class TestShipment:
+    def test_a_shipment_waits_for_a_courier(self) -> None:
+        events = history(new_shipment())
+
+        assert facts(events) == [("Created", {"order_id": ORDER, "customer_id": "customer-1",
+                                              "destination": DESTINATION})]
+        shipment = given(*events, kind=Shipment)
+        assert shipment.id == Shipment.create_id(ORDER)
+        assert shipment.status is ShipmentStatus.WAITING_FOR_COURIER
+        assert (shipment.courier_id, shipment.position) == (None, None)
+
+    def test_assigning_makes_the_courier_busy_and_the_shipment_in_transit_where_the_courier_is(self) -> None:
+        shipment = waiting_shipment()
+        courier = courier_at(BUNDARAN_HI)
+
+        events = when(shipment, lambda s: s.assign(courier))
+
+        assert facts(events) == [
+            ("CourierAssigned", {
+                "order_id": ORDER, "courier_id": courier.id, "lat": BUNDARAN_HI.lat, "lng": BUNDARAN_HI.lng,
+            }),
+        ]
+        assert facts(courier.collect_events()) == [("BecameBusy", {"shipment_id": shipment.id})]
+        assert shipment.status is ShipmentStatus.IN_TRANSIT
+        assert (shipment.courier_id, shipment.position) == (courier.id, BUNDARAN_HI)
+        assert courier.status is CourierStatus.BUSY
+        assert courier.shipment_id == shipment.id
+
+    def test_a_busy_courier_is_not_assigned(self) -> None:
+        courier = busy_courier_at(BUNDARAN_HI)
+
+        then_rejected(waiting_shipment(), lambda s: s.assign(courier), InvalidTransition, untouched=[courier])
+
+    def test_a_shipment_with_a_courier_is_not_assigned_another(self) -> None:
+        other = courier_at(KOTA_TUA, name="Siti")
+
+        then_rejected(shipment_in_transit(), lambda s: s.assign(other), InvalidTransition, untouched=[other])
+        assert other.is_available
+
+    def test_the_location_is_updated_in_transit(self) -> None:
+        shipment = shipment_in_transit()
+
+        events = when(shipment, lambda s: s.update_location(KOTA_TUA.lat, KOTA_TUA.lng))
+
+        assert facts(events) == [
+            ("LocationUpdated", {"order_id": ORDER, "lat": KOTA_TUA.lat, "lng": KOTA_TUA.lng}),
+        ]
+        assert shipment.position == KOTA_TUA
+
+    @pytest.mark.parametrize("shipment", [waiting_shipment, lambda: shipment_in_transit(Shipment.deliver)],
+                             ids=["waiting", "delivered"])
+    def test_the_location_is_only_updated_in_transit(self, shipment: Callable[[], Shipment]) -> None:
+        then_rejected(shipment(), lambda s: s.update_location(KOTA_TUA.lat, KOTA_TUA.lng), InvalidTransition)
+
+    def test_an_off_the_map_location_is_refused(self) -> None:
+        refused = then_rejected(shipment_in_transit(), lambda s: s.update_location(-6.2, 200.0), InvalidValue)
+
+        assert refused.value.field == "location.lng"
+
+    def test_a_shipment_in_transit_is_delivered(self) -> None:
+        shipment = shipment_in_transit(lambda s: s.update_location(KOTA_TUA.lat, KOTA_TUA.lng))
+
+        assert facts(when(shipment, Shipment.deliver)) == [("Delivered", {"order_id": ORDER})]
+        assert shipment.status is ShipmentStatus.DELIVERED
+
+    def test_a_waiting_shipment_is_not_delivered(self) -> None:
+        then_rejected(waiting_shipment(), Shipment.deliver, InvalidTransition)
+
+    def test_a_shipment_is_delivered_only_once(self) -> None:
+        then_rejected(shipment_in_transit(Shipment.deliver), Shipment.deliver, InvalidTransition)
+
+    @pytest.mark.parametrize("shipment", [waiting_shipment, shipment_in_transit],
+                             ids=["waiting", "in transit"])
+    def test_a_shipment_not_yet_delivered_can_be_cancelled(self, shipment: Callable[[], Shipment]) -> None:
+        cancelled = shipment()
+
+        assert facts(when(cancelled, Shipment.cancel)) == [("Cancelled", {"order_id": ORDER})]
+        assert cancelled.status is ShipmentStatus.CANCELLED
+
+    @pytest.mark.parametrize("shipment", [
+        lambda: shipment_in_transit(Shipment.deliver),
+        lambda: shipment_in_transit(Shipment.cancel),
+        lambda: given(*history(new_shipment(), Shipment.cancel), kind=Shipment),
+    ], ids=["delivered", "cancelled in transit", "cancelled waiting"])
+    def test_a_delivered_or_cancelled_shipment_stays_so(self, shipment: Callable[[], Shipment]) -> None:
+        then_rejected(shipment(), Shipment.cancel, InvalidTransition)
+
+    @pytest.mark.parametrize("command", [
+        Shipment.deliver,
+        lambda s: s.update_location(KOTA_TUA.lat, KOTA_TUA.lng),
+        lambda s: s.assign(courier_at(MONAS)),
+    ], ids=["deliver", "move", "assign"])
+    def test_a_cancelled_shipment_goes_nowhere(self, command: Command[Shipment]) -> None:
+        then_rejected(shipment_in_transit(Shipment.cancel), command, InvalidTransition)
+
+    def test_the_events_alone_rebuild_the_live_shipment(self) -> None:
+        live = new_shipment()
+        courier = courier_at(BOGOR)
+        events = history(live, lambda s: s.assign(courier), lambda s: s.update_location(MONAS.lat, MONAS.lng),
+                         Shipment.deliver)
+
+        assert given(*events, kind=Shipment) == live
+
+
+class TestNearestAvailable:
+    def test_the_closest_free_courier_is_chosen(self) -> None:
+        far = courier_at(BOGOR, name="far")
+        near = courier_at(BUNDARAN_HI, name="near")
+        middle = courier_at(KOTA_TUA, name="middle")
+
+        assert nearest_available([far, near, middle], MONAS) is near
+        assert nearest_available([middle, far], MONAS) is middle
+
+    def test_busy_couriers_are_passed_over_however_close(self) -> None:
+        far = courier_at(BOGOR, name="far")
+        busy_next_door = busy_courier_at(MONAS, name="busy")
+
+        assert nearest_available([busy_next_door, far], MONAS) is far
+
+    def test_distance_is_great_circle_not_degrees(self) -> None:
+        # 1 degree of longitude at 60°N is about 55.6 km; 0.9 degree of latitude is about 100 km.
+        east = courier_at(GeoPoint(60.0, 11.0), name="east")
+        south = courier_at(GeoPoint(59.1, 10.0), name="south")
+
+        assert nearest_available([south, east], GeoPoint(60.0, 10.0)) is east
+
+    def test_none_when_every_courier_is_busy(self) -> None:
+        couriers = [busy_courier_at(BUNDARAN_HI, name="a"), busy_courier_at(KOTA_TUA, name="b")]
+
+        assert nearest_available(couriers, MONAS) is None
+
+    def test_none_when_there_are_no_couriers(self) -> None:
+        assert nearest_available([], MONAS) is None
+
+
+class TestDispatcher:
+    def test_there_is_one_dispatcher_per_key(self) -> None:
+        events = history(Dispatcher())
+
+        assert facts(events) == [("Opened", {"key": "default"})]
+        dispatcher = given(*events, kind=Dispatcher)
+        assert dispatcher.id == Dispatcher.create_id() == Dispatcher().id
+        assert Dispatcher("north").id == Dispatcher.create_id("north") != dispatcher.id
+        assert (dispatcher.couriers, dispatcher.waiting) == ([], [])
+
+    def test_a_courier_is_enrolled_once(self) -> None:
+        dispatcher = given(*history(Dispatcher()), kind=Dispatcher)
+        courier_id = uuid5(UUID(int=0), "courier-1")
+
+        assert facts(when(dispatcher, lambda d: d.enroll(courier_id))) == [
+            ("CourierEnrolled", {"courier_id": courier_id}),
+        ]
+        assert when(dispatcher, lambda d: d.enroll(courier_id)) == []
+        assert dispatcher.couriers == [courier_id]
+
+    def test_shipments_wait_oldest_first_and_each_once(self) -> None:
+        dispatcher = given(*history(Dispatcher(), lambda d: d.queue(SHIPMENT)), kind=Dispatcher)
+
+        assert names(when(dispatcher, lambda d: d.queue(OTHER_SHIPMENT))) == ["ShipmentQueued"]
+        assert when(dispatcher, lambda d: d.queue(SHIPMENT)) == []
+        assert dispatcher.waiting == [SHIPMENT, OTHER_SHIPMENT]
+
+    def test_a_dequeued_shipment_stops_waiting(self) -> None:
+        queued = history(Dispatcher(), lambda d: d.queue(SHIPMENT), lambda d: d.queue(OTHER_SHIPMENT))
+        dispatcher = given(*queued, kind=Dispatcher)
+
+        assert facts(when(dispatcher, lambda d: d.dequeue(SHIPMENT))) == [
+            ("ShipmentDequeued", {"shipment_id": SHIPMENT}),
+        ]
+        assert when(dispatcher, lambda d: d.dequeue(SHIPMENT)) == []
+        assert dispatcher.waiting == [OTHER_SHIPMENT]
