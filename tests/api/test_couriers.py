@@ -79,6 +79,16 @@ def test_the_assigned_courier_moves_and_delivers_its_shipment(
     assert shipment is not None
     assert shipment.courier_id == UUID(carrier["id"])
 
+    job = client.get(f"/api/couriers/{carrier['id']}/assignment", headers=bearer(carrier["token"]))
+    assert job.status_code == 200
+    assert job.json()["shipment_id"] == str(shipment.id)
+    assert job.json()["order_id"] == str(order_id)
+    assert job.json()["destination"] == {"address": "Jl. Sudirman", "lat": -6.22, "lng": 106.82}
+    idle = client.get(f"/api/couriers/{other['id']}/assignment", headers=bearer(other["token"]))
+    assert idle.json()["status"] == "AVAILABLE"
+    assert idle.json()["shipment_id"] is None
+    assert client.get(f"/api/couriers/{other['id']}/assignment", headers=bearer(carrier["token"])).status_code == 403
+
     path = f"/api/shipments/{shipment.id}/delivered"
     moved = client.post(f"/api/couriers/{carrier['id']}/location", json={"lat": -6.215, "lng": 106.815},
                         headers=bearer(carrier["token"]))

@@ -3,7 +3,8 @@
 from typing import Any
 from uuid import UUID
 
-from litestar import Controller, Request, post
+import msgspec
+from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.security.jwt import Token
@@ -13,7 +14,14 @@ from commands.actor import Actor, Role
 from commands.shipping import Shipping
 from web.auth import requires
 from web.command_api.context import actor_of, command_context
-from web.command_api.schemas import Accepted, CourierPosition, CourierRegistered, RegisterCourier
+from web.command_api.schemas import (
+    Accepted,
+    Assignment,
+    CourierPosition,
+    CourierRegistered,
+    Destination,
+    RegisterCourier,
+)
 
 ActorRequest = Request[Actor, Token, Any]
 
@@ -33,6 +41,25 @@ class CourierCommands(Controller):
             courier, position = shipping.register_courier(data.name, data.lat, data.lng)
         return CourierRegistered(id=courier.id, name=courier.name, position=position,
                                  token=tokens.issue(Role.COURIER.value, str(courier.id)))
+
+    @get("/{courier_id:uuid}/assignment", operation_id="GetCourierAssignment", sync_to_thread=True,
+         guards=[requires(Role.COURIER, Role.ADMIN)],
+         summary="The courier's own work: where it is, and the shipment it carries if any")
+    def assignment(
+        self, request: ActorRequest, courier_id: FromPath[UUID], shipping: NamedDependency[Shipping]
+    ) -> Assignment:
+        # A courier's app needs its job to do it; this reads the courier's own aggregate, nothing wider.
+        courier = shipping.get_courier(courier_id, actor_of(request))
+        answer = Assignment(courier_id=courier.id, status=courier.status.value, lat=courier.position.lat,
+                            lng=courier.position.lng)
+        if courier.shipment_id is None:
+            return answer
+        shipment = shipping.get_shipment(courier.shipment_id)
+        destination = shipment.destination
+        return msgspec.structs.replace(
+            answer, shipment_id=shipment.id, order_id=shipment.order_id,
+            destination=Destination(destination.address, destination.lat, destination.lng),
+        )
 
     @post("/{courier_id:uuid}/location", status_code=202, operation_id="UpdateCourierLocation",
           sync_to_thread=True, guards=[requires(Role.COURIER, Role.ADMIN)],

@@ -107,3 +107,21 @@ class CourierRegistered(msgspec.Struct, frozen=True):
     name: str
     token: str
     position: int
+
+
+class Destination(msgspec.Struct, frozen=True):
+    address: str
+    lat: float
+    lng: float
+
+
+class Assignment(msgspec.Struct, frozen=True):
+    """What a courier is to do now: the shipment it carries and where to."""
+
+    courier_id: UUID
+    status: str
+    lat: float
+    lng: float
+    shipment_id: UUID | None = None
+    order_id: UUID | None = None
+    destination: Destination | None = None
