@@ -63,10 +63,27 @@ def logistics_process(args: list[str], env: Mapping[str, str], log_dir: Path,
             wait_until_healthy(process, base_url, log_path, startup_limit_s)
             yield RunningProcess(process, base_url, log_path)
         finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop(process)
+
+
+@contextmanager
+def background_process(args: list[str], env: Mapping[str, str], log_dir: Path) -> Iterator[RunningProcess]:
+    """Run a `logistics` subcommand that serves no HTTP (the worker, the projector) until the block ends."""
+    log_path = log_dir / f"{args[0]}-{time.monotonic_ns()}.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen([*LOGISTICS, *args], cwd=ROOT, env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+                                   stdout=log_file, stderr=subprocess.STDOUT)
+        try:
+            yield RunningProcess(process, "", log_path)
+        finally:
+            stop(process)
+
+
+def stop(process: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
