@@ -1,6 +1,6 @@
 """The payments context: one payment per order, authorized, captured or voided by the saga."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import ClassVar
 from uuid import UUID
