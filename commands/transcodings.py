@@ -6,7 +6,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
-from domain.values import DeliveryAddress, OrderLine
+from domain.values import DeliveryAddress, GeoPoint, OrderLine
 
 
 class OrderLineAsDict(Transcoding):
@@ -37,6 +37,18 @@ class DeliveryAddressAsDict(Transcoding):
         return DeliveryAddress(address=data["address"], lat=float(data["lat"]), lng=float(data["lng"]))
 
 
+class GeoPointAsDict(Transcoding):
+    type = GeoPoint
+    name = "geo_point"
+
+    def encode(self, obj: GeoPoint) -> dict[str, Any]:
+        return {"lat": obj.lat, "lng": obj.lng}
+
+    def decode(self, data: dict[str, Any]) -> GeoPoint:
+        return GeoPoint(lat=float(data["lat"]), lng=float(data["lng"]))
+
+
 def register_value_objects(transcoder: JSONTranscoder) -> None:
     transcoder.register(OrderLineAsDict())
     transcoder.register(DeliveryAddressAsDict())
+    transcoder.register(GeoPointAsDict())

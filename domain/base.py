@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import field
+from enum import Enum
+from typing import Any, Generic, TypeVar, overload
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
@@ -35,6 +37,55 @@ def current_correlation_id() -> str | None:
 def stable_id(kind: str, key: str) -> UUID:
     """A deterministic id for an aggregate that has a business key, so a repeated create conflicts."""
     return uuid5(NAMESPACE_URL, f"/logistics/{kind}/{key}")
+
+
+E = TypeVar("E", bound=Enum)
+
+
+class EnumState(Generic[E]):
+    """An aggregate attribute that holds an enum member but stores its plain value.
+
+    Snapshots keep an aggregate's state as JSON, where an enum member would come back as a plain string;
+    storing the value and converting on read keeps `order.status is OrderStatus.PENDING` true after a snapshot.
+    """
+
+    def __init__(self, enum: type[E]) -> None:
+        self.enum = enum
+        self.attribute = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attribute = f"_{name}"
+
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None) -> "EnumState[E]": ...
+
+    @overload
+    def __get__(self, obj: object, objtype: type | None = None) -> E: ...
+
+    def __get__(self, obj: object | None, objtype: type | None = None) -> "E | EnumState[E]":
+        if obj is None:
+            return self
+        return self.enum(getattr(obj, self.attribute))
+
+    def __set__(self, obj: object, value: E) -> None:
+        setattr(obj, self.attribute, self.enum(value).value)
+
+
+class OptionalEnumState(EnumState[E]):
+    @overload  # type: ignore[override]
+    def __get__(self, obj: None, objtype: type | None = None) -> "OptionalEnumState[E]": ...
+
+    @overload
+    def __get__(self, obj: object, objtype: type | None = None) -> E | None: ...
+
+    def __get__(self, obj: object | None, objtype: type | None = None) -> "E | OptionalEnumState[E] | None":
+        if obj is None:
+            return self
+        value: Any = getattr(obj, self.attribute, None)
+        return None if value is None else self.enum(value)
+
+    def __set__(self, obj: object, value: E | None) -> None:
+        setattr(obj, self.attribute, None if value is None else self.enum(value).value)
 
 
 class LogisticsAggregate(Aggregate):

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from domain.base import LogisticsAggregate
+from domain.base import EnumState, LogisticsAggregate, OptionalEnumState
 from domain.errors import InvalidTransition, InvalidValue
 from domain.values import DeliveryAddress, GeoPoint, OrderLine, non_blank, quantity
 
@@ -53,6 +53,9 @@ def validate_lines(lines: Sequence[OrderLine]) -> tuple[OrderLine, ...]:
 
 
 class Order(LogisticsAggregate):
+    status = EnumState(OrderStatus)
+    cancel_reason = OptionalEnumState(CancelReason)
+
     @event("Placed")
     def __init__(
         self,
@@ -68,7 +71,7 @@ class Order(LogisticsAggregate):
         self.payment_token = payment_token
         self.delivery = delivery
         self.status = OrderStatus.PENDING
-        self.cancel_reason: CancelReason | None = None
+        self.cancel_reason = None
         self.cancel_note: str | None = None
         self.stock_reserved = False
         self.payment_authorized = False

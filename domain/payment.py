@@ -6,7 +6,7 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from domain.base import LogisticsAggregate, stable_id
+from domain.base import EnumState, LogisticsAggregate, stable_id
 from domain.errors import InvalidTransition, PaymentAlreadyCaptured
 
 
@@ -21,6 +21,8 @@ class PaymentStatus(StrEnum):
 
 
 class Payment(LogisticsAggregate):
+    status = EnumState(PaymentStatus)
+
     @staticmethod
     def create_id(order_id: UUID) -> UUID:
         return stable_id("payment", str(order_id))

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from domain.base import LogisticsAggregate, stable_id
+from domain.base import EnumState, LogisticsAggregate, stable_id
 from domain.errors import InvalidTransition
 from domain.stock import Stock, reserve_order
 from domain.values import OrderLine
@@ -21,6 +21,8 @@ class ReservationStatus(StrEnum):
 
 
 class StockReservation(LogisticsAggregate):
+    status = EnumState(ReservationStatus)
+
     @staticmethod
     def create_id(order_id: UUID) -> UUID:
         return stable_id("reservation", str(order_id))

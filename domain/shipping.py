@@ -6,7 +6,7 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from domain.base import LogisticsAggregate, stable_id
+from domain.base import EnumState, LogisticsAggregate, stable_id
 from domain.errors import InvalidTransition
 from domain.values import DeliveryAddress, GeoPoint, non_blank
 
@@ -24,6 +24,8 @@ class ShipmentStatus(StrEnum):
 
 
 class Courier(LogisticsAggregate):
+    status = EnumState(CourierStatus)
+
     @event("Registered")
     def __init__(self, name: str, lat: float, lng: float) -> None:
         self.name = name
@@ -70,6 +72,8 @@ class Courier(LogisticsAggregate):
 
 
 class Shipment(LogisticsAggregate):
+    status = EnumState(ShipmentStatus)
+
     @staticmethod
     def create_id(order_id: UUID) -> UUID:
         return stable_id("shipment", str(order_id))

@@ -35,7 +35,8 @@ class Stock(LogisticsAggregate):
         self.price = price
         self.initial_stock = initial_stock
         self.on_hand = initial_stock
-        self.reservations: dict[UUID, int] = {}
+        # Keyed by the order id as text: aggregate state must survive a JSON snapshot.
+        self._reserved_by_order: dict[str, int] = {}
         self.discontinued = False
 
     @classmethod
@@ -48,8 +49,13 @@ class Stock(LogisticsAggregate):
         )
 
     @property
+    def reservations(self) -> dict[UUID, int]:
+        """Units held per order."""
+        return {UUID(order_id): amount for order_id, amount in self._reserved_by_order.items()}
+
+    @property
     def reserved(self) -> int:
-        return sum(self.reservations.values())
+        return sum(self._reserved_by_order.values())
 
     @property
     def available(self) -> int:
@@ -74,7 +80,7 @@ class Stock(LogisticsAggregate):
         self._restocked(quantity(amount), non_blank(reason, "reason"))
 
     def reserve(self, order_id: UUID, amount: int) -> None:
-        if order_id in self.reservations:
+        if str(order_id) in self._reserved_by_order:
             return
         quantity(amount)
         self._require_listed()
@@ -86,13 +92,13 @@ class Stock(LogisticsAggregate):
         self._reservation_rejected(order_id, amount, max(self.available, 0))
 
     def release(self, order_id: UUID) -> None:
-        if order_id in self.reservations:
-            self._released(order_id, self.reservations[order_id])
+        if str(order_id) in self._reserved_by_order:
+            self._released(order_id, self._reserved_by_order[str(order_id)])
 
     def commit(self, order_id: UUID) -> None:
         """The reserved goods leave the warehouse with the courier."""
-        if order_id in self.reservations:
-            self._committed(order_id, self.reservations[order_id])
+        if str(order_id) in self._reserved_by_order:
+            self._committed(order_id, self._reserved_by_order[str(order_id)])
 
     def _require_listed(self) -> None:
         if self.discontinued:
@@ -115,7 +121,7 @@ class Stock(LogisticsAggregate):
 
     @event("Reserved")
     def _reserved(self, order_id: UUID, quantity: int) -> None:
-        self.reservations[order_id] = quantity
+        self._reserved_by_order[str(order_id)] = quantity
 
     @event("ReservationRejected")
     def _reservation_rejected(self, order_id: UUID, quantity: int, available: int) -> None:
@@ -123,11 +129,11 @@ class Stock(LogisticsAggregate):
 
     @event("Released")
     def _released(self, order_id: UUID, quantity: int) -> None:
-        del self.reservations[order_id]
+        del self._reserved_by_order[str(order_id)]
 
     @event("Committed")
     def _committed(self, order_id: UUID, quantity: int) -> None:
-        del self.reservations[order_id]
+        del self._reserved_by_order[str(order_id)]
         self.on_hand -= quantity
 
 

@@ -1,0 +1,431 @@
+"""`logistics verify`'s checks, on histories made by running the domain's own commands (no database)."""
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from uuid import UUID
+
+import pytest
+from eventsourcing.domain import Aggregate
+from rich.console import Console
+
+from domain.order import Order
+from domain.payment import Payment
+from domain.reservation import StockReservation
+from domain.shipping import Courier, Dispatcher, Shipment
+from domain.stock import Stock
+from domain.values import DeliveryAddress, OrderLine
+from scripts.verify import (
+    CANCELLED_SETTLED,
+    CONFIRMED_BACKED,
+    NOTHING_STUCK,
+    NOTHING_TWICE,
+    RESERVED_IS_OPEN,
+    STOCK_LEVELS,
+    STREAMS_REPLAY,
+    Check,
+    Event,
+    check_invariants,
+    report,
+)
+
+DEADLINE = timedelta(seconds=90)
+HOME = DeliveryAddress("Jl. Jaksa 5", -6.186, 106.83)
+
+
+@dataclass
+class World:
+    """Aggregates of all four contexts; `events()` collects what each recorded, the way the store would hold it."""
+
+    aggregates: list[Aggregate] = field(default_factory=list)
+    recorded: list[Event] = field(default_factory=list)
+    dispatcher: Dispatcher = field(default_factory=Dispatcher)
+
+    def add(self, *aggregates: Aggregate) -> None:
+        self.aggregates.extend(each for each in aggregates if each not in self.aggregates)
+
+    def events(self) -> list[Event]:
+        for aggregate in self.aggregates:
+            self.recorded.extend(aggregate.collect_events())
+        return list(self.recorded)
+
+    def product(self, sku: str = "KOPI", initial_stock: int = 10) -> Stock:
+        stock = Stock.create(sku, f"Product {sku}", "4.50", initial_stock)
+        self.add(stock)
+        return stock
+
+    def place(self, *stocks: Stock, quantity: int = 2, token: str = "tok_ok") -> Order:
+        lines = [OrderLine(stock.id, quantity, stock.price) for stock in stocks]
+        order = Order.place("alice", lines, token, HOME)
+        self.add(order)
+        return order
+
+    def reserve(self, order: Order, *stocks: Stock) -> StockReservation:
+        reservation = StockReservation.reserve(order.id, order.lines, {stock.id: stock for stock in stocks})
+        self.add(reservation)
+        return reservation
+
+    def pay(self, order: Order, authorize: bool = True) -> Payment:
+        payment = Payment(order_id=order.id, amount=order.total, token="tok_ok")
+        if authorize:
+            payment.authorize(f"auth_{order.id.hex[:8]}")
+        self.add(payment)
+        return payment
+
+    def confirm(self, order: Order, *stocks: Stock) -> tuple[StockReservation, Payment]:
+        """What the saga does for a placed order when stock and payment are both there."""
+        reservation = self.reserve(order, *stocks)
+        payment = self.pay(order)
+        order.record_stock_reserved()
+        order.record_payment_authorized()
+        return reservation, payment
+
+    def ship(self, order: Order, courier: Courier | None = None, queue: bool = True) -> Shipment:
+        """A shipment for the order, with this courier, or else waiting in the dispatcher's queue."""
+        shipment = Shipment(order_id=order.id, customer_id=order.customer_id, destination=order.delivery)
+        if courier is not None:
+            shipment.assign(courier)
+            self.add(courier)
+        elif queue:
+            self.dispatcher.queue(shipment.id)
+            self.add(self.dispatcher)
+        self.add(shipment)
+        return shipment
+
+
+def run(world: World, at: timedelta = timedelta(seconds=1)) -> dict[str, Check]:
+    """Check the world's history as seen `at` after its last event."""
+    events = world.events()
+    now = max(vars(event)["timestamp"] for event in events) + at
+    return {check.name: check for check in check_invariants(events, now=now, stuck_after=DEADLINE)}
+
+
+def breached(checks: dict[str, Check]) -> set[str]:
+    return {name for name, check in checks.items() if not check.holds}
+
+
+def mentions(check: Check, *ids: UUID) -> bool:
+    return any(all(str(each) in line for each in ids) for line in check.details)
+
+
+def a_full_journey(world: World, stock: Stock) -> Order:
+    """Placed, confirmed, shipped, delivered and received, with every compensation the saga makes."""
+    order = world.place(stock)
+    reservation, payment = world.confirm(order, stock)
+    courier = Courier.register("Budi", -6.19, 106.82)
+    shipment = world.ship(order, courier)
+    order.mark_in_transit(shipment.id, courier.id)
+    reservation.commit({stock.id: stock})
+    payment.capture()
+    shipment.deliver()
+    order.mark_delivered()
+    order.confirm_receipt()
+    courier.release()
+    return order
+
+
+def a_cancelled_order(world: World, stock: Stock) -> Order:
+    order = world.place(stock)
+    reservation, payment = world.confirm(order, stock)
+    order.cancel(note="changed my mind")
+    reservation.release({stock.id: stock})
+    payment.void()
+    return order
+
+
+class TestAHealthyHistory:
+    def test_every_invariant_holds(self) -> None:
+        world = World()
+        coffee, tea = world.product("KOPI", 10), world.product("TEH", 1)
+        coffee.restock(5, "delivery")
+        a_full_journey(world, coffee)
+        a_cancelled_order(world, coffee)
+        out_of_stock = world.place(tea, quantity=2)
+        world.reserve(out_of_stock, tea)
+        out_of_stock.record_stock_rejected()
+        world.pay(out_of_stock).void()
+        declined = world.place(coffee, token="tok_decline")
+        reservation = world.reserve(declined, coffee)
+        world.pay(declined, authorize=False).decline("card declined")
+        declined.record_payment_declined()
+        reservation.release({coffee.id: coffee})
+
+        checks = run(world, at=timedelta(hours=1))
+
+        assert breached(checks) == set()
+        assert all(check.notes == [] for check in checks.values())
+        assert checks[STOCK_LEVELS].examined == 2
+        assert checks[CONFIRMED_BACKED].examined == 1
+        assert checks[CANCELLED_SETTLED].examined == 3
+
+    def test_an_empty_store_holds(self) -> None:
+        checks = check_invariants([], now=datetime.now().astimezone(), stuck_after=DEADLINE)
+
+        assert all(check.holds and check.examined == 0 for check in checks)
+
+    def test_a_young_pending_order_is_not_stuck(self) -> None:
+        world = World()
+        world.place(world.product())
+
+        assert breached(run(world, at=DEADLINE - timedelta(seconds=1))) == set()
+
+
+class TestStockLevels:
+    def test_reserving_above_on_hand_and_going_negative_are_breaches(self) -> None:
+        world = World()
+        stock = world.product(initial_stock=1)
+        order = world.place(stock, quantity=5)
+        # Bypassing the aggregate's guards, as a bug in the write side would.
+        stock._reserved(order.id, 5)
+        stock._committed(order.id, 5)
+
+        checks = run(world)
+
+        assert STOCK_LEVELS in breached(checks)
+        assert checks[STOCK_LEVELS].details == [f"product {stock.id}: at v2 on hand 1, reserved 5"]
+
+
+class TestReservedIsOpen:
+    def test_a_stock_reservation_without_a_held_order_reservation_is_a_breach(self) -> None:
+        world = World()
+        stock = world.product()
+        order = world.place(stock)
+        stock.reserve(order.id, 2)
+
+        checks = run(world)
+
+        assert breached(checks) == {RESERVED_IS_OPEN}
+        assert mentions(checks[RESERVED_IS_OPEN], stock.id, order.id)
+
+    def test_a_held_reservation_the_stock_no_longer_holds_is_a_breach(self) -> None:
+        world = World()
+        stock = world.product()
+        order = world.place(stock)
+        world.reserve(order, stock)
+        stock.release(order.id)
+
+        checks = run(world)
+
+        assert breached(checks) == {RESERVED_IS_OPEN}
+        assert mentions(checks[RESERVED_IS_OPEN], order.id, stock.id)
+
+
+class TestConfirmedOrders:
+    def test_confirmed_without_an_authorized_payment_is_a_breach(self) -> None:
+        world = World()
+        stock = world.product()
+        order = world.place(stock)
+        world.reserve(order, stock)
+        order.record_stock_reserved()
+        order.record_payment_authorized()  # the orders context believed a payment that never was
+
+        checks = run(world)
+
+        assert CONFIRMED_BACKED in breached(checks)
+        assert checks[CONFIRMED_BACKED].details == [f"order {order.id} (CONFIRMED): 0 Payment.Authorized"]
+
+    def test_confirmed_without_any_reservation_is_a_breach(self) -> None:
+        world = World()
+        stock = world.product()
+        order = world.place(stock)
+        world.pay(order)
+        order.record_stock_reserved()
+        order.record_payment_authorized()
+
+        details = run(world)[CONFIRMED_BACKED].details
+
+        assert len(details) == 2
+        assert f"0 Stock.Reserved for product {stock.id}" in details[0]
+        assert "no reservation held" in details[1]
+
+    def test_an_order_in_transit_whose_payment_was_voided_is_a_breach(self) -> None:
+        world = World()
+        stock = world.product()
+        order = world.place(stock)
+        _, payment = world.confirm(order, stock)
+        courier = Courier.register("Budi", -6.19, 106.82)
+        shipment = world.ship(order, courier)
+        order.mark_in_transit(shipment.id, courier.id)
+        payment.void()
+
+        checks = run(world)
+
+        assert breached(checks) == {CONFIRMED_BACKED}
+        assert mentions(checks[CONFIRMED_BACKED], order.id, payment.id)
+
+
+class TestCancelledOrders:
+    def cancelled_but_still_held(self) -> tuple[World, Order]:
+        world = World()
+        stock = world.product()
+        order = world.place(stock)
+        world.confirm(order, stock)
+        order.cancel()  # and inventory and payments never compensated
+        return world, order
+
+    def test_a_reservation_and_an_authorization_kept_past_the_deadline_are_breaches(self) -> None:
+        world, order = self.cancelled_but_still_held()
+
+        checks = run(world, at=DEADLINE + timedelta(seconds=1))
+
+        assert breached(checks) == {CANCELLED_SETTLED}
+        [line] = checks[CANCELLED_SETTLED].details
+        assert str(order.id) in line
+        assert "is still HELD" in line
+        assert "still reserves 2" in line
+        assert "is AUTHORIZED" in line
+
+    def test_within_the_deadline_it_is_a_compensation_on_its_way(self) -> None:
+        world, order = self.cancelled_but_still_held()
+
+        checks = run(world, at=timedelta(seconds=5))
+
+        assert breached(checks) == set()
+        [note] = checks[CANCELLED_SETTLED].notes
+        assert str(order.id) in note
+
+
+class TestStuckOrders:
+    def test_a_pending_order_older_than_the_deadline_is_stuck(self) -> None:
+        world = World()
+        order = world.place(world.product())
+
+        checks = run(world, at=DEADLINE + timedelta(seconds=1))
+
+        assert breached(checks) == {NOTHING_STUCK}
+        assert mentions(checks[NOTHING_STUCK], order.id)
+        assert "PENDING" in checks[NOTHING_STUCK].details[0]
+
+    def test_a_confirmed_order_without_a_shipment_is_stuck(self) -> None:
+        world = World()
+        stock = world.product()
+        order = world.place(stock)
+        world.confirm(order, stock)
+
+        checks = run(world, at=DEADLINE + timedelta(seconds=1))
+
+        assert breached(checks) == {NOTHING_STUCK}
+        assert "no shipment" in checks[NOTHING_STUCK].details[0]
+
+    def test_a_shipment_with_a_courier_and_an_order_that_never_went_in_transit_is_stuck(self) -> None:
+        world = World()
+        stock = world.product()
+        order = world.place(stock)
+        world.confirm(order, stock)
+        shipment = world.ship(order, Courier.register("Budi", -6.19, 106.82))
+
+        checks = run(world, at=DEADLINE + timedelta(seconds=1))
+
+        assert breached(checks) == {NOTHING_STUCK}
+        assert mentions(checks[NOTHING_STUCK], order.id, shipment.id)
+
+    def test_a_shipment_waiting_for_a_courier_outside_the_queue_is_stuck(self) -> None:
+        world = World()
+        stock = world.product()
+        order = world.place(stock)
+        world.confirm(order, stock)
+        shipment = world.ship(order, queue=False)
+
+        checks = run(world, at=DEADLINE + timedelta(seconds=1))
+
+        assert breached(checks) == {NOTHING_STUCK}
+        assert mentions(checks[NOTHING_STUCK], order.id, shipment.id)
+        assert "not queued" in checks[NOTHING_STUCK].details[0]
+
+    def test_orders_waiting_on_a_courier_or_a_customer_are_notes_not_breaches(self) -> None:
+        world = World()
+        stock = world.product()
+        queued = world.place(stock)
+        world.confirm(queued, stock)
+        world.ship(queued)  # no courier free: the shipment waits in line
+        delivered = world.place(stock)
+        world.confirm(delivered, stock)
+        courier = Courier.register("Budi", -6.19, 106.82)
+        shipment = world.ship(delivered, courier)
+        delivered.mark_in_transit(shipment.id, courier.id)
+        shipment.deliver()
+        delivered.mark_delivered()
+
+        checks = run(world, at=DEADLINE + timedelta(seconds=1))
+
+        assert breached(checks) == set()
+        notes = checks[NOTHING_STUCK].notes
+        assert len(notes) == 2
+        assert any(str(queued.id) in note and "waits for a free courier" in note for note in notes)
+        assert any(str(delivered.id) in note and "confirm receipt" in note for note in notes)
+
+
+class TestNothingTwice:
+    def test_a_second_stock_reservation_for_one_order_is_a_breach(self) -> None:
+        world = World()
+        stock = world.product()
+        order = world.place(stock)
+        stock.reserve(order.id, 2)
+        stock.release(order.id)
+        stock.reserve(order.id, 2)
+
+        checks = run(world)
+
+        assert NOTHING_TWICE in breached(checks)
+        assert checks[NOTHING_TWICE].details == [f"Stock.Reserved of product {stock.id} for order {order.id}: 2 times"]
+
+    def test_an_order_confirmed_twice_is_a_breach(self) -> None:
+        world = World()
+        stock = world.product()
+        order = world.place(stock)
+        world.confirm(order, stock)
+        order._confirmed(order.customer_id, order.delivery, order.total)  # past the guard, as a bug would
+
+        checks = run(world)
+
+        assert NOTHING_TWICE in breached(checks)
+        assert mentions(checks[NOTHING_TWICE], order.id)
+
+
+class TestStreams:
+    def test_a_stream_with_a_gap_does_not_replay(self) -> None:
+        world = World()
+        stock = world.product()
+        stock.restock(1, "delivery")
+        stock.restock(1, "delivery")
+        events = world.events()
+        gapped = [event for event in events if event.originator_version != 2]
+
+        checks = check_invariants(gapped, now=vars(events[-1])["timestamp"], stuck_after=DEADLINE,
+                                  undecodable=["Inventory #9 domain.stock:Stock.Gone: TopicError"])
+
+        assert not checks[0].holds
+        assert checks[0].name == STREAMS_REPLAY
+        assert len(checks[0].details) == 2
+        assert "OriginatorVersionError" in checks[0].details[1]
+
+
+def render(checks: Sequence[Check]) -> str:
+    output = io.StringIO()
+    report(checks, Console(file=output, width=200, highlight=False), events=42)
+    return output.getvalue()
+
+
+class TestReport:
+    @pytest.mark.parametrize("extra", [0, 5])
+    def test_shows_every_check_and_at_most_ten_offenders(self, extra: int) -> None:
+        offenders = [f"order {index}" for index in range(10 + extra)]
+        checks = [Check("fine", True, [], examined=3), Check("broken", False, offenders, examined=20)]
+
+        text = render(checks)
+
+        assert "42 events" in text
+        assert "✓" in text
+        assert f"✗ broken: {10 + extra} breaches" in text
+        assert "order 9" in text
+        assert "order 10" not in text
+        assert ("… and 5 more" in text) is (extra == 5)
+        assert "1 of 2 invariants breached" in text
+
+    def test_says_so_when_all_hold(self) -> None:
+        text = render([Check("fine", True, [], notes=["order [1] waits"])])
+
+        assert "all 1 invariants hold" in text
+        assert "order [1] waits" in text
+
