@@ -23,6 +23,10 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     command_api = commands.add_parser("command-api", help="run the command API alone")
     _add_server_options(command_api, settings)
     commands.add_parser("migrate", help="create the database schemas and tables (idempotent)")
+    verify = commands.add_parser("verify", help="replay every stream and check the invariants (exit 1 on a breach)")
+    verify.add_argument("--stuck-after-s", type=float, metavar="SECONDS",
+                        help="an order the saga has not moved for this long is stuck "
+                             "(default: the payment timeout + 60)")
     worker = commands.add_parser("worker", help="run the fulfilment saga's runners and the payment deadlines")
     worker.add_argument("--only", action="append", metavar="NAME",
                         help="run only this runner (repeatable), e.g. orders-to-inventory, payment-deadlines")
@@ -39,7 +43,52 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
                         help="a PostgreSQL server where fresh databases may be created and dropped")
     orders.add_argument("--count", type=int, default=2000)
     orders.add_argument("--concurrency", type=int, default=8)
+    saga = benches.add_parser("saga", help="orders per second from placement to CONFIRMED, with the worker")
+    saga.add_argument("--server-url", default=orders.get_default("server_url"))
+    saga.add_argument("--count", type=int, default=1000)
+    saga.add_argument("--concurrency", type=int, default=8)
+    saga.add_argument("--rate", type=float, action="append",
+                      help="orders per second to pace at (repeatable); without it, a burst as fast as possible")
+
+    api_url = f"http://127.0.0.1:{settings.port}"
+    simulate = commands.add_parser("simulate", help="drive the platform over its API as simulated clients would")
+    simulations = simulate.add_subparsers(dest="simulation", required=True, metavar="SIMULATION")
+    couriers = simulations.add_parser("couriers", help="register couriers and let them deliver what they are given")
+    couriers.add_argument("--count", type=_positive_int, default=10, help="couriers (default %(default)s)")
+    couriers.add_argument("--api-url", default=api_url, help="the command API (default %(default)s)")
+    couriers.add_argument("--centre", default="-6.2000,106.8166", metavar="LAT,LNG",
+                          help="couriers start around here (default %(default)s, Jakarta)")
+    couriers.add_argument("--radius-km", type=_positive_float, default=5.0, help="(default %(default)s)")
+    couriers.add_argument("--speed-kmh", type=_positive_float, default=30.0, help="(default %(default)s)")
+    couriers.add_argument("--tick-s", type=_positive_float, default=1.0,
+                          help="seconds between a courier's position reports (default %(default)s)")
+    couriers.add_argument("--admin-token", help="registers the couriers (default: minted with this secret)")
+    couriers.add_argument("--duration-s", type=_positive_float, help="stop after this long (default: at Ctrl-C)")
+
+    demo = commands.add_parser("demo", help="seed products, run couriers and place a stream of orders over the API")
+    demo.add_argument("--api-url", default=api_url, help="the command API (default %(default)s)")
+    demo.add_argument("--orders-per-minute", type=_positive_float, default=30.0, help="(default %(default)s)")
+    demo.add_argument("--couriers", type=_positive_int, default=8, help="(default %(default)s)")
+    demo.add_argument("--speed-kmh", type=_positive_float, default=600.0,
+                      help="couriers' speed, fast-forwarded so that deliveries finish within a demo "
+                           "(default %(default)s)")
+    demo.add_argument("--duration-s", type=_positive_float, help="stop after this long (default: at Ctrl-C)")
+    demo.add_argument("--seed", type=int, help="make the orders and positions repeatable")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
 
 
 def _stop_on_sigterm() -> None:
@@ -54,7 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _stop_on_sigterm()
     settings = Settings.from_env()
-    args = build_parser(settings).parse_args(argv)
+    parser = build_parser(settings)
+    args = parser.parse_args(argv)
     if args.command == "token":
         from datetime import timedelta
 
@@ -66,6 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         migrate(locate_database(settings))
         print("schemas and tables are in place")
+    elif args.command == "verify":
+        from scripts.verify import run_verify
+
+        return run_verify(settings, args.stuck_after_s)
     elif args.command == "command-api":
         from scripts.serve import run_command_api
 
@@ -77,7 +131,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "bench":
         from scripts.bench_orders import report, run
 
-        report(run(args.server_url, args.count, args.concurrency), args.concurrency)
+        if args.bench == "saga":
+            from scripts.bench_saga import bench_saga
+
+            rates = args.rate or [None]
+            report([bench_saga(args.server_url, args.count, args.concurrency, rate) for rate in rates],
+                   args.concurrency)
+        else:
+            report(run(args.server_url, args.count, args.concurrency), args.concurrency)
+    elif args.command == "simulate":
+        from adapters.tokens import TokenIssuer
+        from scripts.simulate import SimulationConfig, parse_point, quiet_http_logs, run_couriers
+
+        try:
+            centre = parse_point(args.centre)
+        except ValueError as error:
+            parser.error(f"--centre: {error}")
+        quiet_http_logs()
+        admin_token = args.admin_token or TokenIssuer(settings.secret).issue("admin", "courier-simulator")
+        run_couriers(SimulationConfig(
+            api_url=args.api_url, admin_token=admin_token, count=args.count, centre=centre,
+            radius_km=args.radius_km, speed_kmh=args.speed_kmh, tick_s=args.tick_s,
+        ), args.duration_s)
+    elif args.command == "demo":
+        from scripts.demo import DemoConfig, run_demo
+        from scripts.simulate import quiet_http_logs
+
+        quiet_http_logs()
+        run_demo(DemoConfig(api_url=args.api_url, secret=settings.secret, orders_per_minute=args.orders_per_minute,
+                            couriers=args.couriers, duration_s=args.duration_s, speed_kmh=args.speed_kmh,
+                            seed=args.seed))
     elif args.command == "run":
         from scripts.serve import run_all
 
