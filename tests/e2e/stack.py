@@ -4,6 +4,8 @@ Assertions read the event store directly (the query API is another process's job
 goes over HTTP, as a client's would.
 """
 
+import os
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -19,7 +21,7 @@ from adapters.database import Database
 from adapters.settings import Settings
 from adapters.tokens import TokenIssuer
 from domain.order import Order, OrderStatus
-from scripts.processes import RunningProcess, background_process, logistics_process, stop
+from scripts.processes import LOGISTICS, ROOT, RunningProcess, background_process, logistics_process, stop
 
 SECRET = "e2e-secret-that-is-long-enough-for-hs256-signing"
 FINAL = {OrderStatus.RECEIVED, OrderStatus.CANCELLED}
@@ -80,6 +82,13 @@ class Stack:
 
     def wait_for_status(self, order_id: UUID, status: OrderStatus, limit_s: float = 90.0) -> Order:
         return self.wait_for(order_id, lambda order: order.status is status, limit_s)
+
+    def verify(self) -> str:
+        """Run `logistics verify` as an operator would; fail with its report unless every invariant holds."""
+        done = subprocess.run([*LOGISTICS, "verify"], cwd=ROOT, env={**os.environ, **self.env},
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, f"logistics verify found a breach:\n{done.stdout}\n{done.stderr}"
+        return done.stdout
 
     def restart_worker(self, *, kill: bool) -> None:
         if kill:

@@ -135,6 +135,7 @@ def test_two_orders_race_for_the_last_unit(stack: Stack) -> None:
     assert [order.cancel_reason for order in outcomes if order.cancel_reason] == [CancelReason.OUT_OF_STOCK]
     stock = stack.read.inventory.get_stock(product)
     assert (stock.on_hand, stock.reserved, stock.available) == (1, 1, 0)
+    stack.verify()
 
 
 def test_a_worker_killed_mid_stream_loses_and_doubles_nothing(stack: Stack) -> None:
@@ -168,3 +169,4 @@ def test_a_worker_killed_mid_stream_loses_and_doubles_nothing(stack: Stack) -> N
     confirmed = events_named(stack, stack.read.orders, "Order.Confirmed")
     assert len({event.originator_id for event in confirmed}) == len(confirmed)
     assert len(reserved) == len(order_ids)  # one line each, every one reserved exactly once
+    stack.verify()
