@@ -76,6 +76,11 @@ def migrate(database: Database) -> None:
 DEADLINES_ENV = {f"{PaymentDeadlines.name.upper()}_POSTGRES_SCHEMA": "payments"}
 
 
+def bind_payment_gateway() -> None:
+    """Runners build the payment policy from its class alone: give the class its gateway."""
+    PaymentPolicies.gateway_class = SimulatedPaymentGateway
+
+
 def runner_env(database: Database, pool_size: int = 1, max_overflow: int = 2) -> dict[str, str]:
     """Settings for the saga's and the projections' runners: small pools, as each holds several."""
     return {**database.eventsourcing_env(pool_size=pool_size, max_overflow=max_overflow), **DEADLINES_ENV}

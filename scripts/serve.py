@@ -24,9 +24,16 @@ def run_command_api(settings: Settings, host: str, port: int) -> None:
 
 
 def run_all(settings: Settings, host: str, port: int) -> None:
-    """Everything in one process. Today that is the command API; the saga, projections and queries join it."""
+    """Everything in one process: the command API and the saga's worker (projections and queries join them)."""
+    from scripts.worker import worker_supervisor
+
     with open_platform(settings) as platform:
         mode = "embedded PostgreSQL" if not settings.database_url else "PostgreSQL"
         broker = "RabbitMQ" if settings.amqp_url else "in-process broker"
-        log.info("logistics platform on http://%s:%d with %s and %s", host, port, mode, broker)
-        serve(create_command_api(platform), host, port)
+        supervisor = worker_supervisor(platform.database, settings)
+        supervisor.start()
+        try:
+            log.info("logistics platform on http://%s:%d with %s and %s", host, port, mode, broker)
+            serve(create_command_api(platform), host, port)
+        finally:
+            supervisor.stop()

@@ -8,14 +8,14 @@ from typing import Any, cast
 
 from eventsourcing.projection import EventSourcedProjectionRunner, ProjectionRunner
 
-from adapters.bootstrap import locate_database, migrate, runner_env
-from adapters.payment_gateway import SimulatedPaymentGateway
+from adapters.bootstrap import bind_payment_gateway, locate_database, migrate, runner_env
+from adapters.database import Database
 from adapters.postgres_deadlines import PostgresPaymentDeadlinesView
 from adapters.settings import Settings
 from adapters.supervisor import Loop, Supervisor
 from commands.deadlines import PaymentDeadlines, fire_overdue
 from commands.payments import Payments
-from commands.policies import SAGA_EDGES, PaymentPolicies, SagaStep
+from commands.policies import SAGA_EDGES, SagaStep
 
 log = logging.getLogger(__name__)
 
@@ -80,20 +80,24 @@ def worker_tasks(env: Mapping[str, str], payment_timeout: timedelta) -> dict[str
     return tasks
 
 
-def run_worker(settings: Settings, only: list[str] | None = None) -> None:
-    database = locate_database(settings)
-    migrate(database)
-    PaymentPolicies.gateway_class = SimulatedPaymentGateway
-    env = runner_env(database)
-    tasks = worker_tasks(env, timedelta(seconds=settings.payment_timeout_s))
+def worker_supervisor(database: Database, settings: Settings, only: list[str] | None = None) -> Supervisor:
+    """The saga's runners and the deadline scheduler, not yet started."""
+    bind_payment_gateway()
+    tasks = worker_tasks(runner_env(database), timedelta(seconds=settings.payment_timeout_s))
     if only:
         unknown = set(only) - set(tasks)
         if unknown:
             raise SystemExit(f"unknown runner(s) {', '.join(sorted(unknown))}; choose from {', '.join(tasks)}")
         tasks = {name: task for name, task in tasks.items() if name in only}
-    supervisor = Supervisor(tasks)
+    return Supervisor(tasks)
+
+
+def run_worker(settings: Settings, only: list[str] | None = None) -> None:
+    database = locate_database(settings)
+    migrate(database)
+    supervisor = worker_supervisor(database, settings, only)
     supervisor.start()
-    log.info("worker running %s", ", ".join(tasks))
+    log.info("worker running %s", ", ".join(supervisor.tasks))
     try:
         supervisor.wait()
     except KeyboardInterrupt:

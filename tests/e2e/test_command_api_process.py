@@ -1,6 +1,7 @@
 """The real processes over real HTTP: `logistics command-api` on PostgreSQL, `logistics run` embedded."""
 
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -61,6 +62,30 @@ def test_command_api_process_on_postgres(database: Database, tmp_path: Path) -> 
     assert topics == ["domain.order:Order.Placed", "domain.order:Order.Cancelled"]
 
 
+def saga_assigns_a_courier(base_url: str, env: dict[str, str]) -> None:
+    """The worker runs inside `logistics run`: an order placed there reaches a courier by itself."""
+    admin = {"Authorization": f"Bearer {token(env, 'admin', 'ops')}"}
+    customer = {"Authorization": f"Bearer {token(env, 'customer', 'cust-7')}"}
+    with httpx.Client(base_url=base_url, timeout=10) as http:
+        courier = http.post("/api/couriers", json={"name": "Embedded", "lat": -6.18, "lng": 106.82}, headers=admin)
+        product = http.post("/api/products", json={"sku": "TEH-2", "name": "Teh", "price": "5.00",
+                                                   "initial_stock": 3}, headers=admin)
+        order = http.post("/api/orders", headers=customer, json={
+            "items": [{"product_id": product.json()["id"], "quantity": 1}],
+            "payment": {"token": "tok_ok"},
+            "delivery": {"address": "Jl. Jaksa 5", "lat": -6.186, "lng": 106.83},
+        })
+        assert order.status_code == 202
+        courier_auth = {"Authorization": f"Bearer {courier.json()['token']}"}
+        deadline = time.monotonic() + 60
+        while True:
+            job = http.get(f"/api/couriers/{courier.json()['id']}/assignment", headers=courier_auth).json()
+            if job["order_id"] == order.json()["order_id"]:
+                return
+            assert time.monotonic() < deadline, f"no courier was assigned: {job}"
+            time.sleep(0.2)
+
+
 def test_run_on_embedded_postgres(tmp_path: Path) -> None:
     """The README's run path: no database configured, so a private PostgreSQL starts under the data folder."""
     data_dir = tmp_path / "data"
@@ -68,6 +93,7 @@ def test_run_on_embedded_postgres(tmp_path: Path) -> None:
            "LOGISTICS_ENV_FILE": str(tmp_path / "none"), "LOGISTICS_DATABASE_URL": "", "LOGISTICS_AMQP_URL": ""}
     with logistics_process(["run"], env, tmp_path, startup_limit_s=120) as running:
         drive_an_order(running.base_url, env)
+        saga_assigns_a_courier(running.base_url, env)
     assert (data_dir / "postgres" / "PG_VERSION").is_file()
     # The data outlives the process: a second start finds the product from the first.
     with logistics_process(["run"], env, tmp_path, startup_limit_s=120) as running:
