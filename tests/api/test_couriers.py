@@ -83,6 +83,7 @@ def test_the_assigned_courier_moves_and_delivers_its_shipment(
     assert job.status_code == 200
     assert job.json()["shipment_id"] == str(shipment.id)
     assert job.json()["order_id"] == str(order_id)
+    assert job.json()["shipment_status"] == "IN_TRANSIT"
     assert job.json()["destination"] == {"address": "Jl. Sudirman", "lat": -6.22, "lng": 106.82}
     idle = client.get(f"/api/couriers/{other['id']}/assignment", headers=bearer(other["token"]))
     assert idle.json()["status"] == "AVAILABLE"

@@ -57,7 +57,7 @@ class CourierCommands(Controller):
         shipment = shipping.get_shipment(courier.shipment_id)
         destination = shipment.destination
         return msgspec.structs.replace(
-            answer, shipment_id=shipment.id, order_id=shipment.order_id,
+            answer, shipment_id=shipment.id, shipment_status=shipment.status.value, order_id=shipment.order_id,
             destination=Destination(destination.address, destination.lat, destination.lng),
         )
 

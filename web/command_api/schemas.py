@@ -123,5 +123,6 @@ class Assignment(msgspec.Struct, frozen=True):
     lat: float
     lng: float
     shipment_id: UUID | None = None
+    shipment_status: str | None = None
     order_id: UUID | None = None
     destination: Destination | None = None
