@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
-from adapters.database import Database, create_schemas, migration_lock
+from adapters.database import READ_SCHEMA, Database, create_schemas, migration_lock
 from adapters.embedded_database import start_embedded_postgres
 from adapters.idempotency_store import PostgresIdempotencyStore
 from adapters.messaging import MessageBroker
 from adapters.payment_gateway import SimulatedPaymentGateway
 from adapters.postgres_deadlines import PostgresPaymentDeadlinesView
+from adapters.read_generations import create_registry
 from adapters.settings import Settings
 from adapters.tokens import TokenIssuer
 from commands.base import ContextApplication
@@ -24,6 +25,8 @@ from commands.orders import Orders
 from commands.payments import Payments
 from commands.policies import InventoryPolicies, OrderPolicies, PaymentPolicies, ShippingPolicies
 from commands.shipping import Shipping
+from projections.models import ALL_MODELS
+from projections.projection import ReadModelsProjection
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +70,17 @@ def migrate(database: Database) -> None:
         # The policies' process recorders add each context's tracking table beside its events table.
         for application_class in (*CONTEXT_APPLICATIONS, *SAGA_POLICIES):
             application_class(env=env).close()
-        deadlines = InfrastructureFactory.construct(Environment(PaymentDeadlines.name, {**env, **DEADLINES_ENV}))
+        deadlines = InfrastructureFactory.construct(Environment(PaymentDeadlines.name, {**env, **PROJECTION_SCHEMAS}))
         deadlines.tracking_recorder(PostgresPaymentDeadlinesView)
         deadlines.close()
+    create_registry(database, ALL_MODELS.values())
 
 
-# The payment deadlines live beside the payments they watch.
-DEADLINES_ENV = {f"{PaymentDeadlines.name.upper()}_POSTGRES_SCHEMA": "payments"}
+# The payment deadlines live beside the payments they watch; the read models in their own schema.
+PROJECTION_SCHEMAS = {
+    f"{PaymentDeadlines.name.upper()}_POSTGRES_SCHEMA": "payments",
+    f"{ReadModelsProjection.name.upper()}_POSTGRES_SCHEMA": READ_SCHEMA,
+}
 
 
 def bind_payment_gateway() -> None:
@@ -83,7 +90,7 @@ def bind_payment_gateway() -> None:
 
 def runner_env(database: Database, pool_size: int = 1, max_overflow: int = 2) -> dict[str, str]:
     """Settings for the saga's and the projections' runners: small pools, as each holds several."""
-    return {**database.eventsourcing_env(pool_size=pool_size, max_overflow=max_overflow), **DEADLINES_ENV}
+    return {**database.eventsourcing_env(pool_size=pool_size, max_overflow=max_overflow), **PROJECTION_SCHEMAS}
 
 
 def open_broker(settings: Settings) -> MessageBroker:

@@ -87,7 +87,25 @@ READ_TABLES: Final = (
         PRIMARY KEY (scope, key)
     )
     """,
+    # Messages for RabbitMQ, written in the projectors' transactions and published by the relay. Rows are
+    # numbered in commit order (writers serialise on OUTBOX_LOCK_KEY), so publishing by id keeps every
+    # aggregate's messages in order, and sent rows stay for a while so that push clients can resume.
+    f"""
+    CREATE TABLE IF NOT EXISTS {READ_SCHEMA}.outbox (
+        id bigserial PRIMARY KEY,
+        message_id text NOT NULL UNIQUE,
+        routing_key text NOT NULL,
+        aggregate_id uuid NOT NULL,
+        body jsonb NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        published_at timestamptz
+    )
+    """,
+    f"CREATE INDEX IF NOT EXISTS outbox_unpublished_idx ON {READ_SCHEMA}.outbox (id) WHERE published_at IS NULL",
+    f"CREATE INDEX IF NOT EXISTS outbox_aggregate_idx ON {READ_SCHEMA}.outbox (aggregate_id, id)",
+    f"CREATE INDEX IF NOT EXISTS outbox_published_at_idx ON {READ_SCHEMA}.outbox (published_at)",
 )
+OUTBOX_LOCK_KEY: Final = 0x0B7B0C5
 
 
 @contextmanager

@@ -31,6 +31,8 @@ class Settings:
     db_pool_size: int
     db_max_overflow: int
     payment_timeout_s: float
+    outbox_retention_h: float
+    """How long sent outbox rows are kept, so that push clients can resume from them."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> "Settings":
@@ -56,6 +58,7 @@ class Settings:
             db_pool_size=_number(get("DB_POOL_SIZE"), "DB_POOL_SIZE", 2, int),
             db_max_overflow=_number(get("DB_MAX_OVERFLOW"), "DB_MAX_OVERFLOW", 8, int),
             payment_timeout_s=_number(get("PAYMENT_TIMEOUT_S"), "PAYMENT_TIMEOUT_S", 30.0, float),
+            outbox_retention_h=_number(get("OUTBOX_RETENTION_H"), "OUTBOX_RETENTION_H", 168.0, float),
         )
 
 

@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
 
+class RestartRequested(Exception):  # noqa: N818  (a request, not an error)
+    """A loop asks to be started afresh at once (its configuration changed), not because it failed."""
+
+
 Loop = Callable[[threading.Event], None]
 """Runs until the event is set (then returns) or until it fails (then raises)."""
 
@@ -62,6 +66,10 @@ class Supervisor:
             state.running, state.started_at = True, time.monotonic()
             try:
                 loop(self.stop_event)
+            except RestartRequested as request:
+                log.info("%s restarts: %s", name, request)
+                state.restarts += 1
+                continue
             except Exception as error:
                 state.last_error = f"{type(error).__name__}: {error}"
                 log.exception("%s failed; restarting in %.1f s", name, backoff)

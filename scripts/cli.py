@@ -27,6 +27,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     verify.add_argument("--stuck-after-s", type=float, metavar="SECONDS",
                         help="an order the saga has not moved for this long is stuck "
                              "(default: the payment timeout + 60)")
+    projector = commands.add_parser("projector", help="run the read models' runners and the outbox relay")
+    projector.add_argument("--only", action="append", metavar="NAME",
+                           help="run only this runner (repeatable), e.g. readmodels-from-orders, relay")
     worker = commands.add_parser("worker", help="run the fulfilment saga's runners and the payment deadlines")
     worker.add_argument("--only", action="append", metavar="NAME",
                         help="run only this runner (repeatable), e.g. orders-to-inventory, payment-deadlines")
@@ -124,6 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from scripts.serve import run_command_api
 
         run_command_api(settings, args.host, args.port)
+    elif args.command == "projector":
+        from scripts.projector import run_projector
+
+        run_projector(settings, args.only)
     elif args.command == "worker":
         from scripts.worker import run_worker
 

@@ -1,0 +1,227 @@
+"""Read models in PostgreSQL: each event's documents, rows, outbox messages and tracking in one transaction.
+
+One view object serves a set of (read model, generation) pairs. Each pair has its own tables and its own
+tracking table, so one pair can be rebuilt beside the others (blue-green) and a replayed event is applied to
+each pair at most once: the tracking row is advanced first, and a pair that has seen the event skips it.
+"""
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Composed, Identifier
+from psycopg.types.json import Jsonb
+
+from adapters.database import OUTBOX_LOCK_KEY, READ_SCHEMA
+from projections.messages import OutboxMessage, domain_event_message, view_message
+from projections.model import ReadModel
+from projections.projection import ReadModelsView
+
+OUTBOX_TABLE = "outbox"
+
+
+def doc_table(model: ReadModel, generation: int) -> str:
+    return f"{model.name}_g{generation}"
+
+
+def rows_table(model: ReadModel, generation: int) -> str:
+    assert model.rows is not None
+    return f"{model.name}_{model.rows.table}_g{generation}"
+
+
+def tracking_table(model: ReadModel, generation: int) -> str:
+    return f"{model.name}_g{generation}_tracking"
+
+
+def table_names(model: ReadModel, generation: int) -> list[str]:
+    names = [tracking_table(model, generation)]
+    if model.documents:
+        names.append(doc_table(model, generation))
+    if model.rows:
+        names.append(rows_table(model, generation))
+    return names
+
+
+def _id(name: str) -> Composed:
+    return SQL("{0}.{1}").format(Identifier(READ_SCHEMA), Identifier(name))
+
+
+def create_statements(model: ReadModel, generation: int) -> list[Composed]:
+    statements = [SQL(
+        "CREATE TABLE IF NOT EXISTS {0} (application_name text PRIMARY KEY, notification_id bigint NOT NULL)"
+    ).format(_id(tracking_table(model, generation)))]
+    if model.documents:
+        table = doc_table(model, generation)
+        extra = SQL("").join(SQL(", {0} {1}").format(Identifier(column.name), SQL(column.sql_type))
+                             for column in model.documents.columns)
+        statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {0} (id uuid PRIMARY KEY, doc jsonb NOT NULL, "
+            "updated_at timestamptz NOT NULL DEFAULT now(){1})"
+        ).format(_id(table), extra))
+        for column in model.documents.columns:
+            if column.indexed:
+                statements.append(SQL("CREATE INDEX IF NOT EXISTS {0} ON {1} ({2}, id)").format(
+                    Identifier(f"{table}_{column.name}_idx"), _id(table), Identifier(column.name)))
+    if model.rows:
+        table = rows_table(model, generation)
+        columns = SQL(", ").join(SQL("{0} {1}").format(Identifier(name), SQL(sql_type))
+                                 for name, sql_type in model.rows.columns)
+        unique = SQL(", UNIQUE ({0})").format(SQL(", ").join(map(Identifier, model.rows.unique))) \
+            if model.rows.unique else SQL("")
+        statements.append(SQL("CREATE TABLE IF NOT EXISTS {0} ({1}{2})").format(_id(table), columns, unique))
+        for index in model.rows.indexes:
+            statements.append(SQL("CREATE INDEX IF NOT EXISTS {0} ON {1} ({2})").format(
+                Identifier(f"{table}_{'_'.join(index)}_idx"), _id(table), SQL(", ").join(map(Identifier, index))))
+    return statements
+
+
+OUTBOX_INSERT = SQL(
+    "INSERT INTO {0} (message_id, routing_key, aggregate_id, body) VALUES (%s, %s, %s, %s) "
+    "ON CONFLICT (message_id) DO NOTHING"
+).format(_id(OUTBOX_TABLE))
+
+
+def put_on_outbox(cursor: Cursor[Any], messages: Sequence[OutboxMessage]) -> None:
+    # Taken last and held to commit: outbox ids are then handed out in commit order, so the relay, which
+    # publishes by id, can never publish a later row of an aggregate before an earlier one still committing.
+    cursor.execute("SELECT pg_advisory_xact_lock(%s)", (OUTBOX_LOCK_KEY,), prepare=True)
+    for message in messages:
+        cursor.execute(OUTBOX_INSERT, (message.message_id, message.routing_key, message.aggregate_id,
+                                       Jsonb(message.body)), prepare=True)
+
+
+class _ModelWriter:
+    """The SQL of one (read model, generation) pair."""
+
+    def __init__(self, model: ReadModel, generation: int) -> None:
+        self.model = model
+        self.generation = generation
+        tracking = _id(tracking_table(model, generation))
+        self.advance = SQL(
+            "INSERT INTO {0} VALUES (%(app)s, %(id)s) ON CONFLICT (application_name) DO UPDATE "
+            "SET notification_id = %(id)s WHERE {0}.notification_id < %(id)s RETURNING notification_id"
+        ).format(tracking)
+        self.position = SQL("SELECT notification_id FROM {0} WHERE application_name = %s").format(tracking)
+        if model.documents:
+            table = _id(doc_table(model, generation))
+            names = [column.name for column in model.documents.columns]
+            self.select_doc = SQL("SELECT doc FROM {0} WHERE id = %s FOR UPDATE").format(table)
+            self.delete_doc = SQL("DELETE FROM {0} WHERE id = %s").format(table)
+            self.upsert_doc = SQL(
+                "INSERT INTO {0} (id, doc, updated_at{1}) VALUES (%s, %s, %s{2}) ON CONFLICT (id) DO UPDATE SET "
+                "doc = EXCLUDED.doc, updated_at = EXCLUDED.updated_at{3}"
+            ).format(
+                table,
+                SQL("").join(SQL(", {0}").format(Identifier(name)) for name in names),
+                SQL("").join(SQL(", %s") for _ in names),
+                SQL("").join(SQL(", {0} = EXCLUDED.{0}").format(Identifier(name)) for name in names),
+            )
+        if model.rows:
+            names = [name for name, _ in model.rows.columns]
+            self.insert_rows = SQL("INSERT INTO {0} ({1}) VALUES ({2}) ON CONFLICT DO NOTHING").format(
+                _id(rows_table(model, generation)), SQL(", ").join(map(Identifier, names)),
+                SQL(", ").join(SQL("%s") for _ in names))
+
+    def apply(self, cursor: Cursor[Any], event: Any, tracking: Tracking) -> list[OutboxMessage]:
+        """Project one event; returns the messages it causes (none if this pair had already seen it)."""
+        cursor.execute(self.advance, {"app": tracking.application_name, "id": tracking.notification_id},
+                       prepare=True)
+        if cursor.fetchone() is None:
+            return []
+        if tracking.application_name not in self.model.upstreams:
+            return []
+        messages: list[OutboxMessage] = []
+        documents = self.model.documents
+        if documents:
+            key = documents.key(event)
+            if key is not None:
+                messages.extend(self._apply_document(cursor, key, event))
+        if self.model.rows:
+            for row in self.model.rows.rows(event, tracking.notification_id):
+                cursor.execute(self.insert_rows, tuple(_sql_value(value) for value in row), prepare=True)
+        if self.model.publishes_domain_events:
+            messages.append(domain_event_message(event))
+        return messages
+
+    def _apply_document(self, cursor: Cursor[Any], key: UUID, event: Any) -> list[OutboxMessage]:
+        documents = self.model.documents
+        assert documents is not None
+        cursor.execute(self.select_doc, (key,), prepare=True)
+        row = cursor.fetchone()
+        before = row["doc"] if row else None
+        after = documents.reduce(before, event)
+        if after == before:
+            return []
+        if after is None:
+            cursor.execute(self.delete_doc, (key,), prepare=True)
+        else:
+            values = [_sql_value(column.value(after)) for column in documents.columns]
+            # The document's own updated_at (the latest of its events), not this event's time: a replay that
+            # meets the contexts' events in another order must still write the same row.
+            updated_at = after.get("updated_at") or event.timestamp.isoformat()
+            cursor.execute(self.upsert_doc, (key, Jsonb(after), updated_at, *values), prepare=True)
+        return [view_message(documents.kind or self.model.name, key, after, event)] if documents.kind else []
+
+
+def _sql_value(value: Any) -> Any:
+    return Jsonb(value) if isinstance(value, dict | list) else value
+
+
+class PostgresReadModelsView(ReadModelsView, PostgresTrackingRecorder):
+    """A projection's view over a set of read models; subclasses say which (see `read_models_view`)."""
+
+    pairs: ClassVar[tuple[tuple[ReadModel, int], ...]] = ()
+    publishing: ClassVar[bool] = True
+
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.writers = [_ModelWriter(model, generation) for model, generation in self.pairs]
+        # Only our own tables: the base class's single tracking table would never be written.
+        self.sql_create_statements = [statement for model, generation in self.pairs
+                                      for statement in create_statements(model, generation)]
+
+    def _create_table(self, cursor: Cursor[DictRow]) -> None:
+        for statement in self.sql_create_statements:
+            cursor.execute(statement, prepare=False)
+
+    def create_table(self) -> None:
+        with self.datastore.transaction(commit=True) as cursor:
+            self._create_table(cursor)
+
+    def project(self, event: Any, tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as cursor:
+            messages = [message for writer in self.writers for message in writer.apply(cursor, event, tracking)]
+            if self.publishing and messages:
+                put_on_outbox(cursor, messages)
+
+    def _insert_tracking(self, cursor: Cursor[DictRow], tracking: Tracking) -> None:
+        advanced = False
+        for writer in self.writers:
+            cursor.execute(writer.advance, {"app": tracking.application_name, "id": tracking.notification_id},
+                           prepare=True)
+            advanced = cursor.fetchone() is not None or advanced
+        if not advanced:
+            raise IntegrityError(f"Failed to record tracking for {tracking.application_name} "
+                                 f"{tracking.notification_id}")
+
+    def _max_tracking_id(self, application_name: str, cursor: Cursor[DictRow]) -> int | None:
+        """The position every read model has reached: a runner resumes from the one furthest behind."""
+        positions = []
+        for writer in self.writers:
+            cursor.execute(writer.position, (application_name,), prepare=True)
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            positions.append(int(row["notification_id"]))
+        return min(positions) if positions else None
+
+
+def read_models_view(pairs: Sequence[tuple[ReadModel, int]], *, publishing: bool) -> type[PostgresReadModelsView]:
+    """A view class for these read models at these generations (runners build views from a class)."""
+    label = "_".join(f"{model.name}{generation}" for model, generation in pairs)
+    return type(f"ReadModelsView_{label}", (PostgresReadModelsView,),
+                {"pairs": tuple(pairs), "publishing": publishing})

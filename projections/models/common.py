@@ -1,0 +1,39 @@
+"""Small pieces the read models share."""
+
+from typing import Any
+
+from projections.events import context_of, event_id, event_name, fact_of, to_json_value
+from projections.model import Doc
+
+
+def touched(doc: Doc | None, entity_id: Any, event: Any) -> Doc:
+    """The document to change: a copy of the current one, or a new one; `updated_at` is the latest event's time."""
+    new: Doc = dict(doc) if doc else {"id": str(entity_id)}
+    at = event.timestamp.isoformat()
+    if at > new.get("updated_at", ""):
+        new["updated_at"] = at
+    return new
+
+
+def timeline_entry(event: Any, **extra: Any) -> Doc:
+    return {
+        "at": event.timestamp.isoformat(),
+        "context": context_of(event),
+        "event": event_name(event),
+        "fact": fact_of(event),
+        "version": event.originator_version,
+        "event_id": str(event_id(event)),
+        **{key: to_json_value(value) for key, value in extra.items() if value is not None},
+    }
+
+
+def with_entry(entries: list[Doc] | None, entry: Doc) -> list[Doc]:
+    """Add an entry once, keeping the list in time order whatever order the contexts' events came in."""
+    current = [item for item in entries or [] if item["event_id"] != entry["event_id"]]
+    current.append(entry)
+    current.sort(key=lambda item: (item["at"], item["context"], item["version"], item["event_id"]))
+    return current
+
+
+def decimal_text(value: Any) -> str:
+    return str(value)

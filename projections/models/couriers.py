@@ -1,0 +1,58 @@
+"""The couriers read model: who can be dispatched, where they are, and what they carry."""
+
+from typing import Any
+from uuid import UUID
+
+from domain.shipping import CourierStatus
+from projections.events import aggregate_type, fact_of, to_json_value
+from projections.model import Column, Doc, Documents, ReadModel
+from projections.models.common import touched
+
+
+def courier_id_of(event: Any) -> UUID | None:
+    # Shipments share the Shipping log; they are the shipments model's business.
+    if aggregate_type(event) != "Courier":
+        return None
+    courier_id: UUID = event.originator_id
+    return courier_id
+
+
+def reduce_courier(doc: Doc | None, event: Any) -> Doc:
+    # Skip an event the document already reflects: a redelivered position would move the courier back in time.
+    if doc is not None and event.originator_version <= doc.get("version", 0):
+        return doc
+    new = touched(doc, event.originator_id, event)
+    fact = fact_of(event)
+    at = event.timestamp.isoformat()
+    if fact == "Registered":
+        new.update({
+            "name": event.name,
+            "status": CourierStatus.AVAILABLE.value,
+            "shipment_id": None,
+            "registered_at": at,
+        })
+    elif fact == "BecameBusy":
+        new["status"] = CourierStatus.BUSY.value
+        new["shipment_id"] = to_json_value(event.shipment_id)
+    elif fact == "BecameAvailable":
+        new["status"] = CourierStatus.AVAILABLE.value
+        new["shipment_id"] = None
+    if fact in ("Registered", "LocationUpdated"):
+        new["position"] = {"lat": event.lat, "lng": event.lng, "at": at}
+    new["version"] = event.originator_version
+    return new
+
+
+COURIERS = ReadModel(
+    name="couriers",
+    upstreams=frozenset({"Shipping"}),
+    documents=Documents(
+        key=courier_id_of,
+        reduce=reduce_courier,
+        kind="courier",
+        columns=(
+            Column("status", "text", lambda doc: doc.get("status")),
+            Column("name", "text", lambda doc: doc.get("name")),
+        ),
+    ),
+)

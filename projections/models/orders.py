@@ -1,0 +1,121 @@
+"""The orders read model: what a customer sees of an order, from all four contexts.
+
+Each context writes its own part of the document (the order itself, `stock`, `payment`, `shipment`), so the
+result does not depend on which context's runner got to an order first.
+"""
+
+from typing import Any
+from uuid import UUID
+
+from domain.order import OrderStatus
+from projections.events import aggregate_type, fact_of, to_json_value
+from projections.model import Column, Doc, Documents, ReadModel
+from projections.models.common import timeline_entry, touched, with_entry
+
+STATUS_AFTER = {
+    "Placed": OrderStatus.PENDING,
+    "Confirmed": OrderStatus.CONFIRMED,
+    "Cancelled": OrderStatus.CANCELLED,
+    "InTransit": OrderStatus.IN_TRANSIT,
+    "Delivered": OrderStatus.DELIVERED,
+    "Received": OrderStatus.RECEIVED,
+}
+PAYMENT_STATUS_AFTER = {
+    "Requested": "REQUESTED", "Authorized": "AUTHORIZED", "Declined": "DECLINED", "TimedOut": "TIMED_OUT",
+    "Captured": "CAPTURED", "Voided": "VOIDED", "Refunded": "REFUNDED",
+}
+STOCK_STATUS_AFTER = {"Held": "RESERVED", "Rejected": "REJECTED", "Released": "RELEASED", "Committed": "COMMITTED"}
+SHIPMENT_STATUS_AFTER = {
+    "Created": "WAITING_FOR_COURIER", "CourierAssigned": "IN_TRANSIT", "Delivered": "DELIVERED",
+    "Cancelled": "CANCELLED",
+}
+
+
+def order_id_of(event: Any) -> UUID | None:
+    kind = aggregate_type(event)
+    if kind == "Order":
+        return event.originator_id  # type: ignore[no-any-return]
+    if kind in ("Payment", "StockReservation", "Shipment"):
+        return getattr(event, "order_id", None)
+    return None
+
+
+def reduce_order(doc: Doc | None, event: Any) -> Doc:
+    order_id = order_id_of(event)
+    new = touched(doc, order_id, event)
+    kind, fact = aggregate_type(event), fact_of(event)
+    status = None
+    if kind == "Order":
+        status = _apply_order_fact(new, event, fact)
+    elif kind == "Payment":
+        payment = dict(new.get("payment") or {})
+        payment.update({"payment_id": str(event.originator_id), "status": PAYMENT_STATUS_AFTER.get(fact, fact),
+                        "version": event.originator_version})
+        if fact == "Requested":
+            payment["amount"] = to_json_value(event.amount)
+        new["payment"] = payment
+    elif kind == "StockReservation":
+        stock = {"reservation_id": str(event.originator_id), "status": STOCK_STATUS_AFTER.get(fact, fact)}
+        if fact != "Requested":
+            new["stock"] = stock
+    elif kind == "Shipment":
+        _apply_shipment_fact(new, event, fact)
+    if fact != "LocationUpdated":  # positions go to the shipment's track, not the order's timeline
+        new["timeline"] = with_entry(new.get("timeline"), timeline_entry(event, status=status))
+    return new
+
+
+def _apply_order_fact(new: Doc, event: Any, fact: str) -> str | None:
+    if fact == "Placed":
+        new.update({
+            "customer_id": event.customer_id,
+            "items": to_json_value(event.lines),
+            "total": to_json_value(event.total),
+            "delivery": to_json_value(event.delivery),
+            "placed_at": event.timestamp.isoformat(),
+        })
+    elif fact == "Cancelled":
+        new["cancel_reason"] = event.reason
+        new["cancel_note"] = event.note
+    elif fact == "InTransit":
+        new["courier_id"] = str(event.courier_id)
+    status = STATUS_AFTER.get(fact)
+    if status is not None:
+        new["status"] = status.value
+        new["order_version"] = event.originator_version
+        return status.value
+    return None
+
+
+def _apply_shipment_fact(new: Doc, event: Any, fact: str) -> None:
+    shipment = dict(new.get("shipment") or {})
+    shipment["shipment_id"] = str(event.originator_id)
+    if fact in SHIPMENT_STATUS_AFTER:
+        shipment["status"] = SHIPMENT_STATUS_AFTER[fact]
+    if fact == "CourierAssigned":
+        shipment["courier_id"] = str(event.courier_id)
+    if fact in ("CourierAssigned", "LocationUpdated"):
+        # Positions of one shipment arrive in order, so the last one seen is the last known one.
+        shipment["position"] = {"lat": event.lat, "lng": event.lng, "at": event.timestamp.isoformat()}
+    new["shipment"] = shipment
+
+
+def _placed_at(doc: Doc) -> str | None:
+    value = doc.get("placed_at")
+    return str(value) if value else None
+
+
+ORDERS = ReadModel(
+    name="orders",
+    upstreams=frozenset({"Orders", "Inventory", "Payments", "Shipping"}),
+    documents=Documents(
+        key=order_id_of,
+        reduce=reduce_order,
+        kind="order",
+        columns=(
+            Column("status", "text", lambda doc: doc.get("status")),
+            Column("customer_id", "text", lambda doc: doc.get("customer_id")),
+            Column("placed_at", "timestamptz", _placed_at),
+        ),
+    ),
+)

@@ -1,0 +1,88 @@
+"""`logistics projector`: the read models' runners (one per context) and the outbox relay, supervised."""
+
+import logging
+import threading
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from eventsourcing.projection import ProjectionRunner
+
+from adapters.bootstrap import CONTEXT_APPLICATIONS, locate_database, migrate, open_broker, runner_env
+from adapters.database import Database
+from adapters.messaging import MessageBroker
+from adapters.outbox_relay import OutboxRelay
+from adapters.postgres_read_models import read_models_view
+from adapters.read_generations import live_generations
+from adapters.settings import Settings
+from adapters.supervisor import Loop, RestartRequested, Supervisor
+from projections.models import ALL_MODELS
+from projections.projection import ReadModelsProjection
+from scripts.worker import POLL_S, RunnerStopped
+
+log = logging.getLogger(__name__)
+
+GENERATION_CHECK_S = 2.0
+
+
+def read_models_loop(upstream: type[Any], database: Database, env: Mapping[str, str]) -> Loop:
+    """Project one context's events into every live read model that follows it."""
+    models = [model for model in ALL_MODELS.values() if upstream.name in model.upstreams]
+
+    def loop(stop: threading.Event) -> None:
+        pairs = live_generations(database, models)
+        view_class = read_models_view(pairs, publishing=True)
+        with ProjectionRunner(application_class=upstream, projection_class=ReadModelsProjection,
+                              view_class=view_class, env=env) as runner:
+            waited = 0.0
+            while not stop.is_set():
+                runner.run_forever(timeout=POLL_S)
+                if runner.is_interrupted.is_set() and not stop.is_set():
+                    raise RunnerStopped("the subscription ended")
+                waited += POLL_S
+                if waited >= GENERATION_CHECK_S:
+                    waited = 0.0
+                    if live_generations(database, models) != pairs:
+                        raise RestartRequested("a read model was swapped to a new generation")
+
+    return loop
+
+
+def relay_loop(database: Database, broker: MessageBroker, retention: timedelta) -> tuple[Loop, OutboxRelay]:
+    relay = OutboxRelay(database, broker, retention=retention)
+    return relay.run, relay
+
+
+def projector_tasks(database: Database, broker: MessageBroker, retention: timedelta) -> dict[str, Loop]:
+    env = runner_env(database)
+    tasks = {f"readmodels-from-{upstream.name.lower()}": read_models_loop(upstream, database, env)
+             for upstream in CONTEXT_APPLICATIONS}
+    tasks["relay"], _ = relay_loop(database, broker, retention)
+    return tasks
+
+
+def projector_supervisor(database: Database, broker: MessageBroker, settings: Settings,
+                         only: list[str] | None = None) -> Supervisor:
+    tasks = projector_tasks(database, broker, timedelta(hours=settings.outbox_retention_h))
+    if only:
+        unknown = set(only) - set(tasks)
+        if unknown:
+            raise SystemExit(f"unknown runner(s) {', '.join(sorted(unknown))}; choose from {', '.join(tasks)}")
+        tasks = {name: task for name, task in tasks.items() if name in only}
+    return Supervisor(tasks)
+
+
+def run_projector(settings: Settings, only: list[str] | None = None) -> None:
+    database = locate_database(settings)
+    migrate(database)
+    broker = open_broker(settings)
+    supervisor = projector_supervisor(database, broker, settings, only)
+    supervisor.start()
+    log.info("projector running %s", ", ".join(supervisor.tasks))
+    try:
+        supervisor.wait()
+    except KeyboardInterrupt:
+        log.info("projector stopping")
+    finally:
+        supervisor.stop()
+        broker.close()
