@@ -97,7 +97,7 @@ def open_broker(settings: Settings) -> MessageBroker:
     if settings.amqp_url:
         from adapters.rabbitmq import RabbitMQBroker
 
-        broker = RabbitMQBroker(settings.amqp_url)
+        broker = RabbitMQBroker(settings.amqp_url, exchange=settings.amqp_exchange)
         broker.declare_topology()
         return broker
     from adapters.inprocess_broker import InProcessBroker

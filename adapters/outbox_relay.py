@@ -62,9 +62,8 @@ class OutboxRelay:
     def forget_sent(self) -> int:
         """Delete sent rows older than the retention window."""
         with self._database.connect() as connection:
-            deleted = connection.execute(
+            return connection.execute(
                 f"DELETE FROM {OUTBOX} WHERE published_at < now() - %s", (self._retention,)).rowcount
-        return deleted
 
     def backlog(self) -> int:
         with self._database.connect() as connection:

@@ -23,6 +23,8 @@ class Settings:
     """A real PostgreSQL; unset means a private embedded server under `data_dir`."""
     amqp_url: str | None
     """A real RabbitMQ; unset means the in-process broker."""
+    amqp_exchange: str
+    """The topic exchange every message goes to."""
     data_dir: Path
     secret: str
     host: str
@@ -50,6 +52,7 @@ class Settings:
         return cls(
             database_url=get("DATABASE_URL"),
             amqp_url=get("AMQP_URL"),
+            amqp_exchange=get("AMQP_EXCHANGE", "logistics.events") or "logistics.events",
             data_dir=data_dir,
             secret=get("SECRET") or _local_secret(data_dir),
             host=get("HOST", "127.0.0.1") or "127.0.0.1",

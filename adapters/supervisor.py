@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
 
-class RestartRequested(Exception):  # noqa: N818  (a request, not an error)
+class RestartRequested(Exception):
     """A loop asks to be started afresh at once (its configuration changed), not because it failed."""
 
 

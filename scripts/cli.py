@@ -30,6 +30,8 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     projector = commands.add_parser("projector", help="run the read models' runners and the outbox relay")
     projector.add_argument("--only", action="append", metavar="NAME",
                            help="run only this runner (repeatable), e.g. readmodels-from-orders, relay")
+    status = commands.add_parser("status", help="where every projection and policy stands, and the relay backlog")
+    status.add_argument("--json", action="store_true", help="print JSON instead of tables")
     worker = commands.add_parser("worker", help="run the fulfilment saga's runners and the payment deadlines")
     worker.add_argument("--only", action="append", metavar="NAME",
                         help="run only this runner (repeatable), e.g. orders-to-inventory, payment-deadlines")
@@ -131,6 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from scripts.projector import run_projector
 
         run_projector(settings, args.only)
+    elif args.command == "status":
+        from scripts.status import run_status
+
+        return run_status(settings, args.json)
     elif args.command == "worker":
         from scripts.worker import run_worker
 

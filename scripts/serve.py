@@ -24,16 +24,20 @@ def run_command_api(settings: Settings, host: str, port: int) -> None:
 
 
 def run_all(settings: Settings, host: str, port: int) -> None:
-    """Everything in one process: the command API and the saga's worker (projections and queries join them)."""
+    """Everything in one process: the command API, the saga's worker, and the projector with its relay."""
+    from scripts.projector import projector_supervisor
     from scripts.worker import worker_supervisor
 
     with open_platform(settings) as platform:
         mode = "embedded PostgreSQL" if not settings.database_url else "PostgreSQL"
         broker = "RabbitMQ" if settings.amqp_url else "in-process broker"
-        supervisor = worker_supervisor(platform.database, settings)
-        supervisor.start()
+        supervisors = [worker_supervisor(platform.database, settings),
+                       projector_supervisor(platform.database, platform.broker, settings)]
+        for supervisor in supervisors:
+            supervisor.start()
         try:
             log.info("logistics platform on http://%s:%d with %s and %s", host, port, mode, broker)
             serve(create_command_api(platform), host, port)
         finally:
-            supervisor.stop()
+            for supervisor in supervisors:
+                supervisor.stop()

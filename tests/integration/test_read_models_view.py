@@ -51,7 +51,7 @@ def write(database: Database, settings: Settings) -> Iterator[WriteSide]:
 
 def place_order(write: WriteSide) -> Any:
     stock, _ = write.inventory.create_product("VIEW-1", "View", Decimal("3.00"), 10)
-    order, position = write.orders.place_order("alice", [OrderLine(stock.id, 2, stock.price)], "tok_secret",
+    order, _ = write.orders.place_order("alice", [OrderLine(stock.id, 2, stock.price)], "tok_secret",
                                                DeliveryAddress("Jl. Test", -6.2, 106.8))
     order.record_stock_reserved()
     order.record_payment_authorized()
@@ -85,7 +85,7 @@ def test_a_runner_projects_orders_and_the_audit_log_once(write: WriteSide, datab
 
 
 def test_an_event_seen_before_changes_nothing(write: WriteSide, database: Database) -> None:
-    order, position = place_order(write)
+    order, _ = place_order(write)
     factory = InfrastructureFactory.construct(Environment(ReadModelsProjection.name, runner_env(database)))
     try:
         view = cast(PostgresReadModelsView, factory.tracking_recorder(read_models_view(PAIRS, publishing=True)))

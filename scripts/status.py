@@ -1,0 +1,39 @@
+"""`logistics status`: every projection's and policy's position, the streams' heads, lag, the relay's backlog."""
+
+import json
+from dataclasses import asdict
+
+from rich.console import Console
+from rich.table import Table
+
+from adapters.bootstrap import locate_database
+from adapters.positions import PlatformStatus, platform_status
+from adapters.settings import Settings
+
+
+def print_status(status: PlatformStatus, console: Console) -> None:
+    heads = Table(title="Event streams")
+    for column in ("context", "head", "last event at"):
+        heads.add_column(column)
+    for head in status.heads:
+        heads.add_row(head.context, str(head.position), head.at.isoformat() if head.at else "-")
+    console.print(heads)
+    followers = Table(title="Followers")
+    for column in ("follower", "upstream", "position", "lag (events)", "lag (s)"):
+        followers.add_column(column, justify="left" if column in ("follower", "upstream") else "right")
+    for follower in status.followers:
+        lag_s = "-" if follower.lag_seconds is None else f"{follower.lag_seconds:.1f}"
+        followers.add_row(follower.follower, follower.upstream, str(follower.position), str(follower.lag_events), lag_s)
+    console.print(followers)
+    relay = status.relay
+    age = "-" if relay.oldest_unsent_age_s is None else f"{relay.oldest_unsent_age_s:.1f} s"
+    console.print(f"Relay backlog: {relay.unsent} unsent (oldest {age}); {relay.sent_kept} sent rows kept")
+
+
+def run_status(settings: Settings, as_json: bool) -> int:
+    status = platform_status(locate_database(settings))
+    if as_json:
+        print(json.dumps(asdict(status), default=str, indent=2))
+    else:
+        print_status(status, Console())
+    return 0
