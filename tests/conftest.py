@@ -14,6 +14,7 @@ import pytest
 
 from adapters.database import Database, create_database, drop_database
 from adapters.settings import Settings
+from tests.rabbit_env import RabbitEnv
 
 TEST_SERVER_URL = os.environ.get("LOGISTICS_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEST_AMQP_URL = os.environ.get("LOGISTICS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
@@ -38,6 +39,15 @@ def pg_server() -> Database:
 def amqp_url() -> str:
     _require_reachable(TEST_AMQP_URL, 5672, "RabbitMQ")
     return TEST_AMQP_URL
+
+
+@pytest.fixture
+def rabbit(amqp_url: str) -> Iterator[RabbitEnv]:
+    env = RabbitEnv(amqp_url)
+    try:
+        yield env
+    finally:
+        env.cleanup()
 
 
 def fresh_database(server: Database) -> Database:
