@@ -48,6 +48,11 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
                         help="a PostgreSQL server where fresh databases may be created and dropped")
     orders.add_argument("--count", type=int, default=2000)
     orders.add_argument("--concurrency", type=int, default=8)
+    relay = benches.add_parser("relay", help="the outbox relay's publish rate to RabbitMQ")
+    relay.add_argument("--server-url", default=orders.get_default("server_url"))
+    relay.add_argument("--amqp-url", default=settings.amqp_url or "amqp://guest:guest@127.0.0.1:5672/%2F")
+    relay.add_argument("--messages", type=int, default=50_000)
+    relay.add_argument("--batch-size", type=int, default=500)
     saga = benches.add_parser("saga", help="orders per second from placement to CONFIRMED, with the worker")
     saga.add_argument("--server-url", default=orders.get_default("server_url"))
     saga.add_argument("--count", type=int, default=1000)
@@ -144,7 +149,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "bench":
         from scripts.bench_orders import report, run
 
-        if args.bench == "saga":
+        if args.bench == "relay":
+            from scripts.bench_relay import bench_relay, report_relay
+
+            count, seconds = bench_relay(args.server_url, args.amqp_url, args.messages, args.batch_size)
+            report_relay(count, seconds, args.batch_size)
+        elif args.bench == "saga":
             from scripts.bench_saga import bench_saga
 
             rates = args.rate or [None]
