@@ -12,7 +12,7 @@ from eventsourcing.domain import MutableOrImmutableAggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from commands.errors import ConcurrencyConflict, NotFound
-from commands.transcodings import register_value_objects
+from domain.transcodings import register_value_objects
 
 P = ParamSpec("P")
 R = TypeVar("R")

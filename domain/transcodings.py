@@ -1,4 +1,4 @@
-"""How our value objects are stored inside events (JSON)."""
+"""How our value objects are stored inside events and snapshots (JSON); pure, shared by writers and readers."""
 
 from decimal import Decimal
 from typing import Any
