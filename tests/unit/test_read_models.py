@@ -19,13 +19,13 @@ from eventsourcing.application import project_aggregate
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, Mapper, UUIDAsHex
 
-from commands.transcodings import register_value_objects
 from domain.base import message_context
 from domain.order import Order
 from domain.payment import Payment
 from domain.reservation import StockReservation
 from domain.shipping import Courier, Shipment
 from domain.stock import Stock
+from domain.transcodings import register_value_objects
 from domain.values import DeliveryAddress, OrderLine
 from projections.events import context_of, event_id, event_name
 from projections.messages import domain_event_message, routing_key, view_message
