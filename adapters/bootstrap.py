@@ -14,6 +14,7 @@ from adapters.idempotency_store import PostgresIdempotencyStore
 from adapters.messaging import MessageBroker
 from adapters.payment_gateway import SimulatedPaymentGateway
 from adapters.postgres_deadlines import PostgresPaymentDeadlinesView
+from adapters.read_database import ReadPool, read_only_pool
 from adapters.read_generations import create_registry
 from adapters.settings import Settings
 from adapters.tokens import TokenIssuer
@@ -142,3 +143,28 @@ def open_platform(settings: Settings, database: Database | None = None) -> Itera
             tokens=TokenIssuer(settings.secret),
             broker=broker,
         )
+
+
+@dataclass
+class ReadSide:
+    """What the query API needs: read-only connections and the broker its push is fed from."""
+
+    settings: Settings
+    database: Database
+    pool: ReadPool
+    broker: MessageBroker
+
+
+@contextmanager
+def open_read_side(settings: Settings, database: Database | None = None,
+                   broker: MessageBroker | None = None) -> Iterator[ReadSide]:
+    """The query side; `broker` is given when it shares a process (and so an in-process broker) with writers."""
+    with ExitStack() as stack:
+        database = database or locate_database(settings)
+        migrate(database)
+        pool = read_only_pool(database, max_size=max(2, settings.db_pool_size + settings.db_max_overflow))
+        stack.callback(pool.close)
+        if broker is None:
+            broker = open_broker(settings)
+            stack.callback(broker.close)
+        yield ReadSide(settings=settings, database=database, pool=pool, broker=broker)

@@ -88,15 +88,20 @@ def next_generation(database: Database, model: ReadModel) -> int:
 def swap(database: Database, model: ReadModel, generation: int) -> int:
     """Make `generation` live for readers and projectors, drop the old one; returns the old generation."""
     with database.connect() as connection, connection.transaction():
-        row = connection.execute(f"SELECT live FROM {REGISTRY} WHERE model = %s FOR UPDATE", (model.name,)).fetchone()
-        old = int(row[0]) if row else FIRST_GENERATION
-        point_views(connection, model, generation)
-        connection.execute(f"UPDATE {REGISTRY} SET live = %s, building = NULL, swapped_at = now() WHERE model = %s",
-                           (generation, model.name))
-        # A projector still writing the old generation fails on the dropped tables, restarts, and resumes
-        # on the new one from that generation's own tracking: nothing is lost, nothing applied twice.
-        drop_generation(connection, model, old)
-        return old
+        return swap_in(connection, model, generation)
+
+
+def swap_in(connection: psycopg.Connection[TupleRow], model: ReadModel, generation: int) -> int:
+    """`swap` inside the caller's transaction, so that it commits together with the caller's last writes."""
+    row = connection.execute(f"SELECT live FROM {REGISTRY} WHERE model = %s FOR UPDATE", (model.name,)).fetchone()
+    old = int(row[0]) if row else FIRST_GENERATION
+    point_views(connection, model, generation)
+    connection.execute(f"UPDATE {REGISTRY} SET live = %s, building = NULL, swapped_at = now() WHERE model = %s",
+                       (generation, model.name))
+    # A projector still writing the old generation fails on the dropped tables, restarts, and resumes
+    # on the new one from that generation's own tracking: nothing is lost, nothing applied twice.
+    drop_generation(connection, model, old)
+    return old
 
 
 def abandon(database: Database, model: ReadModel, generation: int) -> None:

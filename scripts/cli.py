@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from adapters.settings import Settings
 
 
-def _add_server_options(parser: argparse.ArgumentParser, settings: Settings) -> None:
+def _add_server_options(parser: argparse.ArgumentParser, settings: Settings, port: int | None = None) -> None:
     parser.add_argument("--host", default=settings.host, help="interface to listen on (default %(default)s)")
-    parser.add_argument("--port", type=int, default=settings.port, help="port to listen on (default %(default)s)")
+    parser.add_argument("--port", type=int, default=port or settings.port,
+                        help="port to listen on (default %(default)s)")
 
 
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
@@ -22,6 +23,8 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     _add_server_options(run, settings)
     command_api = commands.add_parser("command-api", help="run the command API alone")
     _add_server_options(command_api, settings)
+    query_api = commands.add_parser("query-api", help="run the query API alone (read-only)")
+    _add_server_options(query_api, settings, settings.query_port)
     commands.add_parser("migrate", help="create the database schemas and tables (idempotent)")
     verify = commands.add_parser("verify", help="replay every stream and check the invariants (exit 1 on a breach)")
     verify.add_argument("--stuck-after-s", type=float, metavar="SECONDS",
@@ -184,6 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_demo(DemoConfig(api_url=args.api_url, secret=settings.secret, orders_per_minute=args.orders_per_minute,
                             couriers=args.couriers, duration_s=args.duration_s, speed_kmh=args.speed_kmh,
                             seed=args.seed))
+    elif args.command == "query-api":
+        from scripts.serve import run_query_api
+
+        run_query_api(settings, args.host, args.port)
     elif args.command == "run":
         from scripts.serve import run_all
 

@@ -5,14 +5,18 @@ import logging
 import uvicorn
 from litestar import Litestar
 
-from adapters.bootstrap import open_platform
+from adapters.bootstrap import open_platform, open_read_side
 from adapters.settings import Settings
 from web.command_api.app import create_command_api
+from web.platform_app import PlatformApp
+from web.query_api.app import create_query_api
 
 log = logging.getLogger(__name__)
 
+COMBINED_COMMAND_SCHEMA = "/schema/commands"
 
-def serve(app: Litestar, host: str, port: int) -> None:
+
+def serve(app: Litestar | PlatformApp, host: str, port: int) -> None:
     config = uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on", access_log=False)
     uvicorn.Server(config).run()
 
@@ -23,12 +27,19 @@ def run_command_api(settings: Settings, host: str, port: int) -> None:
         serve(create_command_api(platform), host, port)
 
 
+def run_query_api(settings: Settings, host: str, port: int) -> None:
+    with open_read_side(settings) as read:
+        log.info("query API on http://%s:%d (OpenAPI at /schema)", host, port)
+        serve(create_query_api(read), host, port)
+
+
 def run_all(settings: Settings, host: str, port: int) -> None:
     """Everything in one process: the command API, the saga's worker, and the projector with its relay."""
     from scripts.projector import projector_supervisor
     from scripts.worker import worker_supervisor
 
-    with open_platform(settings) as platform:
+    with open_platform(settings) as platform, \
+            open_read_side(settings, platform.database, platform.broker) as read:
         mode = "embedded PostgreSQL" if not settings.database_url else "PostgreSQL"
         broker = "RabbitMQ" if settings.amqp_url else "in-process broker"
         supervisors = [worker_supervisor(platform.database, settings),
@@ -37,7 +48,8 @@ def run_all(settings: Settings, host: str, port: int) -> None:
             supervisor.start()
         try:
             log.info("logistics platform on http://%s:%d with %s and %s", host, port, mode, broker)
-            serve(create_command_api(platform), host, port)
+            command_api = create_command_api(platform, schema_path=COMBINED_COMMAND_SCHEMA)
+            serve(PlatformApp(command_api, create_query_api(read)), host, port)
         finally:
             for supervisor in supervisors:
                 supervisor.stop()

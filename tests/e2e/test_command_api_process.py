@@ -21,7 +21,7 @@ def token(env: dict[str, str], role: str, subject: str) -> str:
     return printed.stdout.strip()
 
 
-def drive_an_order(base_url: str, env: dict[str, str]) -> None:
+def drive_an_order(base_url: str, env: dict[str, str], schema_path: str = "/schema") -> None:
     admin = {"Authorization": f"Bearer {token(env, 'admin', 'ops')}"}
     customer = {"Authorization": f"Bearer {token(env, 'customer', 'cust-42')}"}
     with httpx.Client(base_url=base_url, timeout=10) as http:
@@ -45,7 +45,7 @@ def drive_an_order(base_url: str, env: dict[str, str]) -> None:
         assert cancelled.status_code == 202
         assert cancelled.json()["status"] == "CANCELLED"
         assert http.post("/api/orders", json={}, headers=customer).status_code in (400, 422)
-        schema = http.get("/schema/openapi.json")
+        schema = http.get(f"{schema_path}/openapi.json")
         assert schema.status_code == 200
         assert "PlaceOrder" in {op.get("operationId") for path in schema.json()["paths"].values()
                                 for op in path.values()}
@@ -92,8 +92,10 @@ def test_run_on_embedded_postgres(tmp_path: Path) -> None:
     env = {"LOGISTICS_SECRET": SECRET, "LOGISTICS_DATA_DIR": str(data_dir),
            "LOGISTICS_ENV_FILE": str(tmp_path / "none"), "LOGISTICS_DATABASE_URL": "", "LOGISTICS_AMQP_URL": ""}
     with logistics_process(["run"], env, tmp_path, startup_limit_s=120) as running:
-        drive_an_order(running.base_url, env)
+        drive_an_order(running.base_url, env, schema_path="/schema/commands")
         saga_assigns_a_courier(running.base_url, env)
+        queries = httpx.get(f"{running.base_url}/schema/openapi.json", timeout=10).json()
+        assert "ListOrders" in {op.get("operationId") for path in queries["paths"].values() for op in path.values()}
     assert (data_dir / "postgres" / "PG_VERSION").is_file()
     # The data outlives the process: a second start finds the product from the first.
     with logistics_process(["run"], env, tmp_path, startup_limit_s=120) as running:

@@ -1,0 +1,45 @@
+"""Orders as customers and operators see them: the `read.orders` read model."""
+
+from typing import Any
+from uuid import UUID
+
+from psycopg import Connection
+from psycopg.rows import DictRow
+from psycopg_pool import ConnectionPool
+
+from queries.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+
+Pool = ConnectionPool[Connection[DictRow]]
+
+
+class OrderQueries:
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    def get(self, order_id: UUID) -> dict[str, Any] | None:
+        with self._pool.connection() as connection:
+            row = connection.execute("SELECT doc FROM read.orders WHERE id = %s", (order_id,)).fetchone()
+        return row["doc"] if row else None
+
+    def list(self, *, customer_id: str | None = None, status: str | None = None, cursor: str | None = None,
+             limit: int = 50) -> Page[dict[str, Any]]:
+        """Newest first; filtered by customer and status when given."""
+        conditions, params = ["placed_at IS NOT NULL"], []
+        if customer_id is not None:
+            conditions.append("customer_id = %s")
+            params.append(customer_id)
+        if status is not None:
+            conditions.append("status = %s")
+            params.append(status)
+        if cursor is not None:
+            placed_at, last_id = decode_cursor(cursor, 2)
+            conditions.append("(placed_at, id) < (%s::timestamptz, %s::uuid)")
+            params.extend([placed_at, last_id])
+        size = clamp_limit(limit)
+        with self._pool.connection() as connection:
+            rows = connection.execute(
+                f"SELECT id, placed_at, doc FROM read.orders WHERE {' AND '.join(conditions)} "
+                "ORDER BY placed_at DESC, id DESC LIMIT %s", (*params, size + 1)).fetchall()
+        next_cursor = encode_cursor(rows[size - 1]["placed_at"].isoformat(), rows[size - 1]["id"]) \
+            if len(rows) > size else None
+        return Page([row["doc"] for row in rows[:size]], next_cursor)

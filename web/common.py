@@ -1,0 +1,33 @@
+"""What every HTTP app of the platform shares: authentication, problem+json errors, liveness."""
+
+from typing import Any
+
+from litestar import get
+from litestar.config.app import AppConfig
+from litestar.di import Provide
+from litestar.plugins import InitPluginProtocol
+
+from web.auth import jwt_auth
+from web.problems import problem_details_plugin
+
+
+def constant(value: Any) -> Provide:
+    """A dependency that is one object for the app's whole life."""
+    return Provide(lambda: value, sync_to_thread=False, use_cache=True)
+
+
+@get("/health/live", operation_id="Live", tags=["health"], sync_to_thread=False, summary="The process is up")
+def live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+class CommonPlugin(InitPluginProtocol):
+    """Bearer-token auth, problem+json errors and the liveness probe: added once per app, whatever it serves."""
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        app_config.route_handlers.append(live)
+        app_config.plugins.append(problem_details_plugin())
+        return jwt_auth(self._secret).on_app_init(app_config)

@@ -1,0 +1,1 @@
+"""The query API: read models, the audit log, live push and the web pages. It only ever reads."""

@@ -1,0 +1,58 @@
+"""Orders as their customers (their own only) and operators (all of them) see them."""
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, Request, get
+from litestar.di import NamedDependency
+from litestar.exceptions import PermissionDeniedException
+from litestar.params import FromPath, QueryParameter
+from litestar.security.jwt import Token
+
+from commands.actor import Actor, Role
+from commands.errors import NotFound
+from queries.orders import OrderQueries
+from queries.pagination import MAX_LIMIT
+from web.auth import requires
+from web.query_api.schemas import OrderPage
+
+ActorRequest = Request[Actor, Token, Any]
+
+
+def visible_order(queries: OrderQueries, order_id: UUID, actor: Actor) -> dict[str, Any]:
+    """The order if this actor may see it; someone else's order is indistinguishable from a missing one."""
+    order = queries.get(order_id)
+    if order is None or (actor.role is Role.CUSTOMER and order.get("customer_id") != actor.subject):
+        raise NotFound("order", order_id)
+    return order
+
+
+class OrderQueriesController(Controller):
+    path = "/api/orders"
+    tags = ["orders"]
+    guards = [requires(Role.CUSTOMER, Role.ADMIN)]
+
+    @get("/", operation_id="ListOrders", sync_to_thread=True, summary="Orders, newest first (a customer's own)")
+    def list_orders(
+        self,
+        request: ActorRequest,
+        order_queries: NamedDependency[OrderQueries],
+        status: Annotated[str | None, QueryParameter()] = None,
+        customer_id: Annotated[str | None, QueryParameter()] = None,
+        cursor: Annotated[str | None, QueryParameter()] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = 50,
+    ) -> OrderPage:
+        actor = request.user
+        if actor.role is Role.CUSTOMER:
+            if customer_id not in (None, actor.subject):
+                raise PermissionDeniedException("a customer sees only their own orders")
+            customer_id = actor.subject
+        page = order_queries.list(customer_id=customer_id, status=status, cursor=cursor, limit=limit)
+        return OrderPage(items=page.items, next_cursor=page.next_cursor)
+
+    @get("/{order_id:uuid}", operation_id="GetOrder", sync_to_thread=True,
+         summary="One order with its timeline, payment, shipment, courier and last position")
+    def get_order(
+        self, request: ActorRequest, order_id: FromPath[UUID], order_queries: NamedDependency[OrderQueries]
+    ) -> dict[str, Any]:
+        return visible_order(order_queries, order_id, request.user)
