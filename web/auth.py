@@ -5,13 +5,14 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.security.jwt import JWTAuth, Token
+from litestar.security.jwt import JWTCookieAuth, Token
 from litestar.types import Guard
 
 from adapters.tokens import ALGORITHM
 from commands.actor import Actor, Role
 
-PUBLIC_PATHS = ["^/schema", "^/health"]
+PUBLIC_PATHS = ["^/schema", "^/health", "^/static", "^/login", "^/logout", "^/$"]
+TOKEN_COOKIE = "logistics_token"
 
 
 async def _actor_from_token(token: Token, connection: ASGIConnection[Any, Any, Any, Any]) -> Actor | None:
@@ -21,12 +22,18 @@ async def _actor_from_token(token: Token, connection: ASGIConnection[Any, Any, A
     return Actor(role=Role(str(role)), subject=token.sub)
 
 
-def jwt_auth(secret: str) -> JWTAuth[Actor, Token]:
-    return JWTAuth[Actor, Token](
+def jwt_auth(secret: str) -> JWTCookieAuth[Actor, Token]:
+    """A bearer token in the Authorization header (API clients) or in an HttpOnly cookie (the web pages).
+
+    The cookie is SameSite=Strict, so another site cannot make a browser send it with a forged request.
+    """
+    return JWTCookieAuth[Actor, Token](
         retrieve_user_handler=_actor_from_token,
         token_secret=secret,
         algorithm=ALGORITHM,
         exclude=PUBLIC_PATHS,
+        key=TOKEN_COOKIE,
+        samesite="strict",
     )
 
 
