@@ -12,6 +12,7 @@ from adapters.database import READ_SCHEMA, Database, create_schemas, migration_l
 from adapters.embedded_database import start_embedded_postgres
 from adapters.idempotency_store import PostgresIdempotencyStore
 from adapters.messaging import MessageBroker
+from adapters.metrics import install_platform_metrics
 from adapters.payment_gateway import SimulatedPaymentGateway
 from adapters.postgres_deadlines import PostgresPaymentDeadlinesView
 from adapters.read_database import ReadPool, read_only_pool
@@ -130,6 +131,7 @@ def open_platform(settings: Settings, database: Database | None = None) -> Itera
     with ExitStack() as stack:
         database = database or locate_database(settings)
         migrate(database)
+        install_platform_metrics(database)
         write = build_write_side(database, settings, stack)
         idempotency = PostgresIdempotencyStore(database)
         stack.callback(idempotency.close)
@@ -162,6 +164,7 @@ def open_read_side(settings: Settings, database: Database | None = None,
     with ExitStack() as stack:
         database = database or locate_database(settings)
         migrate(database)
+        install_platform_metrics(database)
         pool = read_only_pool(database, max_size=max(2, settings.db_pool_size + settings.db_max_overflow))
         stack.callback(pool.close)
         if broker is None:

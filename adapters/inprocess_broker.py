@@ -194,6 +194,9 @@ class InProcessBroker:
                 target.deliver(backlog)
             return subscription
 
+    def ping(self, timeout_s: float = 3.0) -> bool:
+        return not self._closed
+
     def close(self) -> None:
         with self._lock:
             self._closed = True

@@ -121,6 +121,10 @@ class MessageBroker(Protocol):
         """
         ...
 
+    def ping(self, timeout_s: float = 3.0) -> bool:
+        """Whether the broker is reachable now."""
+        ...
+
     def close(self) -> None: ...
 
 

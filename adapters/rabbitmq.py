@@ -769,6 +769,17 @@ class RabbitMQBroker:
         subscription.start(self._subscribe_timeout)
         return subscription
 
+    def ping(self, timeout_s: float = 3.0) -> bool:
+        """Whether the broker accepts a connection now (for readiness probes)."""
+        parameters = _connection_parameters(self._url, f"{self._connection_name}.ping")
+        parameters.socket_timeout = timeout_s
+        parameters.connection_attempts = 1
+        try:
+            pika.BlockingConnection(parameters).close()
+        except Exception:
+            return False
+        return True
+
     def close(self) -> None:
         with self._lock:
             self._closed = True

@@ -34,7 +34,11 @@ class Settings:
     db_max_overflow: int
     payment_timeout_s: float
     outbox_retention_h: float
+    ready_max_lag_s: float
+    """The query API reports itself not ready while its read models lag more than this."""
     """How long sent outbox rows are kept, so that push clients can resume from them."""
+    demo: bool = False
+    """The web login offers ready-made demo identities instead of asking for a token."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> "Settings":
@@ -49,8 +53,9 @@ class Settings:
             return value if value not in (None, "") else default
 
         data_dir = Path(get("DATA_DIR", ".data") or ".data").resolve()
+        database_url = get("DATABASE_URL")
         return cls(
-            database_url=get("DATABASE_URL"),
+            database_url=database_url,
             amqp_url=get("AMQP_URL"),
             amqp_exchange=get("AMQP_EXCHANGE", "logistics.events") or "logistics.events",
             data_dir=data_dir,
@@ -62,6 +67,9 @@ class Settings:
             db_max_overflow=_number(get("DB_MAX_OVERFLOW"), "DB_MAX_OVERFLOW", 8, int),
             payment_timeout_s=_number(get("PAYMENT_TIMEOUT_S"), "PAYMENT_TIMEOUT_S", 30.0, float),
             outbox_retention_h=_number(get("OUTBOX_RETENTION_H"), "OUTBOX_RETENTION_H", 168.0, float),
+            ready_max_lag_s=_number(get("READY_MAX_LAG_S"), "READY_MAX_LAG_S", 30.0, float),
+            # A private embedded database is a try-out; a configured one may hold real customers.
+            demo=_flag(get("DEMO"), "DEMO", default=database_url is None),
         )
 
 
@@ -72,6 +80,17 @@ def _number(raw: str | None, name: str, default: _N, kind: Callable[[str], _N]) 
         return kind(raw)
     except ValueError:
         raise SettingsError(f"{PREFIX}{name}={raw!r} is not a number") from None
+
+
+def _flag(raw: str | None, name: str, *, default: bool) -> bool:
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{PREFIX}{name}={raw!r} is not a yes/no value")
 
 
 def _local_secret(data_dir: Path) -> str:

@@ -2,14 +2,14 @@
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import Any, ClassVar, ParamSpec, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import MutableOrImmutableAggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording
 
 from commands.errors import ConcurrencyConflict, NotFound
 from domain.transcodings import register_value_objects
@@ -44,10 +44,24 @@ def retry_on_conflict(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+EventsRecorded = Callable[[str, Sequence[Any]], None]
+"""Told the context's name and the events it has just recorded (metrics, for one)."""
+
+
 class ContextApplication(Application[UUID]):
     """One bounded context's event store. Subclasses pin `name`: it names the tables and the env prefix."""
 
     aggregate_kind: ClassVar[str] = "aggregate"
+    observers: ClassVar[list[EventsRecorded]] = []
+    """Whoever wants to hear of every event this process records; the composition root adds them."""
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        # The library's hook after every save and every processed event (its public `notify` is deprecated).
+        super()._notify(recordings)
+        if self.observers and recordings:
+            events = [recording.domain_event for recording in recordings]
+            for observer in self.observers:
+                observer(self.name, events)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

@@ -5,6 +5,7 @@ same transaction as the upstream position it has reached, so a crash or a redeli
 twice. One runner follows one upstream context (see `commands.runners`).
 """
 
+import logging
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -30,6 +31,8 @@ from domain.shipping import Shipment
 
 Reaction = Callable[[Any], Changed]
 
+log = logging.getLogger(__name__)
+
 
 def fact(aggregate: type, event_name: str) -> str:
     """The stored topic of one of an aggregate's events; a typo fails at import, not in production."""
@@ -53,7 +56,10 @@ class SagaStep(EventSourcedProjection[UUID]):
         method = self.reacts_to.get(type(domain_event).__module__ + ":" + type(domain_event).__qualname__)
         if method is not None:
             reaction: Reaction = getattr(self, method)
-            processing_event.collect_events(*reaction(domain_event))
+            changed = reaction(domain_event)
+            processing_event.collect_events(*changed)
+            log.info("%s %s: %s -> %s", self.name, method, type(domain_event).__qualname__,
+                     ", ".join(type(event).__qualname__ for event in processing_event.events) or "nothing to do")
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         # Everything a fact causes is correlated with what the fact was correlated with (its order), and caused

@@ -1,11 +1,11 @@
 """`logistics`: the single entry point for every process and operation."""
 
 import argparse
-import logging
 import signal
 import sys
 from collections.abc import Sequence
 
+from adapters.logging_setup import configure_logging
 from adapters.settings import Settings
 
 
@@ -33,11 +33,23 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     projector = commands.add_parser("projector", help="run the read models' runners and the outbox relay")
     projector.add_argument("--only", action="append", metavar="NAME",
                            help="run only this runner (repeatable), e.g. readmodels-from-orders, relay")
+    projector.add_argument("--health-port", type=int, help="serve /health/live, /health/ready and /metrics here")
     status = commands.add_parser("status", help="where every projection and policy stands, and the relay backlog")
     status.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    from projections.models import ALL_MODELS
+
+    rebuild = commands.add_parser("rebuild", help="rebuild read models from the event store (never publishes)")
+    which = rebuild.add_mutually_exclusive_group(required=True)
+    which.add_argument("name", nargs="?", choices=sorted(ALL_MODELS), metavar="NAME",
+                       help=f"the read model: {', '.join(sorted(ALL_MODELS))}")
+    which.add_argument("--all", action="store_true", help="every read model")
+    rebuild.add_argument("--blue-green", action="store_true",
+                         help="build beside the live version while it keeps serving, verify, then swap "
+                              "(default: in place, stopping the model's projector meanwhile)")
     worker = commands.add_parser("worker", help="run the fulfilment saga's runners and the payment deadlines")
     worker.add_argument("--only", action="append", metavar="NAME",
                         help="run only this runner (repeatable), e.g. orders-to-inventory, payment-deadlines")
+    worker.add_argument("--health-port", type=int, help="serve /health/live, /health/ready and /metrics here")
 
     token = commands.add_parser("token", help="print a bearer token")
     token.add_argument("--role", required=True, choices=["customer", "courier", "admin"])
@@ -56,6 +68,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     relay.add_argument("--amqp-url", default=settings.amqp_url or "amqp://guest:guest@127.0.0.1:5672/%2F")
     relay.add_argument("--messages", type=int, default=50_000)
     relay.add_argument("--batch-size", type=int, default=500)
+    rebuild_bench = benches.add_parser("rebuild", help="rebuild rates beside the raw read rate of the event store")
+    rebuild_bench.add_argument("--server-url", default=orders.get_default("server_url"))
+    rebuild_bench.add_argument("--events", type=_positive_int, default=100_000, help="(default %(default)s)")
     saga = benches.add_parser("saga", help="orders per second from placement to CONFIRMED, with the worker")
     saga.add_argument("--server-url", default=orders.get_default("server_url"))
     saga.add_argument("--count", type=int, default=1000)
@@ -113,11 +128,19 @@ def _stop_on_sigterm() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     _stop_on_sigterm()
     settings = Settings.from_env()
     parser = build_parser(settings)
     args = parser.parse_args(argv)
+    try:
+        return _run(parser, args, settings)
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM: every `with` block on the way out has already closed what it opened.
+        return 0
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "token":
         from datetime import timedelta
 
@@ -140,19 +163,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "projector":
         from scripts.projector import run_projector
 
-        run_projector(settings, args.only)
+        run_projector(settings, args.only, args.health_port)
     elif args.command == "status":
         from scripts.status import run_status
 
         return run_status(settings, args.json)
+    elif args.command == "rebuild":
+        from scripts.rebuild import run_rebuild
+
+        return run_rebuild(settings, args.name, args.all, args.blue_green)
     elif args.command == "worker":
         from scripts.worker import run_worker
 
-        run_worker(settings, args.only)
+        run_worker(settings, args.only, args.health_port)
     elif args.command == "bench":
         from scripts.bench_orders import report, run
 
-        if args.bench == "relay":
+        if args.bench == "rebuild":
+            from scripts.bench_rebuild import report as report_rebuild
+            from scripts.bench_rebuild import run as run_rebuild_bench
+
+            report_rebuild(*run_rebuild_bench(args.server_url, args.events))
+        elif args.bench == "relay":
             from scripts.bench_relay import bench_relay, report_relay
 
             count, seconds = bench_relay(args.server_url, args.amqp_url, args.messages, args.batch_size)

@@ -10,7 +10,10 @@ from eventsourcing.projection import ProjectionRunner
 
 from adapters.bootstrap import CONTEXT_APPLICATIONS, locate_database, migrate, open_broker, runner_env
 from adapters.database import Database
+from adapters.health import broker_reachable, database_reachable
+from adapters.health_server import serve_health, supervised_loops_healthy
 from adapters.messaging import MessageBroker
+from adapters.metrics import install_platform_metrics
 from adapters.outbox_relay import OutboxRelay
 from adapters.postgres_read_models import read_models_view
 from adapters.read_generations import live_generations
@@ -72,12 +75,15 @@ def projector_supervisor(database: Database, broker: MessageBroker, settings: Se
     return Supervisor(tasks)
 
 
-def run_projector(settings: Settings, only: list[str] | None = None) -> None:
+def run_projector(settings: Settings, only: list[str] | None = None, health_port: int | None = None) -> None:
     database = locate_database(settings)
     migrate(database)
+    install_platform_metrics(database)
     broker = open_broker(settings)
     supervisor = projector_supervisor(database, broker, settings, only)
     supervisor.start()
+    checks = [database_reachable(database), broker_reachable(broker), supervised_loops_healthy(supervisor)]
+    health = serve_health(settings.host, health_port, checks) if health_port else None
     log.info("projector running %s", ", ".join(supervisor.tasks))
     try:
         supervisor.wait()
@@ -86,3 +92,5 @@ def run_projector(settings: Settings, only: list[str] | None = None) -> None:
     finally:
         supervisor.stop()
         broker.close()
+        if health:
+            health.shutdown()

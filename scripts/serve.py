@@ -17,7 +17,9 @@ COMBINED_COMMAND_SCHEMA = "/schema/commands"
 
 
 def serve(app: Litestar | PlatformApp, host: str, port: int) -> None:
-    config = uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on", access_log=False)
+    # log_config=None: uvicorn's records go through our handlers (JSON, with correlation ids) like the rest.
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on", access_log=False,
+                            log_config=None)
     uvicorn.Server(config).run()
 
 

@@ -10,6 +10,9 @@ from eventsourcing.projection import EventSourcedProjectionRunner, ProjectionRun
 
 from adapters.bootstrap import bind_payment_gateway, locate_database, migrate, runner_env
 from adapters.database import Database
+from adapters.health import database_reachable
+from adapters.health_server import serve_health, supervised_loops_healthy
+from adapters.metrics import install_platform_metrics
 from adapters.postgres_deadlines import PostgresPaymentDeadlinesView
 from adapters.settings import Settings
 from adapters.supervisor import Loop, Supervisor
@@ -92,11 +95,15 @@ def worker_supervisor(database: Database, settings: Settings, only: list[str] | 
     return Supervisor(tasks)
 
 
-def run_worker(settings: Settings, only: list[str] | None = None) -> None:
+def run_worker(settings: Settings, only: list[str] | None = None, health_port: int | None = None) -> None:
     database = locate_database(settings)
     migrate(database)
+    install_platform_metrics(database)
     supervisor = worker_supervisor(database, settings, only)
     supervisor.start()
+    health = serve_health(settings.host, health_port, [database_reachable(database),
+                                                       supervised_loops_healthy(supervisor)]) \
+        if health_port else None
     log.info("worker running %s", ", ".join(supervisor.tasks))
     try:
         supervisor.wait()
@@ -104,3 +111,5 @@ def run_worker(settings: Settings, only: list[str] | None = None) -> None:
         log.info("worker stopping")
     finally:
         supervisor.stop()
+        if health:
+            health.shutdown()

@@ -11,7 +11,7 @@ from litestar.types import Guard
 from adapters.tokens import ALGORITHM
 from commands.actor import Actor, Role
 
-PUBLIC_PATHS = ["^/schema", "^/health", "^/static", "^/login", "^/logout", "^/$"]
+PUBLIC_PATHS = ["^/schema", "^/health", "^/metrics", "^/static", "^/login", "^/logout", "^/$"]
 TOKEN_COOKIE = "logistics_token"
 
 

@@ -1,5 +1,6 @@
 """What every HTTP app of the platform shares: authentication, problem+json errors, liveness."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from litestar import get
@@ -8,6 +9,7 @@ from litestar.di import Provide
 from litestar.plugins import InitPluginProtocol
 
 from web.auth import jwt_auth
+from web.observability import PROMETHEUS, MetricsController, ReadinessCheck, readiness_handler
 from web.problems import problem_details_plugin
 
 
@@ -22,12 +24,14 @@ def live() -> dict[str, str]:
 
 
 class CommonPlugin(InitPluginProtocol):
-    """Bearer-token auth, problem+json errors and the liveness probe: added once per app, whatever it serves."""
+    """Auth, problem+json errors, health probes and metrics: added once per app, whatever it serves."""
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, readiness: Sequence[ReadinessCheck] = ()) -> None:
         self._secret = secret
+        self._readiness = readiness
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        app_config.route_handlers.append(live)
+        app_config.route_handlers.extend([live, readiness_handler(self._readiness), MetricsController])
+        app_config.middleware.append(PROMETHEUS.middleware)
         app_config.plugins.append(problem_details_plugin())
         return jwt_auth(self._secret).on_app_init(app_config)

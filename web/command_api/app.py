@@ -6,10 +6,12 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins import InitPluginProtocol
 
 from adapters.bootstrap import Platform
+from adapters.health import broker_reachable, database_reachable
 from web.command_api.couriers import CourierCommands, ShipmentCommands
 from web.command_api.orders import OrderCommands
 from web.command_api.products import ProductCommands
 from web.common import CommonPlugin, constant
+from web.observability import CommandMetricsMiddleware
 
 COMMAND_CONTROLLERS = [ProductCommands, OrderCommands, CourierCommands, ShipmentCommands]
 
@@ -37,7 +39,10 @@ class CommandApiPlugin(InitPluginProtocol):
 def create_command_api(platform: Platform, schema_path: str = "/schema") -> Litestar:
     """`schema_path` moves the OpenAPI documents aside when the query API shares the port (`logistics run`)."""
     return Litestar(
-        plugins=[CommandApiPlugin(platform), CommonPlugin(platform.settings.secret)],
+        logging_config=None,  # the process's own logging (adapters.logging_setup) stays in charge
+        plugins=[CommandApiPlugin(platform), CommonPlugin(platform.settings.secret, readiness=(
+            database_reachable(platform.database), broker_reachable(platform.broker)))],
+        middleware=[CommandMetricsMiddleware()],
         openapi_config=OpenAPIConfig(title="Logistics command API", version="0.1.0", path=schema_path,
                                      description="Commands for orders, products, stock, couriers and shipments. "
                                                  "Authenticate with a bearer token from `logistics token`."),

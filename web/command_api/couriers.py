@@ -68,7 +68,10 @@ class CourierCommands(Controller):
         self, request: ActorRequest, courier_id: FromPath[UUID], data: JSONBody[CourierPosition],
         shipping: NamedDependency[Shipping],
     ) -> Accepted:
-        with command_context(request):
+        courier = shipping.get_courier(courier_id, actor_of(request))
+        # A courier carrying a shipment moves on behalf of that shipment's order: correlate with it.
+        order_id = shipping.get_shipment(courier.shipment_id).order_id if courier.shipment_id else None
+        with command_context(request, correlation_id=order_id):
             position = shipping.update_courier_location(actor_of(request), courier_id, data.lat, data.lng)
         return Accepted(id=courier_id, position=position)
 

@@ -1,5 +1,6 @@
 """Orders: placing, cancelling and confirming receipt, each by the customer who owns the order."""
 
+import logging
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
@@ -20,6 +21,7 @@ from web.command_api.idempotency import IDEMPOTENCY_KEY_HEADER, run_once
 from web.command_api.schemas import CancelOrder, OrderAccepted, PlaceOrder
 
 ActorRequest = Request[Actor, Token, Any]
+log = logging.getLogger(__name__)
 
 
 def _accepted(order_id: UUID, status: str, position: int, *, created: bool = False) -> Response[bytes]:
@@ -54,6 +56,8 @@ class OrderCommands(Controller):
                     delivery=DeliveryAddress(data.delivery.address, data.delivery.lat, data.delivery.lng),
                     order_id=order_id,
                 )
+                log.info("order %s placed by %s: %d items, total %s", order.id, customer, len(order.lines),
+                         order.total)
             return _accepted(order.id, "PENDING", position, created=True)
 
         if idempotency_key is None:
@@ -68,6 +72,7 @@ class OrderCommands(Controller):
     ) -> Response[bytes]:
         with command_context(request, correlation_id=order_id):
             order, position = orders.cancel_order(actor_of(request), order_id, data.reason if data else None)
+            log.info("order %s cancelled by %s", order_id, actor_of(request).subject)
         return _accepted(order.id, order.status.value, position)
 
     @post("/{order_id:uuid}/receipt", status_code=202, operation_id="ConfirmReceipt", sync_to_thread=True,
@@ -77,4 +82,5 @@ class OrderCommands(Controller):
     ) -> Response[bytes]:
         with command_context(request, correlation_id=order_id):
             order, position = orders.confirm_receipt(actor_of(request), order_id)
+            log.info("order %s received by %s", order_id, actor_of(request).subject)
         return _accepted(order.id, order.status.value, position)

@@ -1,0 +1,81 @@
+"""Prometheus metrics of the platform's own: what it recorded, decided, published and pushed.
+
+HTTP request metrics come from Litestar's Prometheus plugin (see web/common.py). Lags and backlogs are read
+from the database when scraped, so every process reports the same truth.
+"""
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from prometheus_client import REGISTRY, Counter, Gauge
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from adapters.database import Database
+
+EVENTS_APPENDED = Counter("logistics_events_appended_total", "Events recorded, by context", ["context"])
+SAGA_OUTCOMES = Counter("logistics_saga_outcomes_total", "Orders reaching an outcome, by outcome and reason",
+                        ["outcome", "reason"])
+COMMANDS = Counter("logistics_commands_total", "Commands handled by the command API, by command and outcome",
+                   ["command", "outcome"])
+RELAY_PUBLISHED = Counter("logistics_relay_published_total", "Outbox messages confirmed by the broker")
+PUSH_CONNECTIONS = Gauge("logistics_push_connections", "Open push connections, by kind", ["kind"])
+
+OUTCOME_OF = {"Order.Confirmed": "confirmed", "Order.Cancelled": "cancelled", "Order.Received": "received",
+              "Order.Delivered": "delivered"}
+
+
+def count_recorded_events(context: str, events: Sequence[Any]) -> None:
+    """An observer for `ContextApplication.observers`."""
+    EVENTS_APPENDED.labels(context=context.lower()).inc(len(events))
+    for event in events:
+        outcome = OUTCOME_OF.get(type(event).__qualname__)
+        if outcome is not None:
+            SAGA_OUTCOMES.labels(outcome=outcome, reason=getattr(event, "reason", "") or "").inc()
+
+
+def command_outcome(status_code: int) -> str:
+    if status_code < 400:
+        return "accepted"
+    return "rejected" if status_code < 500 else "failed"
+
+
+class PlatformStatusCollector(Collector):
+    """Projection and saga lag, and the relay's backlog, read from the database at each scrape."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from adapters.positions import platform_status
+
+        status = platform_status(self._database)
+        lag_events = GaugeMetricFamily("logistics_projection_lag_events", "Events a follower has still to process",
+                                       labels=["follower", "upstream"])
+        lag_seconds = GaugeMetricFamily("logistics_projection_lag_seconds",
+                                        "How far behind its upstream's head a follower is, in seconds",
+                                        labels=["follower", "upstream"])
+        for follower in status.followers:
+            lag_events.add_metric([follower.follower, follower.upstream], follower.lag_events)
+            if follower.lag_seconds is not None:
+                lag_seconds.add_metric([follower.follower, follower.upstream], follower.lag_seconds)
+        yield lag_events
+        yield lag_seconds
+        yield GaugeMetricFamily("logistics_relay_backlog", "Outbox messages not yet confirmed by the broker",
+                                value=status.relay.unsent)
+        yield GaugeMetricFamily("logistics_relay_oldest_unsent_seconds", "Age of the oldest unsent message",
+                                value=status.relay.oldest_unsent_age_s or 0.0)
+
+
+_installed: set[str] = set()
+
+
+def install_platform_metrics(database: Database) -> None:
+    """Register the database-backed collector once per process (several apps may share a process)."""
+    from commands.base import ContextApplication
+
+    if count_recorded_events not in ContextApplication.observers:
+        ContextApplication.observers.append(count_recorded_events)
+    if "status" not in _installed:
+        REGISTRY.register(PlatformStatusCollector(database))
+        _installed.add("status")
