@@ -90,7 +90,7 @@ def bind_payment_gateway() -> None:
     PaymentPolicies.gateway_class = SimulatedPaymentGateway
 
 
-def runner_env(database: Database, pool_size: int = 1, max_overflow: int = 2) -> dict[str, str]:
+def runner_env(database: Database, pool_size: int = 1, max_overflow: int = 1) -> dict[str, str]:
     """Settings for the saga's and the projections' runners: small pools, as each holds several."""
     return {**database.eventsourcing_env(pool_size=pool_size, max_overflow=max_overflow), **PROJECTION_SCHEMAS}
 

@@ -9,8 +9,13 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+
+import psycopg
+from psycopg.rows import TupleRow
 
 from adapters.database import READ_SCHEMA, Database
 from adapters.messaging import Message, MessageBroker, PublishFailed
@@ -37,10 +42,27 @@ class OutboxRelay:
         self._retention = retention
         self._idle_poll_s = idle_poll_s
         self.stats = RelayStats()
+        self._kept: psycopg.Connection[TupleRow] | None = None
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[TupleRow]]:
+        """One connection kept for the relay's life (it polls often), replaced if it breaks."""
+        if self._kept is None or self._kept.closed:
+            self._kept = self._database.connect()
+        try:
+            yield self._kept
+        except psycopg.OperationalError:
+            self._kept.close()
+            self._kept = None
+            raise
+
+    def close(self) -> None:
+        if self._kept is not None:
+            self._kept.close()
 
     def relay_batch(self) -> int:
         """Publish the oldest unsent rows and mark them sent; returns how many went out."""
-        with self._database.connect() as connection:
+        with self._connection() as connection:
             rows = connection.execute(
                 f"SELECT id, message_id, routing_key, aggregate_id, body FROM {OUTBOX} "
                 "WHERE published_at IS NULL ORDER BY id LIMIT %s", (self._batch_size,),
@@ -61,12 +83,12 @@ class OutboxRelay:
 
     def forget_sent(self) -> int:
         """Delete sent rows older than the retention window."""
-        with self._database.connect() as connection:
+        with self._connection() as connection:
             return connection.execute(
                 f"DELETE FROM {OUTBOX} WHERE published_at < now() - %s", (self._retention,)).rowcount
 
     def backlog(self) -> int:
-        with self._database.connect() as connection:
+        with self._connection() as connection:
             row = connection.execute(f"SELECT count(*) FROM {OUTBOX} WHERE published_at IS NULL").fetchone()
         return int(row[0]) if row else 0
 
@@ -74,6 +96,12 @@ class OutboxRelay:
         """Relay until stopped; a broker outage is waited out with backoff, and the rows wait with it."""
         backoff = 0.1
         next_cleanup = time.monotonic()
+        try:
+            self._relay_until(stop, backoff, next_cleanup)
+        finally:
+            self.close()
+
+    def _relay_until(self, stop: threading.Event, backoff: float, next_cleanup: float) -> None:
         while not stop.is_set():
             try:
                 sent = self.relay_batch()
