@@ -162,8 +162,8 @@ def open_read_side(settings: Settings, database: Database | None = None,
                    broker: MessageBroker | None = None) -> Iterator[ReadSide]:
     """The query side; `broker` is given when it shares a process (and so an in-process broker) with writers."""
     with ExitStack() as stack:
+        # No migrate here: the query side never writes, so it can point at a read replica.
         database = database or locate_database(settings)
-        migrate(database)
         install_platform_metrics(database)
         pool = read_only_pool(database, max_size=max(2, settings.db_pool_size + settings.db_max_overflow))
         stack.callback(pool.close)

@@ -6,7 +6,7 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins import InitPluginProtocol
 
 from adapters.bootstrap import Platform
-from adapters.health import broker_reachable, database_reachable
+from adapters.health import database_reachable
 from web.command_api.couriers import CourierCommands, ShipmentCommands
 from web.command_api.orders import OrderCommands
 from web.command_api.products import ProductCommands
@@ -40,8 +40,10 @@ def create_command_api(platform: Platform, schema_path: str = "/schema") -> Lite
     """`schema_path` moves the OpenAPI documents aside when the query API shares the port (`logistics run`)."""
     return Litestar(
         logging_config=None,  # the process's own logging (adapters.logging_setup) stays in charge
-        plugins=[CommandApiPlugin(platform), CommonPlugin(platform.settings.secret, readiness=(
-            database_reachable(platform.database), broker_reachable(platform.broker)))],
+        # Ready when the database is: commands never wait for the broker (the outbox does), so a broker outage
+        # must not take the command API out of a load balancer's rotation.
+        plugins=[CommandApiPlugin(platform), CommonPlugin(platform.settings.secret,
+                                                          readiness=(database_reachable(platform.database),))],
         middleware=[CommandMetricsMiddleware()],
         openapi_config=OpenAPIConfig(title="Logistics command API", version="0.1.0", path=schema_path,
                                      description="Commands for orders, products, stock, couriers and shipments. "
