@@ -5,6 +5,7 @@ from uuid import UUID
 from commands.actor import Actor, Role
 from commands.base import Changed, ContextApplication, retry_on_conflict
 from commands.errors import Forbidden, NotFound
+from domain.base import causation_id_var, message_context
 from domain.shipping import Courier, Dispatcher, Shipment, ShipmentStatus, nearest_available
 from domain.values import DeliveryAddress
 
@@ -117,7 +118,9 @@ class Shipping(ContextApplication):
             shipment = self.get_shipment(shipment_id)
             dispatcher.dequeue(shipment_id)
             if shipment.status is ShipmentStatus.WAITING_FOR_COURIER:
-                shipment.assign(courier)
+                # Whatever freed the courier, this hand-over is part of the waiting order's journey.
+                with message_context(str(shipment.order_id), causation_id_var.get()):
+                    shipment.assign(courier)
                 return [shipment]
         return []
 

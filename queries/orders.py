@@ -7,7 +7,15 @@ from psycopg import Connection
 from psycopg.rows import DictRow
 from psycopg_pool import ConnectionPool
 
-from queries.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from queries.pagination import (
+    Page,
+    clamp_limit,
+    cursor_time,
+    cursor_uuid,
+    decode_cursor,
+    encode_cursor,
+    text_parameter,
+)
 
 Pool = ConnectionPool[Connection[DictRow]]
 
@@ -24,17 +32,18 @@ class OrderQueries:
     def list(self, *, customer_id: str | None = None, status: str | None = None, cursor: str | None = None,
              limit: int = 50) -> Page[dict[str, Any]]:
         """Newest first; filtered by customer and status when given."""
-        conditions, params = ["placed_at IS NOT NULL"], []
+        conditions: list[str] = ["placed_at IS NOT NULL"]
+        params: list[Any] = []
         if customer_id is not None:
             conditions.append("customer_id = %s")
-            params.append(customer_id)
+            params.append(text_parameter("customer_id", customer_id))
         if status is not None:
             conditions.append("status = %s")
-            params.append(status)
+            params.append(text_parameter("status", status))
         if cursor is not None:
             placed_at, last_id = decode_cursor(cursor, 2)
-            conditions.append("(placed_at, id) < (%s::timestamptz, %s::uuid)")
-            params.extend([placed_at, last_id])
+            conditions.append("(placed_at, id) < (%s, %s)")
+            params.extend([cursor_time(placed_at), cursor_uuid(last_id)])
         size = clamp_limit(limit)
         with self._pool.connection() as connection:
             rows = connection.execute(

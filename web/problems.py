@@ -12,6 +12,7 @@ from litestar.plugins.problem_details import (
 
 from commands.errors import AlreadyExists, ConcurrencyConflict, Forbidden, NotFound
 from domain.errors import InvalidTransition, InvalidValue
+from queries.pagination import InvalidQuery
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,12 @@ def _forbidden(exc: Forbidden) -> ProblemDetailsException:
     return problem(403, "forbidden", "Forbidden", str(exc))
 
 
+def _invalid_query(exc: InvalidQuery) -> ProblemDetailsException:
+    # Shaped like a query parameter's validation error, so clients handle a bad cursor or range the same way.
+    return problem(422, "invalid-query", "Invalid request", str(exc),
+                   errors=[{"field": exc.parameter, "message": exc.message, "source": "query"}])
+
+
 def _key_reused(exc: IdempotencyKeyReused) -> ProblemDetailsException:
     return problem(422, "idempotency-key-reused", "Idempotency-Key reused with another request", str(exc))
 
@@ -99,6 +106,7 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
             InvalidTransition: _invalid_transition,
             ConcurrencyConflict: _conflict,
             Forbidden: _forbidden,
+            InvalidQuery: _invalid_query,
             IdempotencyKeyReused: _key_reused,
             IdempotentRequestInProgress: _in_progress,
             Exception: _unexpected,

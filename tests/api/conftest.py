@@ -8,8 +8,11 @@ import pytest
 from litestar.testing import TestClient
 
 from adapters.bootstrap import Platform, open_platform
+from adapters.database import Database
 from adapters.settings import Settings
+from tests.api.history import History, recorded_history
 from web.command_api.app import create_command_api
+from web.query_api.app import create_query_api
 
 Headers = dict[str, str]
 
@@ -23,6 +26,20 @@ def platform(settings: Settings) -> Iterator[Platform]:
 @pytest.fixture
 def client(platform: Platform) -> Iterator[TestClient[Any]]:
     with TestClient(app=create_command_api(platform)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def history(pg_server: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
+    """One recorded history for every query test: they only read, so they can share it."""
+    with recorded_history(pg_server, tmp_path_factory.mktemp("history")) as recorded:
+        yield recorded
+
+
+@pytest.fixture(scope="session")
+def history_client(history: History) -> Iterator[TestClient[Any]]:
+    """The query API over the recorded history."""
+    with TestClient(app=create_query_api(history.read)) as test_client:
         yield test_client
 
 

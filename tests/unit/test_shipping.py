@@ -285,3 +285,26 @@ class TestDispatcher:
         ]
         assert when(dispatcher, lambda d: d.dequeue(SHIPMENT)) == []
         assert dispatcher.waiting == [OTHER_SHIPMENT]
+
+
+def test_a_waiting_shipment_handed_to_a_freed_courier_keeps_its_own_orders_correlation() -> None:
+    """Regression: the hand-over used to carry the correlation of whatever freed the courier."""
+    from uuid import uuid4
+
+    from commands.shipping import Shipping
+    from domain.base import message_context
+    from domain.values import DeliveryAddress
+
+    shipping = Shipping()
+    first_order, waiting_order = uuid4(), uuid4()
+    courier, _ = shipping.register_courier("Ani", -6.2, 106.8)
+    with message_context(str(first_order), "test"):
+        shipping.save(*shipping.ship_order(first_order, "alice", DeliveryAddress("x", -6.2, 106.8)))
+    with message_context(str(waiting_order), "test"):
+        shipping.save(*shipping.ship_order(waiting_order, "bob", DeliveryAddress("y", -6.21, 106.81)))
+    with message_context(str(first_order), "receipt"):
+        shipping.save(*shipping.free_courier(courier.id))
+    waiting = shipping.find_shipment_for(waiting_order)
+    assert waiting is not None
+    assigned = [event for event in shipping.events.get(waiting.id) if type(event).__name__ == "CourierAssigned"]
+    assert [event.correlation_id for event in assigned] == [str(waiting_order)]  # type: ignore[attr-defined]
