@@ -46,6 +46,12 @@ class PlatformStatusCollector(Collector):
     def __init__(self, database: Database) -> None:
         self._database = database
 
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        # Registering asks for the metric names; answering from here keeps registration free of database work.
+        for name in ("logistics_projection_lag_events", "logistics_projection_lag_seconds", "logistics_relay_backlog",
+                     "logistics_relay_oldest_unsent_seconds"):
+            yield GaugeMetricFamily(name, name)
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from adapters.positions import platform_status
 

@@ -109,6 +109,11 @@ class _ModelWriter:
         if model.documents:
             table = _id(doc_table(model, generation))
             names = [column.name for column in model.documents.columns]
+            # FOR UPDATE locks only a row that exists. Two runners creating the same document at once (an order's
+            # Placed and its stock reservation, say) would both start from nothing and the later upsert would drop
+            # the other's part; a transaction lock on the document's key makes the second wait and re-read.
+            self.lock_doc = SQL("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))")
+            self.lock_prefix = f"{doc_table(model, generation)}:"
             self.select_doc = SQL("SELECT doc FROM {0} WHERE id = %s FOR UPDATE").format(table)
             self.delete_doc = SQL("DELETE FROM {0} WHERE id = %s").format(table)
             self.upsert_doc = SQL(
@@ -150,6 +155,7 @@ class _ModelWriter:
     def _apply_document(self, cursor: Cursor[Any], key: UUID, event: Any) -> list[OutboxMessage]:
         documents = self.model.documents
         assert documents is not None
+        cursor.execute(self.lock_doc, (f"{self.lock_prefix}{key}",), prepare=True)
         cursor.execute(self.select_doc, (key,), prepare=True)
         row = cursor.fetchone()
         before = row["doc"] if row else None
