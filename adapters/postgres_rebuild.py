@@ -68,8 +68,8 @@ def _table(name: str) -> Composed:
 class EventLogs:
     """Each context's notification log, read in large batches and decoded by the context's own mapper."""
 
-    def __init__(self, database: Database, batch_size: int = BATCH_SIZE) -> None:
-        self.batch_size = batch_size
+    def __init__(self, database: Database, batch_size: int | None = None) -> None:
+        self.batch_size = batch_size or BATCH_SIZE
         env = database.eventsourcing_env(pool_size=1, max_overflow=1)
         self.apps: dict[str, ContextApplication] = {}
         try:
@@ -397,9 +397,10 @@ class _BlueGreenBuild:
         abandon(self.database, self.model, self.generation)
 
 
-def _tables(model: ReadModel, generation: int) -> list[tuple[str, str, SQL]]:
+def _tables(model: ReadModel, generation: int) -> list[tuple[str, str, SQL | Composed]]:
     """(role, table, ordering) of each of a generation's tables."""
-    tables = [("tracking", tracking_table(model, generation), SQL("application_name"))]
+    tables: list[tuple[str, str, SQL | Composed]] = [
+        ("tracking", tracking_table(model, generation), SQL("application_name"))]
     if model.documents is not None:
         tables.append(("documents", doc_table(model, generation), SQL("id")))
     if model.rows is not None:
@@ -440,4 +441,4 @@ def _samples(connection: psycopg.Connection[TupleRow], built: str, replayed: str
         "UNION ALL (SELECT 'replayed: ' || t::text FROM (SELECT * FROM {1} EXCEPT ALL SELECT * FROM {0}) AS t "
         "LIMIT %s)"
     ).format(_table(built), _table(replayed)), (limit // 2, limit // 2)).fetchall()
-    return [str(row[0])[:300] for row in rows]
+    return [str(row[0]) for row in rows]

@@ -77,6 +77,13 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     saga.add_argument("--concurrency", type=int, default=8)
     saga.add_argument("--rate", type=float, action="append",
                       help="orders per second to pace at (repeatable); without it, a burst as fast as possible")
+    push = benches.add_parser("push", help="from an order's HTTP answer to its first WebSocket push, per rate")
+    push.add_argument("--server-url", default=orders.get_default("server_url"))
+    push.add_argument("--amqp-url", default=relay.get_default("amqp_url"))
+    push.add_argument("--rates", default="10,50,200", metavar="R1,R2,...",
+                      help="orders per second, one run each (default %(default)s)")
+    push.add_argument("--duration-s", type=_positive_float, default=10.0,
+                      help="how long each rate runs (default %(default)s)")
 
     api_url = f"http://127.0.0.1:{settings.port}"
     simulate = commands.add_parser("simulate", help="drive the platform over its API as simulated clients would")
@@ -189,6 +196,14 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Se
 
             count, seconds = bench_relay(args.server_url, args.amqp_url, args.messages, args.batch_size)
             report_relay(count, seconds, args.batch_size)
+        elif args.bench == "push":
+            from scripts.bench_push import bench_push, parse_rates, report_push
+
+            try:
+                push_rates = parse_rates(args.rates)
+            except ValueError as error:
+                parser.error(f"--rates: {error}")
+            report_push(bench_push(args.server_url, args.amqp_url, push_rates, args.duration_s), args.duration_s)
         elif args.bench == "saga":
             from scripts.bench_saga import bench_saga
 

@@ -18,8 +18,9 @@ COMBINED_COMMAND_SCHEMA = "/schema/commands"
 
 def serve(app: Litestar | PlatformApp, host: str, port: int) -> None:
     # log_config=None: uvicorn's records go through our handlers (JSON, with correlation ids) like the rest.
+    # timeout_graceful_shutdown: open SSE streams would otherwise keep a stopping server alive for ever.
     config = uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on", access_log=False,
-                            log_config=None)
+                            log_config=None, timeout_graceful_shutdown=5)
     uvicorn.Server(config).run()
 
 

@@ -6,11 +6,24 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins import InitPluginProtocol
 
 from adapters.bootstrap import ReadSide
+from adapters.health import broker_reachable, database_reachable, read_models_fresh
+from queries.audit import AuditQueries
+from queries.couriers import CourierQueries
+from queries.event_store import EventStoreQueries
 from queries.orders import OrderQueries
+from queries.products import ProductQueries
+from queries.shipments import ShipmentQueries
 from web.common import CommonPlugin, constant
+from web.pages.plugin import PagesPlugin
+from web.query_api.audit import AuditController
+from web.query_api.couriers import CourierQueriesController
 from web.query_api.orders import OrderQueriesController
+from web.query_api.products import ProductQueriesController
+from web.query_api.push import PushPlugin
+from web.query_api.shipments import ShipmentQueriesController
 
-QUERY_CONTROLLERS = [OrderQueriesController]
+QUERY_CONTROLLERS = [OrderQueriesController, ProductQueriesController, ShipmentQueriesController,
+                     CourierQueriesController, AuditController]
 
 
 class QueryApiPlugin(InitPluginProtocol):
@@ -24,13 +37,22 @@ class QueryApiPlugin(InitPluginProtocol):
         app_config.route_handlers.extend(QUERY_CONTROLLERS)
         app_config.dependencies.update({
             "order_queries": constant(OrderQueries(pool)),
+            "product_queries": constant(ProductQueries(pool)),
+            "shipment_queries": constant(ShipmentQueries(pool)),
+            "courier_queries": constant(CourierQueries(pool)),
+            "audit_queries": constant(AuditQueries(pool)),
+            "event_store_queries": constant(EventStoreQueries(pool)),
         })
         return app_config
 
 
 def create_query_api(read: ReadSide) -> Litestar:
     return Litestar(
-        plugins=[QueryApiPlugin(read), CommonPlugin(read.settings.secret)],
+        logging_config=None,  # the process's own logging (adapters.logging_setup) stays in charge
+        plugins=[QueryApiPlugin(read), PushPlugin(read), PagesPlugin(read),
+                 CommonPlugin(read.settings.secret, readiness=(
+                     database_reachable(read.database), broker_reachable(read.broker),
+                     read_models_fresh(read.database, read.settings.ready_max_lag_s)))],
         openapi_config=OpenAPIConfig(title="Logistics query API", version="0.1.0",
                                      description="Read models, the audit log and live push. Read-only."),
     )

@@ -1,0 +1,227 @@
+"""Benchmark: rebuilding read models, beside the raw rate of reading and decoding the same events.
+
+A fresh database gets a realistic history written straight through the four contexts' applications (the
+aggregates' own commands, many aggregates per save, so 100,000 events take seconds rather than the saga's
+minutes). Then, side by side: (a) reading and decoding every notification with no projection at all, (b) an
+in-place rebuild of every read model, (c) a blue-green rebuild of the orders model.
+"""
+
+import random
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid4
+
+from eventsourcing.domain import Aggregate
+from rich.console import Console
+from rich.table import Table
+
+from adapters.bootstrap import migrate
+from adapters.database import Database, create_database, drop_database
+from adapters.postgres_rebuild import EventLogs, RebuildResult, rebuild_blue_green, rebuild_in_place, set_tracking
+from adapters.read_generations import live_generations
+from commands.inventory import Inventory
+from commands.orders import Orders
+from commands.payments import Payments
+from commands.shipping import Shipping
+from domain.base import message_context
+from domain.order import CancelReason, Order
+from domain.payment import Payment
+from domain.reservation import StockReservation
+from domain.shipping import Courier, Dispatcher, Shipment
+from domain.stock import Stock
+from domain.values import DeliveryAddress, OrderLine
+from projections.models import ALL_MODELS
+from projections.models.orders import ORDERS
+
+JAKARTA = (-6.2000, 106.8166)
+
+
+class HistoryWriter:
+    """Writes whole orders' histories (placing, reserving, paying, shipping, delivering) in large saves.
+
+    It is the only writer of its stocks, couriers and dispatcher, so it keeps them in memory instead of
+    loading them for every order. Most orders are delivered and received; some are declined, some cancelled.
+    """
+
+    def __init__(self, database: Database, *, products: int = 20, couriers: int = 40, seed: int = 7) -> None:
+        env = database.eventsourcing_env(pool_size=1, max_overflow=1)
+        self.orders = Orders(env=env)
+        self.inventory = Inventory(env=env)
+        self.payments = Payments(env=env)
+        self.shipping = Shipping(env=env)
+        self.random = random.Random(seed)
+        self.stocks = [Stock.create(f"BENCH-{index:03d}", f"Benchmark item {index}",
+                                    Decimal(self.random.randint(100, 9999)) / 100, 1_000_000)
+                       for index in range(products)]
+        self.couriers = [Courier.register(f"Courier {index}", *self._near(JAKARTA)) for index in range(couriers)]
+        dispatcher = Dispatcher()
+        for courier in self.couriers:
+            dispatcher.enroll(courier.id)
+        self.inventory.save(*self.stocks)
+        self.shipping.save(*self.couriers, dispatcher)
+        self.events = len(self.stocks) + 2 * len(self.couriers) + 1
+        self.placed = 0
+
+    def _near(self, point: tuple[float, float], spread: float = 0.05) -> tuple[float, float]:
+        return (round(point[0] + self.random.uniform(-spread, spread), 6),
+                round(point[1] + self.random.uniform(-spread, spread), 6))
+
+    def write(self, orders: int, per_save: int = 200) -> int:
+        """Write this many orders' histories; returns the events written."""
+        written = 0
+        while orders > 0:
+            batch = min(per_save, orders)
+            written += self._write_batch(batch)
+            orders -= batch
+        return written
+
+    def _write_batch(self, count: int) -> int:
+        changed: dict[str, dict[UUID, Aggregate]] = {"orders": {}, "inventory": {}, "payments": {}, "shipping": {}}
+        for _ in range(count):
+            for context, aggregates in self._one_order().items():
+                for aggregate in aggregates:
+                    changed[context][aggregate.id] = aggregate
+        written = 0
+        for app, context in ((self.orders, "orders"), (self.inventory, "inventory"), (self.payments, "payments"),
+                             (self.shipping, "shipping")):
+            aggregates = list(changed[context].values())
+            written += sum(len(aggregate.pending_events) for aggregate in aggregates)
+            app.save(*aggregates)
+        self.events += written
+        return written
+
+    def _one_order(self) -> dict[str, list[Any]]:
+        self.placed += 1
+        customer = f"customer-{self.random.randint(1, 500)}"
+        stocks = {stock.id: stock for stock in self.random.sample(self.stocks, self.random.randint(1, 3))}
+        lines = [OrderLine(stock.id, self.random.randint(1, 3), stock.price) for stock in stocks.values()]
+        delivery = DeliveryAddress(f"Jl. Benchmark {self.placed}", *self._near(JAKARTA, 0.2))
+        order = Order.place(customer, lines, "tok_ok_4242", delivery)
+        with message_context(str(order.id), None):
+            reservation = StockReservation.reserve(order.id, lines, stocks)
+            payment = Payment(order_id=order.id, amount=order.total, token="tok_ok_4242")
+            outcome = self.random.random()
+            if outcome < 0.08:
+                payment.decline("insufficient funds")
+                order.record_stock_reserved()
+                order.record_payment_declined()
+                reservation.release(stocks)
+                return {"orders": [order], "inventory": [reservation, *stocks.values()], "payments": [payment]}
+            payment.authorize(f"auth-{self.placed}")
+            order.record_stock_reserved()
+            order.record_payment_authorized()
+            if outcome < 0.15:
+                order.cancel(CancelReason.CUSTOMER_CANCELLED, "changed my mind")
+                reservation.release(stocks)
+                payment.void()
+                return {"orders": [order], "inventory": [reservation, *stocks.values()], "payments": [payment]}
+            courier = self.couriers[self.placed % len(self.couriers)]
+            shipment = Shipment(order_id=order.id, customer_id=customer, destination=delivery)
+            shipment.assign(courier)
+            order.mark_in_transit(shipment.id, courier.id)
+            reservation.commit(stocks)
+            payment.capture()
+            for _ in range(2):
+                lat, lng = self._near((courier.position.lat, courier.position.lng), 0.01)
+                courier.move_to(lat, lng)
+                shipment.update_location(lat, lng)
+            shipment.deliver()
+            courier.release()
+            order.mark_delivered()
+            order.confirm_receipt()
+            return {"orders": [order], "inventory": [reservation, *stocks.values()], "payments": [payment],
+                    "shipping": [shipment, courier]}
+
+    def close(self) -> None:
+        for app in (self.orders, self.inventory, self.payments, self.shipping):
+            app.close()
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    events: int
+    seconds: float
+    note: str = ""
+
+    @property
+    def per_second(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+def raw_read(database: Database) -> Figure:
+    """Every notification selected and decoded, nothing else: the ceiling for any replay."""
+    started = time.perf_counter()
+    events = 0
+    with EventLogs(database) as logs:
+        for name in logs.apps:
+            for batch in logs.read(name, 0, logs.head(name)):
+                events += len(batch)
+    return Figure("raw read + decode (no projection)", events, time.perf_counter() - started)
+
+
+def declare_projected(database: Database) -> None:
+    """Mark every live generation as having projected the whole history, as if the projector had run.
+
+    A rebuild replays up to where the live generation stands; this sets that to the heads without taking the
+    live path's minutes, and the in-place rebuild then writes everything (the rebuild's very use case: the
+    tables were lost or are wrong, the positions are right).
+    """
+    with EventLogs(database) as logs:
+        heads = {name: logs.head(name) for name in logs.apps}
+    with database.connect() as connection, connection.transaction():
+        for model, generation in live_generations(database, ALL_MODELS.values()):
+            set_tracking(connection, model, generation,
+                         {name: head for name, head in heads.items() if name in model.upstreams and head})
+
+
+def run(server_url: str, events: int, console: Console | None = None) -> tuple[list[Figure], list[RebuildResult]]:
+    console = console or Console(stderr=True)
+    server = Database.from_url(server_url)
+    database = create_database(server, f"logistics_bench_{uuid4().hex[:10]}")
+    try:
+        migrate(database)
+        started = time.perf_counter()
+        writer = HistoryWriter(database)
+        try:
+            with console.status("writing history") as status:
+                while writer.events < events:
+                    writer.write(200)
+                    status.update(f"writing history: {writer.events:,} events")
+        finally:
+            writer.close()
+        generated = Figure("history written (setup)", writer.events, time.perf_counter() - started,
+                           f"{writer.placed:,} orders")
+        declare_projected(database)
+        figures = [generated, raw_read(database)]
+        from scripts.rebuild import RichProgress
+
+        with RichProgress(console) as progress:
+            in_place = rebuild_in_place(database, list(ALL_MODELS.values()), progress)
+            blue_green = rebuild_blue_green(database, ORDERS, progress)
+        events_read = max(result.events for result in in_place)
+        figures.append(Figure("in-place rebuild --all (6 models, one pass)", sum(r.events for r in in_place),
+                              in_place[0].seconds, f"{events_read:,} distinct events decoded once"))
+        replay_events, replay_seconds = blue_green.phases["replay"]
+        figures.append(Figure("blue-green rebuild orders (whole)", blue_green.events, blue_green.seconds,
+                              "replay, catch-up, full verify replay, swap"))
+        figures.append(Figure("blue-green rebuild orders (replay phase)", replay_events, replay_seconds))
+        return figures, [*in_place, blue_green]
+    finally:
+        drop_database(server, database.dbname)
+
+
+def report(figures: list[Figure], results: list[RebuildResult], console: Console | None = None) -> None:
+    console = console or Console()
+    table = Table(title="Rebuilding read models")
+    for column in ("what", "events", "seconds", "events/s", "note"):
+        table.add_column(column, justify="left" if column in ("what", "note") else "right")
+    for figure in figures:
+        table.add_row(figure.name, f"{figure.events:,}", f"{figure.seconds:.2f}", f"{figure.per_second:,.0f}",
+                      figure.note)
+    console.print(table)
+    from scripts.rebuild import summary
+
+    console.print(summary(results))

@@ -1,0 +1,1 @@
+"""The server-rendered web pages (Jinja2 + htmx) for customers, couriers and operators."""

@@ -1,0 +1,71 @@
+"""The operator's pages: the live orders board, products and stock, couriers on a map, projection status.
+
+Changes go to the command API from the browser (JSON forms); these handlers read, and each page's live part
+is a fragment that htmx re-fetches on a timer or when the page is told something changed.
+"""
+
+import logging
+from typing import Annotated
+
+import psycopg
+from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Template
+
+from commands.actor import Role
+from domain.order import OrderStatus
+from queries.pagination import MAX_LIMIT
+from web.auth import requires
+from web.pages.reads import PageReads
+from web.pages.rendering import render
+from web.pages.views import couriers_map
+
+log = logging.getLogger(__name__)
+
+ORDER_STATUSES = tuple(status.value for status in OrderStatus)
+
+
+class OperatorPages(Controller):
+    path = "/ops"
+    include_in_schema = False
+    guards = [requires(Role.ADMIN)]
+
+    @get("/", sync_to_thread=True)
+    def board(
+        self, request: HTMXRequest, pages: NamedDependency[PageReads],
+        status: Annotated[str | None, QueryParameter()] = None,
+        customer: Annotated[str | None, QueryParameter()] = None,
+        cursor: Annotated[str | None, QueryParameter()] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = 50,
+    ) -> Template:
+        status = status if status in ORDER_STATUSES else None
+        page = pages.orders.list(status=status, customer_id=customer or None, cursor=cursor or None,
+                                 limit=limit)
+        return render(request, "operator/board.html", fragment="operator/_board_rows.html",
+                      orders=page.items, next_cursor=page.next_cursor, status=status or "",
+                      customer=customer or "", statuses=ORDER_STATUSES, cursor=cursor or "")
+
+    @get("/products", sync_to_thread=True)
+    def products(self, request: HTMXRequest, pages: NamedDependency[PageReads]) -> Template:
+        return render(request, "operator/products.html", fragment="operator/_products_table.html",
+                      products=pages.all_products(include_discontinued=True))
+
+    @get("/couriers", sync_to_thread=True)
+    def couriers(self, request: HTMXRequest, pages: NamedDependency[PageReads]) -> Template:
+        couriers = pages.all_couriers()
+        return render(request, "operator/couriers.html", fragment="operator/_couriers.html",
+                      couriers=couriers, map=couriers_map(couriers),
+                      busy=sum(1 for courier in couriers if courier.get("status") == "BUSY"))
+
+    @get("/status", sync_to_thread=True)
+    def status(self, request: HTMXRequest, pages: NamedDependency[PageReads]) -> Template:
+        try:
+            status = pages.status.get()
+        except psycopg.OperationalError as error:
+            # The database refusing connections is what this page exists to show, not a reason to fail it.
+            log.warning("projection status unavailable: %s", error)
+            return render(request, "operator/status.html", fragment="operator/_status.html", status=None,
+                          unavailable=str(error).strip(), status_code=503)
+        return render(request, "operator/status.html", fragment="operator/_status.html", status=status)

@@ -1,0 +1,91 @@
+"""Everything the pages read, in one object: the read models' queries, the event store, and the positions."""
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from adapters.bootstrap import ReadSide
+from adapters.tokens import TokenIssuer
+from queries.audit import AuditQueries
+from queries.couriers import CourierQueries
+from queries.event_store import EventStoreQueries
+from queries.orders import OrderQueries
+from queries.products import ProductQueries
+from queries.shipments import ShipmentQueries
+from web.pages.status import ProjectionStatus
+
+
+@dataclass(frozen=True)
+class PageReads:
+    orders: OrderQueries
+    products: ProductQueries
+    shipments: ShipmentQueries
+    couriers: CourierQueries
+    audit: AuditQueries
+    event_store: EventStoreQueries
+    status: ProjectionStatus
+    tokens: TokenIssuer
+    """Only for the demo login, which hands out ready-made identities."""
+    secret: str
+    demo: bool
+
+    @classmethod
+    def of(cls, read: ReadSide) -> "PageReads":
+        pool = read.pool
+        return cls(
+            orders=OrderQueries(pool),
+            products=ProductQueries(pool),
+            shipments=ShipmentQueries(pool),
+            couriers=CourierQueries(pool),
+            audit=AuditQueries(pool),
+            event_store=EventStoreQueries(pool),
+            status=ProjectionStatus(read.database),
+            tokens=TokenIssuer(read.settings.secret),
+            secret=read.settings.secret,
+            demo=read.settings.demo,
+        )
+
+    def all_products(self, *, include_discontinued: bool) -> list[dict[str, Any]]:
+        """The whole catalog, page after page: the pages show it on one screen."""
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            page = self.products.list(discontinued=None if include_discontinued else False, cursor=cursor,
+                                      limit=200)
+            items.extend(page.items)
+            if page.next_cursor is None or len(items) >= 1000:
+                return items
+            cursor = page.next_cursor
+
+    def all_couriers(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            page = self.couriers.list(cursor=cursor, limit=200)
+            items.extend(page.items)
+            if page.next_cursor is None or len(items) >= 1000:
+                return items
+            cursor = page.next_cursor
+
+    def product_names(self, product_ids: list[str]) -> dict[str, str]:
+        names: dict[str, str] = {}
+        for product_id in product_ids:
+            product = self.products.get(UUID(product_id)) if is_uuid(product_id) else None
+            if product is not None:
+                names[product_id] = str(product.get("name", product.get("sku", product_id)))
+        return names
+
+
+def is_uuid(text: str) -> bool:
+    try:
+        UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_uuid(text: str) -> UUID | None:
+    try:
+        return UUID(text)
+    except ValueError:
+        return None

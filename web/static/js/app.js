@@ -1,0 +1,240 @@
+// The pages' few behaviours htmx does not cover: JSON command forms, the live order page, the version stepper.
+// No build step and no dependency besides the vendored htmx.
+(function () {
+  "use strict";
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Command forms: <form data-command action="/api/..." [data-method=PATCH]> posts its fields as JSON to the
+  // command API, whose answer (202 or a problem+json) is shown next to the button.
+
+  function setPath(target, path, value) {
+    const keys = path.split(".");
+    let node = target;
+    keys.slice(0, -1).forEach(function (key) {
+      node[key] = node[key] || {};
+      node = node[key];
+    });
+    node[keys[keys.length - 1]] = value;
+  }
+
+  function fieldValue(element) {
+    const raw = element.value.trim();
+    if (element.dataset.type === "int") return raw === "" ? null : parseInt(raw, 10);
+    if (element.dataset.type === "number") return raw === "" ? null : Number(raw);
+    return raw;
+  }
+
+  function commandBody(form) {
+    const body = {};
+    const items = [];
+    form.querySelectorAll("input, select, textarea").forEach(function (element) {
+      if (element.disabled) return;
+      if (element.dataset.item) {
+        const quantity = parseInt(element.value, 10);
+        if (quantity > 0) items.push({ product_id: element.dataset.item, quantity: quantity });
+        return;
+      }
+      if (!element.name) return;
+      const value = fieldValue(element);
+      if ((value === "" || value === null) && "optional" in element.dataset) return;
+      setPath(body, element.name, value);
+    });
+    if (form.querySelector("[data-item]")) body.items = items;
+    return body;
+  }
+
+  function newKey() {
+    if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID();
+    return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2);
+  }
+
+  function problemText(status, problem) {
+    if (!problem || typeof problem !== "object") return "Refused (" + status + ")";
+    const errors = Array.isArray(problem.errors) ? problem.errors : [];
+    const details = errors.map(function (error) { return (error.field ? error.field + ": " : "") + error.message; });
+    const head = problem.title || ("Refused (" + status + ")");
+    if (details.length) return head + " – " + details.join("; ");
+    return problem.detail && problem.detail !== head ? head + " – " + problem.detail : head;
+  }
+
+  function show(form, text, ok) {
+    const output = form.querySelector("[data-result]");
+    if (!output) return;
+    output.textContent = text;
+    output.classList.toggle("ok", ok);
+    output.classList.toggle("error", !ok);
+  }
+
+  function announce(eventName) {
+    // The read models follow the command a moment later: refresh now and once more shortly after.
+    if (!eventName || !window.htmx) return;
+    window.htmx.trigger(document.body, eventName);
+    window.setTimeout(function () { window.htmx.trigger(document.body, eventName); }, 700);
+  }
+
+  async function appeared(url) {
+    const deadline = Date.now() + 15000;
+    let delay = 50;
+    while (Date.now() < deadline) {
+      try {
+        const response = await fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin" });
+        if (response.ok) return;
+      } catch (_) { /* not reachable for a moment: try again */ }
+      await new Promise(function (resolve) { window.setTimeout(resolve, delay); });
+      delay = Math.min(delay * 2, 500);
+    }
+  }
+
+  async function submitCommand(form) {
+    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
+    const method = (form.dataset.method || "POST").toUpperCase();
+    const body = commandBody(form);
+    if (form.querySelector("[data-item]") && body.items.length === 0) {
+      show(form, "Choose a quantity for at least one product.", false);
+      return;
+    }
+    const headers = { "Accept": "application/json" };
+    const init = { method: method, headers: headers, credentials: "same-origin" };
+    if (method !== "DELETE" && method !== "GET") {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    if ("idempotent" in form.dataset) {
+      // One key per filled-in form: a double click or a retry after a lost answer places one order, not two.
+      form.dataset.idempotencyKey = form.dataset.idempotencyKey || newKey();
+      headers["Idempotency-Key"] = form.dataset.idempotencyKey;
+    }
+    const button = form.querySelector("[type=submit]");
+    if (button) button.disabled = true;
+    show(form, "Sending…", true);
+    try {
+      const response = await fetch(form.getAttribute("action"), init);
+      const text = await response.text();
+      let answer = null;
+      try { answer = text ? JSON.parse(text) : null; } catch (_) { answer = null; }
+      if (!response.ok) {
+        if (response.status === 401) { window.location.assign("/login"); return; }
+        show(form, problemText(response.status, answer), false);
+        return;
+      }
+      delete form.dataset.idempotencyKey;
+      if ("reset" in form.dataset) form.reset();
+      show(form, "Done" + (answer && answer.status ? ": " + answer.status : "."), true);
+      if (form.dataset.redirect && answer) {
+        const fill = function (template) {
+          return template.replace(/\{(\w+)\}/g, function (_, key) { return encodeURIComponent(answer[key] || ""); });
+        };
+        if (form.dataset.await) {
+          // The command is accepted before the read model shows it: wait for the page's data to exist.
+          show(form, "Accepted, waiting for it to appear…", true);
+          await appeared(fill(form.dataset.await));
+        }
+        window.location.assign(fill(form.dataset.redirect));
+        return;
+      }
+      announce(form.dataset.refresh);
+      if ("refreshLive" in form.dataset) refreshLive();
+    } catch (error) {
+      show(form, "Could not reach the server: " + error.message, false);
+    } finally {
+      if (button) button.disabled = false;
+    }
+  }
+
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || !("command" in form.dataset)) return;
+    event.preventDefault();
+    submitCommand(form);
+  });
+
+  // ---------------------------------------------------------------------------------------------------------
+  // The live order page: a WebSocket follows the order; every change it reports re-fetches the page's live
+  // fragment (status, timeline, map), at most one request at a time and always ending on the newest state.
+
+  let liveRoot = null;
+  let fetching = false;
+  let again = false;
+
+  function setIndicator(state, text) {
+    const indicator = document.getElementById("live-indicator");
+    if (!indicator) return;
+    indicator.dataset.state = state;
+    indicator.textContent = text;
+  }
+
+  function refreshLive() {
+    if (!liveRoot || !window.htmx) return;
+    if (fetching) { again = true; return; }
+    fetching = true;
+    window.htmx.ajax("GET", liveRoot.dataset.fragment, { target: "#order-live", swap: "outerHTML" })
+      .finally(function () {
+        fetching = false;
+        if (again) { again = false; refreshLive(); }
+      });
+  }
+
+  function followOrder(root) {
+    liveRoot = root;
+    const orderId = root.dataset.liveOrder;
+    const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    let delay = 500;
+    let stopped = false;
+
+    function connect() {
+      // The HttpOnly session cookie goes with the handshake; the page never handles the token.
+      const socket = new WebSocket(scheme + window.location.host + "/ws/orders/" + encodeURIComponent(orderId));
+      socket.addEventListener("open", function () {
+        delay = 500;
+        setIndicator("live", "live");
+      });
+      socket.addEventListener("message", function () { refreshLive(); });
+      socket.addEventListener("close", function (event) {
+        if (stopped) return;
+        if (event.code === 4401) { window.location.assign("/login"); return; }
+        if (event.code === 4403 || event.code === 4404) { setIndicator("off", "not live"); return; }
+        setIndicator("connecting", "reconnecting…");
+        window.setTimeout(connect, delay);
+        delay = Math.min(delay * 2, 10000);
+      });
+    }
+    window.addEventListener("pagehide", function () { stopped = true; });
+    connect();
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // The audit stream's version stepper: ◀ ▶ and the event list move the range slider, which htmx follows.
+
+  function moveSlider(slider, value) {
+    const clamped = Math.max(Number(slider.min), Math.min(Number(slider.max), value));
+    if (String(clamped) === slider.value) return;
+    slider.value = String(clamped);
+    slider.dispatchEvent(new Event("input", { bubbles: true }));
+    slider.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+
+  document.addEventListener("click", function (event) {
+    const control = event.target instanceof Element ? event.target.closest("[data-for]") : null;
+    if (!control) return;
+    const slider = document.getElementById(control.dataset.for);
+    if (!slider) return;
+    event.preventDefault();
+    if (control.dataset.step) moveSlider(slider, Number(slider.value) + Number(control.dataset.step));
+    else if (control.dataset.version) moveSlider(slider, Number(control.dataset.version));
+  });
+
+  // The event list beside the slider marks the version the state panel shows.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    const state = event.target instanceof Element ? event.target.querySelector(".state[data-version]") : null;
+    if (!state) return;
+    document.querySelectorAll(".stream-events a[data-version]").forEach(function (link) {
+      if (link.dataset.version === state.dataset.version) link.setAttribute("aria-current", "step");
+      else link.removeAttribute("aria-current");
+    });
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    const root = document.querySelector("[data-live-order]");
+    if (root) followOrder(root);
+  });
+})();
