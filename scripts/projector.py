@@ -2,6 +2,7 @@
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -17,11 +18,11 @@ from adapters.metrics import install_platform_metrics
 from adapters.outbox_relay import OutboxRelay
 from adapters.postgres_read_models import read_models_view
 from adapters.read_generations import live_generations
+from adapters.runner_watch import watch
 from adapters.settings import Settings
 from adapters.supervisor import Loop, RestartRequested, Supervisor
 from projections.models import ALL_MODELS
 from projections.projection import ReadModelsProjection
-from scripts.worker import POLL_S, RunnerStopped
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +38,16 @@ def read_models_loop(upstream: type[Any], database: Database, env: Mapping[str, 
         view_class = read_models_view(pairs, publishing=True)
         with ProjectionRunner(application_class=upstream, projection_class=ReadModelsProjection,
                               view_class=view_class, env=env) as runner:
-            waited = 0.0
-            while not stop.is_set():
-                runner.run_forever(timeout=POLL_S)
-                if runner.is_interrupted.is_set() and not stop.is_set():
-                    raise RunnerStopped("the subscription ended")
-                waited += POLL_S
-                if waited >= GENERATION_CHECK_S:
-                    waited = 0.0
+            checked = time.monotonic()
+
+            def swapped() -> None:
+                nonlocal checked
+                if time.monotonic() - checked >= GENERATION_CHECK_S:
+                    checked = time.monotonic()
                     if live_generations(database, models) != pairs:
                         raise RestartRequested("a read model was swapped to a new generation")
+
+            watch(runner, stop, every_poll=swapped)
 
     return loop
 

@@ -14,6 +14,7 @@ from adapters.health import database_reachable
 from adapters.health_server import serve_health, supervised_loops_healthy
 from adapters.metrics import install_platform_metrics
 from adapters.postgres_deadlines import PostgresPaymentDeadlinesView
+from adapters.runner_watch import watch
 from adapters.settings import Settings
 from adapters.supervisor import Loop, Supervisor
 from commands.deadlines import PaymentDeadlines, fire_overdue
@@ -22,29 +23,17 @@ from commands.policies import SAGA_EDGES, SagaStep
 
 log = logging.getLogger(__name__)
 
-POLL_S = 0.5
 DEADLINE_CHECK_S = 1.0
-
-
-class RunnerStopped(RuntimeError):
-    pass
 
 
 def edge_name(upstream: type[Any], policy: type[SagaStep]) -> str:
     return f"{upstream.name.lower()}-to-{policy.name.lower()}"
 
 
-def _watch(runner: EventSourcedProjectionRunner[Any, Any] | ProjectionRunner[Any, Any], stop: threading.Event) -> None:
-    while not stop.is_set():
-        runner.run_forever(timeout=POLL_S)  # re-raises the runner's error
-        if runner.is_interrupted.is_set() and not stop.is_set():
-            raise RunnerStopped("the subscription ended")
-
-
 def saga_loop(upstream: type[Any], policy: type[SagaStep], env: Mapping[str, str]) -> Loop:
     def loop(stop: threading.Event) -> None:
         with EventSourcedProjectionRunner(application_class=upstream, projection_class=policy, env=env) as runner:
-            _watch(runner, stop)
+            watch(runner, stop)
 
     return loop
 
@@ -53,7 +42,7 @@ def deadline_view_loop(env: Mapping[str, str]) -> Loop:
     def loop(stop: threading.Event) -> None:
         with ProjectionRunner(application_class=Payments, projection_class=PaymentDeadlines,
                               view_class=PostgresPaymentDeadlinesView, env=env) as runner:
-            _watch(runner, stop)
+            watch(runner, stop)
 
     return loop
 
