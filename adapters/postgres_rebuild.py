@@ -20,7 +20,7 @@ projector, the projector would skip those events for it and their messages would
 
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -133,6 +133,8 @@ class RebuildResult:
     phases: dict[str, tuple[int, float]] = field(default_factory=dict)
     """Per phase: events and seconds."""
     mismatches: list[Mismatch] = field(default_factory=list)
+    read: int = 0
+    """Events read from the logs for the main replay; one in-place pass shares them among its models."""
 
     @property
     def ok(self) -> bool:
@@ -165,8 +167,11 @@ def tracking_positions(connection: psycopg.Connection[TupleRow], model: ReadMode
     return {str(name): int(position) for name, position in rows if name in model.upstreams}
 
 
-def replay(logs: EventLogs, folds: Sequence[ModelFold], progress: ReplayProgress, phase: str) -> None:
-    """Fold each context's log into every fold that needs it, up to the furthest stop (one read per context)."""
+def replay(logs: EventLogs, folds: Sequence[ModelFold], progress: ReplayProgress, phase: str) -> int:
+    """Fold each context's log into every fold that needs it, up to the furthest stop (one read per context).
+
+    Returns the events read.
+    """
     run = Replay(folds, progress)
     run.begin(phase)
     for name in logs.apps:
@@ -175,6 +180,7 @@ def replay(logs: EventLogs, folds: Sequence[ModelFold], progress: ReplayProgress
             continue
         for batch in logs.read(name, 0, stop):
             run.feed(name, batch)
+    return run.read
 
 
 def write_fold(connection: psycopg.Connection[TupleRow], fold: ModelFold, generation: int) -> None:
@@ -205,13 +211,12 @@ def set_tracking(connection: psycopg.Connection[TupleRow], model: ReadModel, gen
         cursor.executemany(statement, sorted(positions.items()))
 
 
-def _lock_statement(models: Sequence[tuple[ReadModel, int]]) -> list[Composed]:
+def _lock_statements(pairs: Sequence[tuple[ReadModel, int]]) -> list[Composed]:
     """Locks in the order the live projector takes them (model by model, tracking first), so no deadlock."""
-    tracking = [_table(tracking_table(model, generation)) for model, generation in models]
     statements = []
-    for (model, generation), tracking_name in zip(models, tracking, strict=True):
+    for model, generation in pairs:
         # Tracking stays readable (positions for `logistics status`); the projector's writes to it wait.
-        statements.append(SQL("LOCK TABLE {0} IN EXCLUSIVE MODE").format(tracking_name))
+        statements.append(SQL("LOCK TABLE {0} IN EXCLUSIVE MODE").format(_table(tracking_table(model, generation))))
         data = _data_tables(model, generation)
         if data:
             statements.append(SQL("LOCK TABLE {0} IN ACCESS EXCLUSIVE MODE").format(SQL(", ").join(data)))
@@ -251,7 +256,7 @@ def rebuild_in_place(database: Database, models: Sequence[ReadModel],
         with connection.transaction():
             _keep_transaction_open(connection)
             pairs = [(model, live_generation(connection, model)) for model in ordered]
-            for statement in _lock_statement(pairs):
+            for statement in _lock_statements(pairs):
                 connection.execute(statement)
             folds = [ModelFold(model, tracking_positions(connection, model, generation))
                      for model, generation in pairs]
@@ -259,12 +264,12 @@ def rebuild_in_place(database: Database, models: Sequence[ReadModel],
                 for table in _data_tables(model, generation):
                     connection.execute(SQL("TRUNCATE {0}").format(table))
                 connection.execute(SQL("DELETE FROM {0}").format(_table(tracking_table(model, generation))))
-            replay(logs, folds, progress, "in place")
+            read = replay(logs, folds, progress, "in place")
             for fold, (_, generation) in zip(folds, pairs, strict=True):
                 write_fold(connection, fold, generation)
         seconds = time.perf_counter() - started
     return [RebuildResult(fold.model.name, "in place", generation, fold.events, seconds,
-                          {"in place": (fold.events, seconds)})
+                          {"in place": (fold.events, seconds)}, read=read)
             for fold, (_, generation) in zip(folds, pairs, strict=True)]
 
 
@@ -294,13 +299,14 @@ class _BlueGreenBuild:
     progress: ReplayProgress
     scratch: int | None = None
     phases: dict[str, tuple[int, float]] = field(default_factory=dict)
+    read: int = 0
 
     def run(self, started: float, catch_up_gap: int) -> RebuildResult:
         model, generation = self.model, self.generation
         live = live_generation(self.connection, model)
         with self._phase("replay") as done:
             fold = ModelFold(model, tracking_positions(self.connection, model, live))
-            replay(self.logs, [fold], self.progress, "replay")
+            self.read = replay(self.logs, [fold], self.progress, "replay")
             with self.connection.transaction():
                 write_fold(self.connection, fold, generation)
             done(fold.events)
@@ -329,10 +335,10 @@ class _BlueGreenBuild:
     def _result(self, started: float, mismatches: list[Mismatch]) -> RebuildResult:
         events = sum(events for phase, (events, _) in self.phases.items() if phase != "verify")
         return RebuildResult(self.model.name, "blue-green", self.generation, events,
-                             time.perf_counter() - started, dict(self.phases), mismatches)
+                             time.perf_counter() - started, dict(self.phases), mismatches, self.read)
 
     @contextmanager
-    def _phase(self, name: str) -> Iterator[Any]:
+    def _phase(self, name: str) -> Iterator[Callable[[int], None]]:
         counted = [0]
         started = time.perf_counter()
 

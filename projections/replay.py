@@ -70,7 +70,7 @@ class ModelFold:
         self.docs[key] = after
         # The live path stamps a document without its own `updated_at` with the time of the last event that
         # changed it; only then is the (rarely needed, costly) comparison worth making.
-        if "updated_at" not in after and after is not before and after != before:
+        if not after.get("updated_at") and after is not before and after != before:
             self._written_at[key] = event.timestamp.isoformat()
 
     def _add_row(self, row: tuple[Any, ...]) -> None:
@@ -123,6 +123,8 @@ class Replay:
 
     folds: Sequence[ModelFold]
     progress: ReplayProgress = field(default_factory=NoProgress)
+    read: int = 0
+    """Events fed (each decoded once, however many models took it)."""
     _reported: dict[str, int] = field(default_factory=dict)
 
     def stop(self, application_name: str) -> int | None:
@@ -133,6 +135,7 @@ class Replay:
     def feed(self, application_name: str, batch: Sequence[tuple[int, Any]]) -> None:
         """Fold a batch of (position, event) of one context, then report progress."""
         takers = [fold for fold in self.folds if application_name in fold.stops]
+        self.read += len(batch)
         for position, event in batch:
             for fold in takers:
                 fold.apply(event, application_name, position)

@@ -18,6 +18,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from adapters.bootstrap import locate_database, migrate
 from adapters.postgres_rebuild import RebuildInProgress, RebuildResult, rebuild_blue_green, rebuild_in_place
 from adapters.settings import Settings
 from projections.models import ALL_MODELS
@@ -51,12 +52,13 @@ class RichProgress:
     def advance(self, model: str, events: int) -> None:
         self.progress.advance(self.tasks[model], events)
 
-    def finish(self, model: str) -> None:
+    def finish(self, model: str, description: str | None = None) -> None:
         """Positions only estimate the events (ids have gaps): show a finished phase as full."""
         task = self.tasks.get(model)
         if task is not None:
             completed = next(item.completed for item in self.progress.tasks if item.id == task)
-            self.progress.update(task, total=max(completed, 1), completed=max(completed, 1))
+            self.progress.update(task, total=max(completed, 1), completed=max(completed, 1),
+                                 description=description)
 
     def __enter__(self) -> "RichProgress":
         self.progress.start()
@@ -66,21 +68,31 @@ class RichProgress:
                  traceback: TracebackType | None) -> None:
         if kind is None:
             for model in self.tasks:
-                self.finish(model)
+                self.finish(model, f"{model:<9} done")
         self.progress.stop()
 
 
 def summary(results: Sequence[RebuildResult]) -> Table:
     table = Table(title="Rebuilt")
-    for column in ("model", "mode", "events", "seconds", "events/s", "generation", "phases", "result"):
-        table.add_column(column, justify="right" if column in ("events", "seconds", "events/s", "generation")
-                         else "left")
+    for column in ("model", "mode", "events", "seconds", "events/s", "gen", "result"):
+        table.add_column(column, justify="left" if column in ("model", "mode", "result") else "right")
     for result in results:
-        phases = " · ".join(f"{name} {seconds:.2f}s" for name, (_, seconds) in result.phases.items())
-        outcome = "swapped" if result.mode == "blue-green" else "rebuilt"
+        outcome = ("swapped" if result.mode == "blue-green" else "rebuilt") if result.ok else "[red]DIFFERENT[/red]"
         table.add_row(result.model, result.mode, f"{result.events:,}", f"{result.seconds:.2f}",
-                      f"{result.per_second:,.0f}", str(result.generation), phases,
-                      outcome if result.ok else "[red]DIFFERENT: abandoned[/red]")
+                      f"{result.per_second:,.0f}", str(result.generation), outcome)
+    shared = [result for result in results if result.mode == "in place"]
+    if len(shared) > 1:
+        # One pass fed every model: its rate is that of the events read, whichever models took each.
+        seconds = shared[0].seconds
+        table.add_section()
+        table.add_row("(one pass)", "in place", f"{shared[0].read:,}", f"{seconds:.2f}",
+                      f"{shared[0].read / seconds if seconds else 0:,.0f}", "", "events read")
+    notes = [f"{result.model}: " + ", ".join(f"{name} {seconds:.2f}s" for name, (_, seconds) in result.phases.items())
+             for result in results if result.mode == "blue-green"]
+    # A rebuild replays up to where the live generation stands; the projector builds the rest, publishing.
+    notes.extend(f"{result.model}: the live version has projected nothing yet, so there was nothing to replay"
+                 for result in results if result.ok and result.events == 0)
+    table.caption = "\n".join(notes) or None
     return table
 
 
@@ -95,8 +107,6 @@ def print_mismatches(console: Console, result: RebuildResult) -> None:
 
 
 def run_rebuild(settings: Settings, name: str | None, every: bool, blue_green: bool) -> int:
-    from adapters.bootstrap import locate_database, migrate
-
     models = list(ALL_MODELS.values()) if every else [ALL_MODELS[name or ""]]
     database = locate_database(settings)
     migrate(database)
@@ -107,13 +117,15 @@ def run_rebuild(settings: Settings, name: str | None, every: bool, blue_green: b
             if blue_green:
                 for model in models:
                     results.append(rebuild_blue_green(database, model, progress))
-                    progress.finish(model.name)
+                    progress.finish(model.name, f"{model.name:<9} done")
             else:
                 results = rebuild_in_place(database, models, progress)
     except KeyboardInterrupt:
         if results:
             console.print(summary(results))
-        console.print("[yellow]interrupted: the model being rebuilt keeps its live generation, untouched[/yellow]")
+        untouched = ("the model being built keeps its live version" if blue_green
+                     else "the transaction rolled back: every model keeps its live version as it was")
+        console.print(f"[yellow]interrupted: {untouched}[/yellow]")
         return 130
     except RebuildInProgress as error:
         console.print(f"[red]{error}[/red]")

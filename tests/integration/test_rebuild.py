@@ -8,10 +8,11 @@ by row through the text of every row, so that any difference in a document, a co
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 
+import psycopg
 import pytest
 from eventsourcing.projection import ProjectionRunner
+from psycopg.rows import TupleRow
 from psycopg.sql import SQL, Identifier
 
 from adapters import postgres_rebuild
@@ -90,7 +91,7 @@ def snapshot(database: Database, model: ReadModel) -> Snapshot:
     return result
 
 
-def _rows(connection: Any, table: str) -> list[str]:
+def _rows(connection: psycopg.Connection[TupleRow], table: str) -> list[str]:
     return [row[0] for row in connection.execute(SQL("SELECT t::text FROM {0}.{1} AS t ORDER BY 1").format(
         Identifier(READ_SCHEMA), Identifier(table))).fetchall()]
 
@@ -179,9 +180,10 @@ def test_a_blue_green_rebuild_under_load_loses_and_repeats_no_message(
 
     def keep_writing() -> None:
         try:
+            # About 250 events/s: a steady stream the live projector keeps up with, though never quite at the head.
             while not stop_writing.is_set():
-                history.write(3, per_save=3)
-                time.sleep(0.02)
+                history.write(1, per_save=1)
+                time.sleep(0.1)
         except BaseException as error:
             failures.append(error)
 
@@ -254,13 +256,39 @@ def test_an_interrupted_blue_green_rebuild_leaves_the_live_generation_untouched(
     assert rebuild_blue_green(database, ORDERS).ok
 
 
-def test_an_interrupted_in_place_rebuild_rolls_back(history: HistoryWriter, database: Database) -> None:
+def test_an_interrupted_in_place_rebuild_rolls_back(history: HistoryWriter, database: Database,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     before = {model.name: snapshot(database, model) for model in MODELS}
+    monkeypatch.setattr(postgres_rebuild, "BATCH_SIZE", 100)
 
     with pytest.raises(KeyboardInterrupt):
         rebuild_in_place(database, MODELS, InterruptAt("in place"))
 
     assert {model.name: snapshot(database, model) for model in MODELS} == before
+
+
+def test_events_projected_during_a_blue_green_build_are_caught_up_and_verified(
+        history: HistoryWriter, database: Database) -> None:
+    published: list[int] = []
+
+    class MoreOrdersMeanwhile(InterruptAt):
+        def begin(self, model: str, phase: str, total: int) -> None:
+            # The build's target positions are taken: what the live projector adds now, it must catch up on.
+            if phase == "replay":
+                history.write(5, per_save=5)
+                project_live(database)
+                published.append(outbox_count(database))
+
+    result = rebuild_blue_green(database, ORDERS, MoreOrdersMeanwhile("none"), catch_up_gap=0)
+
+    assert result.ok, result.mismatches
+    assert result.phases["catch-up"][0] == result.events - result.phases["replay"][0] > 0
+    assert result.phases["verify"][0] == result.events
+    after = snapshot(database, ORDERS)
+    assert len(after["orders"]) == 45
+    assert outbox_count(database) == published[0]
+    rebuild_in_place(database, [ORDERS])
+    assert snapshot(database, ORDERS) == after
 
 
 def test_a_build_that_differs_from_a_full_replay_is_abandoned(history: HistoryWriter, database: Database) -> None:
