@@ -19,6 +19,7 @@ from psycopg.rows import TupleRow
 
 from adapters.database import READ_SCHEMA, Database
 from adapters.messaging import Message, MessageBroker, PublishFailed
+from adapters.metrics import RELAY_PUBLISHED
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class OutboxRelay:
             connection.execute(f"UPDATE {OUTBOX} SET published_at = now() WHERE id = ANY(%s)",
                                ([row[0] for row in rows],))
         self.stats.published += len(rows)
+        RELAY_PUBLISHED.inc(len(rows))
         return len(rows)
 
     def forget_sent(self) -> int:

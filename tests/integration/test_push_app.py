@@ -9,6 +9,7 @@ import pytest
 from litestar import Litestar
 from litestar.exceptions import WebSocketDisconnect
 from litestar.testing import TestClient
+from prometheus_client import REGISTRY
 
 from adapters.bootstrap import ReadSide, open_read_side
 from adapters.inprocess_broker import InProcessBroker
@@ -78,6 +79,10 @@ def test_changes_from_the_broker_reach_the_firehose_once(read: ReadSide, broker:
             "m8", headers={"outbox-id": 8})])
         frames: list[dict[str, Any]] = [socket.receive_json(timeout=5), socket.receive_json(timeout=5)]
         assert [(frame["view"], frame["outbox_id"]) for frame in frames] == [("order", 7), ("courier", 8)]
+        open_sockets = REGISTRY.get_sample_value("logistics_push_connections", {"kind": "websocket"})
+        assert open_sockets is not None
+        assert open_sockets >= 1
+    assert REGISTRY.get_sample_value("logistics_push_connections", {"kind": "websocket"}) == open_sockets - 1
 
 
 def test_tokens_in_query_strings_stay_out_of_the_logs() -> None:

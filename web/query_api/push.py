@@ -42,6 +42,7 @@ from litestar.status_codes import WS_1001_GOING_AWAY, WS_1011_INTERNAL_ERROR, WS
 
 from adapters.bootstrap import ReadSide
 from adapters.messaging import Message, MessageBroker, Subscription
+from adapters.metrics import PUSH_CONNECTIONS
 from adapters.tokens import ALGORITHM
 from commands.actor import Actor, Role
 from commands.errors import NotFound
@@ -376,7 +377,7 @@ async def _serve_socket(
     await socket.accept()
     try:
         actor = await _authenticate(socket, context, query_token)
-        with context.hub.connect() as subscriber:
+        with context.hub.connect() as subscriber, PUSH_CONNECTIONS.labels(kind="websocket").track_inprogress():
             session = _PushSession(socket, context, actor, subscriber)
             await start(session)
             tasks = [asyncio.create_task(session.pump()), asyncio.create_task(listen(session)),
@@ -470,7 +471,7 @@ class _StatusTracker:
 
 async def _status_stream(context: PushContext, order_id: UUID, snapshot: OrderSnapshot,
                          resume_after: int | None) -> AsyncIterator[ServerSentEventMessage]:
-    with context.hub.connect() as subscriber:
+    with context.hub.connect() as subscriber, PUSH_CONNECTIONS.labels(kind="sse").track_inprogress():
         if resume_after is None:
             tracker = _StatusTracker(order_id, 0, None)
             for message in tracker.status_event(snapshot.status or "", snapshot.outbox_id):

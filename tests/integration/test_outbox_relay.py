@@ -1,0 +1,66 @@
+"""The relay on the real PostgreSQL: rows go out in order and are marked sent; with the broker away they wait."""
+
+import threading
+from uuid import uuid4
+
+import pytest
+from prometheus_client import REGISTRY
+from psycopg.types.json import Jsonb
+
+from adapters.bootstrap import migrate
+from adapters.database import Database
+from adapters.inprocess_broker import InProcessBroker
+from adapters.messaging import Message, PublishFailed
+from adapters.outbox_relay import OutboxRelay
+from adapters.rabbitmq import RabbitMQBroker
+
+
+def add_rows(database: Database, count: int) -> list[str]:
+    ids = [str(uuid4()) for _ in range(count)]
+    with database.connect() as connection:
+        for message_id in ids:
+            connection.execute("INSERT INTO read.outbox (message_id, routing_key, aggregate_id, body) "
+                               "VALUES (%s, 'order.created', %s, %s)", (message_id, uuid4(), Jsonb({"id": message_id})))
+    return ids
+
+
+def unsent(database: Database) -> int:
+    with database.connect() as connection:
+        row = connection.execute("SELECT count(*) FROM read.outbox WHERE published_at IS NULL").fetchone()
+    return int(row[0]) if row else -1
+
+
+def test_rows_go_out_in_order_and_are_marked_sent(database: Database) -> None:
+    migrate(database)
+    ids = add_rows(database, 5)
+    broker = InProcessBroker()
+    received: list[Message] = []
+    done = threading.Event()
+
+    def collect(message: Message) -> None:
+        received.append(message)
+        if len(received) == len(ids):
+            done.set()
+
+    broker.subscribe(["#"], collect)
+    before = REGISTRY.get_sample_value("logistics_relay_published_total") or 0.0
+    try:
+        assert OutboxRelay(database, broker).relay_batch() == 5
+        assert done.wait(10)
+    finally:
+        broker.close()
+    assert [message.message_id for message in received] == ids
+    assert unsent(database) == 0
+    assert (REGISTRY.get_sample_value("logistics_relay_published_total") or 0.0) - before == 5
+
+
+def test_with_the_broker_unreachable_the_rows_wait(database: Database) -> None:
+    migrate(database)
+    add_rows(database, 3)
+    broker = RabbitMQBroker("amqp://guest:guest@127.0.0.1:1/%2F", publish_timeout=5.0)
+    try:
+        with pytest.raises(PublishFailed):
+            OutboxRelay(database, broker).relay_batch()
+    finally:
+        broker.close()
+    assert unsent(database) == 3
