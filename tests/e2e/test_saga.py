@@ -170,3 +170,24 @@ def test_a_worker_killed_mid_stream_loses_and_doubles_nothing(stack: Stack) -> N
     assert len({event.originator_id for event in confirmed}) == len(confirmed)
     assert len(reserved) == len(order_ids)  # one line each, every one reserved exactly once
     stack.verify()
+
+
+def test_a_payment_deadline_fires_after_a_worker_restart(database: Database, tmp_path: Path) -> None:
+    with running_stack(database, tmp_path, LOGISTICS_PAYMENT_TIMEOUT_S="4") as stack:
+        product = stack.create_product("LATE", stock=3)
+        order_id = stack.place("jan", product, token="tok_timeout")
+        stack.wait_for(order_id, lambda _: _deadline_recorded(database, order_id))
+        stack.worker.process.kill()  # the deadline is due in ~4 s and nobody is running to fire it
+        stack.worker.process.wait()
+        time.sleep(5)
+        assert stack.order(order_id).status is OrderStatus.PENDING
+        stack.restart_worker(kill=False)
+        order = stack.wait_for_status(order_id, OrderStatus.CANCELLED)
+        assert order.cancel_reason is CancelReason.PAYMENT_TIMEOUT
+
+
+def _deadline_recorded(database: Database, order_id: UUID) -> bool:
+    with database.connect() as connection:
+        row = connection.execute("SELECT 1 FROM payments.paymentdeadlines_awaiting WHERE order_id = %s",
+                                 (order_id,)).fetchone()
+    return row is not None
