@@ -84,3 +84,31 @@ class Supervisor:
             state.restarts += 1
             self.stop_event.wait(backoff * random.uniform(0.8, 1.2))
             backoff = min(MAX_BACKOFF_S, backoff * 2)
+
+
+def select_tasks(tasks: dict[str, Loop], only: list[str] | None) -> dict[str, Loop]:
+    """The loops named by `--only` (all without it); an unknown name stops the process with the valid ones."""
+    if not only:
+        return tasks
+    unknown = set(only) - set(tasks)
+    if unknown:
+        raise SystemExit(f"unknown runner(s) {', '.join(sorted(unknown))}; choose from {', '.join(tasks)}")
+    return {name: task for name, task in tasks.items() if name in only}
+
+
+def run_until_interrupted(process: str, supervisor: Supervisor, host: str, health_port: int | None,
+                          checks: list[Callable[[], str | None]]) -> None:
+    """Start the loops (and a health port if asked for), and stop them all on Ctrl-C or SIGTERM."""
+    from adapters.health_server import serve_health, supervised_loops_healthy
+
+    supervisor.start()
+    health = serve_health(host, health_port, [*checks, supervised_loops_healthy(supervisor)]) if health_port else None
+    log.info("%s running %s", process, ", ".join(supervisor.tasks))
+    try:
+        supervisor.wait()
+    except KeyboardInterrupt:
+        log.info("%s stopping", process)
+    finally:
+        supervisor.stop()
+        if health:
+            health.shutdown()

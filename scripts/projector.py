@@ -12,7 +12,6 @@ from eventsourcing.projection import ProjectionRunner
 from adapters.bootstrap import CONTEXT_APPLICATIONS, locate_database, migrate, open_broker, runner_env
 from adapters.database import Database
 from adapters.health import broker_reachable, database_reachable
-from adapters.health_server import serve_health, supervised_loops_healthy
 from adapters.messaging import MessageBroker
 from adapters.metrics import install_platform_metrics
 from adapters.outbox_relay import OutboxRelay
@@ -20,7 +19,7 @@ from adapters.postgres_read_models import read_models_view
 from adapters.read_generations import live_generations
 from adapters.runner_watch import watch
 from adapters.settings import Settings
-from adapters.supervisor import Loop, RestartRequested, Supervisor
+from adapters.supervisor import Loop, RestartRequested, Supervisor, run_until_interrupted, select_tasks
 from projections.models import ALL_MODELS
 from projections.projection import ReadModelsProjection
 
@@ -68,12 +67,7 @@ def projector_tasks(database: Database, broker: MessageBroker, retention: timede
 def projector_supervisor(database: Database, broker: MessageBroker, settings: Settings,
                          only: list[str] | None = None) -> Supervisor:
     tasks = projector_tasks(database, broker, timedelta(hours=settings.outbox_retention_h))
-    if only:
-        unknown = set(only) - set(tasks)
-        if unknown:
-            raise SystemExit(f"unknown runner(s) {', '.join(sorted(unknown))}; choose from {', '.join(tasks)}")
-        tasks = {name: task for name, task in tasks.items() if name in only}
-    return Supervisor(tasks)
+    return Supervisor(select_tasks(tasks, only))
 
 
 def run_projector(settings: Settings, only: list[str] | None = None, health_port: int | None = None) -> None:
@@ -81,17 +75,8 @@ def run_projector(settings: Settings, only: list[str] | None = None, health_port
     migrate(database)
     install_platform_metrics(database)
     broker = open_broker(settings)
-    supervisor = projector_supervisor(database, broker, settings, only)
-    supervisor.start()
-    checks = [database_reachable(database), broker_reachable(broker), supervised_loops_healthy(supervisor)]
-    health = serve_health(settings.host, health_port, checks) if health_port else None
-    log.info("projector running %s", ", ".join(supervisor.tasks))
     try:
-        supervisor.wait()
-    except KeyboardInterrupt:
-        log.info("projector stopping")
+        run_until_interrupted("projector", projector_supervisor(database, broker, settings, only), settings.host,
+                              health_port, [database_reachable(database), broker_reachable(broker)])
     finally:
-        supervisor.stop()
         broker.close()
-        if health:
-            health.shutdown()

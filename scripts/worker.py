@@ -11,12 +11,11 @@ from eventsourcing.projection import EventSourcedProjectionRunner, ProjectionRun
 from adapters.bootstrap import bind_payment_gateway, locate_database, migrate, runner_env
 from adapters.database import Database
 from adapters.health import database_reachable
-from adapters.health_server import serve_health, supervised_loops_healthy
 from adapters.metrics import install_platform_metrics
 from adapters.postgres_deadlines import PostgresPaymentDeadlinesView
 from adapters.runner_watch import watch
 from adapters.settings import Settings
-from adapters.supervisor import Loop, Supervisor
+from adapters.supervisor import Loop, Supervisor, run_until_interrupted, select_tasks
 from commands.deadlines import PaymentDeadlines, fire_overdue
 from commands.payments import Payments
 from commands.policies import SAGA_EDGES, SagaStep
@@ -76,29 +75,12 @@ def worker_supervisor(database: Database, settings: Settings, only: list[str] | 
     """The saga's runners and the deadline scheduler, not yet started."""
     bind_payment_gateway()
     tasks = worker_tasks(runner_env(database), timedelta(seconds=settings.payment_timeout_s))
-    if only:
-        unknown = set(only) - set(tasks)
-        if unknown:
-            raise SystemExit(f"unknown runner(s) {', '.join(sorted(unknown))}; choose from {', '.join(tasks)}")
-        tasks = {name: task for name, task in tasks.items() if name in only}
-    return Supervisor(tasks)
+    return Supervisor(select_tasks(tasks, only))
 
 
 def run_worker(settings: Settings, only: list[str] | None = None, health_port: int | None = None) -> None:
     database = locate_database(settings)
     migrate(database)
     install_platform_metrics(database)
-    supervisor = worker_supervisor(database, settings, only)
-    supervisor.start()
-    health = serve_health(settings.host, health_port, [database_reachable(database),
-                                                       supervised_loops_healthy(supervisor)]) \
-        if health_port else None
-    log.info("worker running %s", ", ".join(supervisor.tasks))
-    try:
-        supervisor.wait()
-    except KeyboardInterrupt:
-        log.info("worker stopping")
-    finally:
-        supervisor.stop()
-        if health:
-            health.shutdown()
+    run_until_interrupted("worker", worker_supervisor(database, settings, only), settings.host, health_port,
+                          [database_reachable(database)])
