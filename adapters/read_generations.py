@@ -85,14 +85,9 @@ def next_generation(database: Database, model: ReadModel) -> int:
         return generation
 
 
-def swap(database: Database, model: ReadModel, generation: int) -> int:
-    """Make `generation` live for readers and projectors, drop the old one; returns the old generation."""
-    with database.connect() as connection, connection.transaction():
-        return swap_in(connection, model, generation)
-
-
 def swap_in(connection: psycopg.Connection[TupleRow], model: ReadModel, generation: int) -> int:
-    """`swap` inside the caller's transaction, so that it commits together with the caller's last writes."""
+    """Make `generation` live for readers and projectors and drop the old one, in the caller's transaction (so
+    that it commits together with the caller's last writes); returns the old generation."""
     row = connection.execute(f"SELECT live FROM {REGISTRY} WHERE model = %s FOR UPDATE", (model.name,)).fetchone()
     old = int(row[0]) if row else FIRST_GENERATION
     point_views(connection, model, generation)

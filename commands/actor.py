@@ -14,7 +14,3 @@ class Role(StrEnum):
 class Actor:
     role: Role
     subject: str
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role is Role.ADMIN

@@ -51,7 +51,6 @@ EventsRecorded = Callable[[str, Sequence[Any]], None]
 class ContextApplication(Application[UUID]):
     """One bounded context's event store. Subclasses pin `name`: it names the tables and the env prefix."""
 
-    aggregate_kind: ClassVar[str] = "aggregate"
     observers: ClassVar[list[EventsRecorded]] = []
     """Whoever wants to hear of every event this process records; the composition root adds them."""
 

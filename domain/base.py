@@ -30,10 +30,6 @@ def message_context(correlation_id: str | None, causation_id: str | None) -> Ite
         correlation_id_var.reset(correlation_token)
 
 
-def current_correlation_id() -> str | None:
-    return correlation_id_var.get()
-
-
 def stable_id(kind: str, key: str) -> UUID:
     """A deterministic id for an aggregate that has a business key, so a repeated create conflicts."""
     return uuid5(NAMESPACE_URL, f"/logistics/{kind}/{key}")

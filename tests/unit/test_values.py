@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.base import current_correlation_id, message_context, stable_id
+from domain.base import correlation_id_var, message_context, stable_id
 from domain.errors import InvalidValue
 from domain.values import MAX_QUANTITY, GeoPoint, OrderLine, money, non_blank, quantity
 
@@ -142,15 +142,15 @@ class TestBase:
         assert isinstance(stable_id("product", "X"), UUID)
 
     def test_the_message_context_sets_and_restores_the_correlation_id(self) -> None:
-        assert current_correlation_id() is None
+        assert correlation_id_var.get() is None
         with message_context("outer", "a"):
-            assert current_correlation_id() == "outer"
+            assert correlation_id_var.get() == "outer"
             with message_context("inner", "b"):
-                assert current_correlation_id() == "inner"
-            assert current_correlation_id() == "outer"
-        assert current_correlation_id() is None
+                assert correlation_id_var.get() == "inner"
+            assert correlation_id_var.get() == "outer"
+        assert correlation_id_var.get() is None
 
     def test_the_message_context_is_restored_after_an_error(self) -> None:
         with pytest.raises(RuntimeError), message_context("x", "y"):
             raise RuntimeError
-        assert current_correlation_id() is None
+        assert correlation_id_var.get() is None
