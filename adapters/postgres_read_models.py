@@ -22,6 +22,7 @@ from projections.model import ReadModel
 from projections.projection import ReadModelsView
 
 OUTBOX_TABLE = "outbox"
+DOCUMENT_LOCK = SQL("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))")
 
 
 def doc_table(model: ReadModel, generation: int) -> str:
@@ -112,7 +113,7 @@ class _ModelWriter:
             # FOR UPDATE locks only a row that exists. Two runners creating the same document at once (an order's
             # Placed and its stock reservation, say) would both start from nothing and the later upsert would drop
             # the other's part; a transaction lock on the document's key makes the second wait and re-read.
-            self.lock_doc = SQL("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))")
+            self.lock_doc = DOCUMENT_LOCK
             self.lock_prefix = f"{doc_table(model, generation)}:"
             self.select_doc = SQL("SELECT doc FROM {0} WHERE id = %s FOR UPDATE").format(table)
             self.delete_doc = SQL("DELETE FROM {0} WHERE id = %s").format(table)
@@ -199,10 +200,30 @@ class PostgresReadModelsView(ReadModelsView, PostgresTrackingRecorder):
             self._create_table(cursor)
 
     def project(self, event: Any, tracking: Tracking) -> None:
+        self.project_batch([(event, tracking)])
+
+    def project_batch(self, batch: Sequence[tuple[Any, Tracking]]) -> None:
+        """Several events of one context, in order, in one transaction: one commit instead of one per event."""
         with self.datastore.transaction(commit=True) as cursor:
-            messages = [message for writer in self.writers for message in writer.apply(cursor, event, tracking)]
+            # Every document the batch will change is locked up front, in one global order: two runners'
+            # batches then never wait for each other in a cycle (the outbox lock is always taken last).
+            for key in sorted(self._document_keys(batch)):
+                cursor.execute(DOCUMENT_LOCK, (key,), prepare=True)
+            messages = [message for event, tracking in batch for writer in self.writers
+                        for message in writer.apply(cursor, event, tracking)]
             if self.publishing and messages:
                 put_on_outbox(cursor, messages)
+
+    def _document_keys(self, batch: Sequence[tuple[Any, Tracking]]) -> set[str]:
+        keys = set()
+        for writer in self.writers:
+            documents = writer.model.documents
+            if documents is None:
+                continue
+            for event, tracking in batch:
+                if tracking.application_name in writer.model.upstreams and (key := documents.key(event)) is not None:
+                    keys.add(f"{writer.lock_prefix}{key}")
+        return keys
 
     def _insert_tracking(self, cursor: Cursor[DictRow], tracking: Tracking) -> None:
         advanced = False

@@ -5,19 +5,20 @@ import threading
 import time
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from eventsourcing.projection import ProjectionRunner
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.utils import Environment
 
+from adapters.batch_projection import project_in_batches
 from adapters.bootstrap import CONTEXT_APPLICATIONS, locate_database, migrate, open_broker, runner_env
 from adapters.database import Database
 from adapters.health import broker_reachable, database_reachable
 from adapters.messaging import MessageBroker
 from adapters.metrics import install_platform_metrics
 from adapters.outbox_relay import OutboxRelay
-from adapters.postgres_read_models import read_models_view
+from adapters.postgres_read_models import PostgresReadModelsView, read_models_view
 from adapters.read_generations import live_generations
-from adapters.runner_watch import watch
 from adapters.settings import Settings
 from adapters.supervisor import Loop, RestartRequested, Supervisor, run_until_interrupted, select_tasks
 from projections.models import ALL_MODELS
@@ -34,9 +35,10 @@ def read_models_loop(upstream: type[Any], database: Database, env: Mapping[str, 
 
     def loop(stop: threading.Event) -> None:
         pairs = live_generations(database, models)
-        view_class = read_models_view(pairs, publishing=True)
-        with ProjectionRunner(application_class=upstream, projection_class=ReadModelsProjection,
-                              view_class=view_class, env=env) as runner:
+        factory = InfrastructureFactory.construct(Environment(ReadModelsProjection.name, env))
+        app = upstream(env=env)
+        try:
+            view = cast(PostgresReadModelsView, factory.tracking_recorder(read_models_view(pairs, publishing=True)))
             checked = time.monotonic()
 
             def swapped() -> None:
@@ -46,7 +48,10 @@ def read_models_loop(upstream: type[Any], database: Database, env: Mapping[str, 
                     if live_generations(database, models) != pairs:
                         raise RestartRequested("a read model was swapped to a new generation")
 
-            watch(runner, stop, every_poll=swapped)
+            project_in_batches(database, app, view, stop, every_poll=swapped)
+        finally:
+            app.close()
+            factory.close()
 
     return loop
 
