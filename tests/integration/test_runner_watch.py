@@ -57,3 +57,41 @@ def _wait_for(condition: Callable[[], bool], limit_s: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the event was never projected"
         time.sleep(0.1)
+
+
+def test_the_batch_projector_projects_an_event_written_without_a_notify(database: Database,
+                                                                         settings: Settings) -> None:
+    from typing import cast
+
+    from eventsourcing.persistence import InfrastructureFactory
+    from eventsourcing.utils import Environment
+
+    from adapters.batch_projection import project_in_batches
+    from adapters.postgres_read_models import PostgresReadModelsView
+
+    migrate(database)
+    with ExitStack() as stack:
+        write = build_write_side(database, settings, stack)
+        product, _ = write.inventory.create_product("B", "B", Decimal("1"), 1)
+        write.orders.place_order("batch", [OrderLine(product.id, 1, Decimal("1"))], "tok_ok",
+                                 DeliveryAddress("x", 0.0, 0.0))
+    env = runner_env(database)
+    factory = InfrastructureFactory.construct(Environment(ReadModelsProjection.name, env))
+    orders = Orders(env=env)
+    stop = threading.Event()
+    view = cast(PostgresReadModelsView,
+                factory.tracking_recorder(read_models_view([(AUDIT_EVENTS, 1)], publishing=False)))
+    follower = threading.Thread(target=project_in_batches, args=(database, orders, view, stop))
+    follower.start()
+    try:
+        _wait_for(lambda: audit_rows(database) == 1)
+        with database.connect() as connection:
+            connection.execute(
+                "INSERT INTO orders.orders_events (originator_id, originator_version, topic, state) "
+                "SELECT gen_random_uuid(), 1, topic, state FROM orders.orders_events LIMIT 1")
+        _wait_for(lambda: audit_rows(database) == 2)
+    finally:
+        stop.set()
+        follower.join()
+        orders.close()
+        factory.close()
