@@ -26,13 +26,25 @@ def audit_rows(database: Database) -> int:
     return int(row[0]) if row else 0
 
 
-def test_an_event_written_without_a_notify_is_still_projected(database: Database, settings: Settings) -> None:
+def place_an_order(database: Database, settings: Settings) -> None:
     migrate(database)
     with ExitStack() as stack:
         write = build_write_side(database, settings, stack)
         product, _ = write.inventory.create_product("W", "W", Decimal("1"), 1)
         write.orders.place_order("watch", [OrderLine(product.id, 1, Decimal("1"))], "tok_ok",
                                  DeliveryAddress("x", 0.0, 0.0))
+
+
+def store_an_order_event_without_notify(database: Database) -> None:
+    """A second order's event, stored the way the library stores it but without its NOTIFY."""
+    with database.connect() as connection:
+        connection.execute(
+            "INSERT INTO orders.orders_events (originator_id, originator_version, topic, state) "
+            "SELECT gen_random_uuid(), 1, topic, state FROM orders.orders_events LIMIT 1")
+
+
+def test_an_event_written_without_a_notify_is_still_projected(database: Database, settings: Settings) -> None:
+    place_an_order(database, settings)
     stop = threading.Event()
     with ProjectionRunner(application_class=Orders, projection_class=ReadModelsProjection,
                           view_class=read_models_view([(AUDIT_EVENTS, 1)], publishing=False),
@@ -41,11 +53,7 @@ def test_an_event_written_without_a_notify_is_still_projected(database: Database
         watcher.start()
         try:
             _wait_for(lambda: audit_rows(database) == 1)
-            # A second order's event, stored the way the library stores it but without its NOTIFY.
-            with database.connect() as connection:
-                connection.execute(
-                    "INSERT INTO orders.orders_events (originator_id, originator_version, topic, state) "
-                    "SELECT gen_random_uuid(), 1, topic, state FROM orders.orders_events LIMIT 1")
+            store_an_order_event_without_notify(database)
             _wait_for(lambda: audit_rows(database) == 2)
         finally:
             stop.set()
@@ -69,12 +77,7 @@ def test_the_batch_projector_projects_an_event_written_without_a_notify(database
     from adapters.batch_projection import project_in_batches
     from adapters.postgres_read_models import PostgresReadModelsView
 
-    migrate(database)
-    with ExitStack() as stack:
-        write = build_write_side(database, settings, stack)
-        product, _ = write.inventory.create_product("B", "B", Decimal("1"), 1)
-        write.orders.place_order("batch", [OrderLine(product.id, 1, Decimal("1"))], "tok_ok",
-                                 DeliveryAddress("x", 0.0, 0.0))
+    place_an_order(database, settings)
     env = runner_env(database)
     factory = InfrastructureFactory.construct(Environment(ReadModelsProjection.name, env))
     orders = Orders(env=env)
@@ -85,10 +88,7 @@ def test_the_batch_projector_projects_an_event_written_without_a_notify(database
     follower.start()
     try:
         _wait_for(lambda: audit_rows(database) == 1)
-        with database.connect() as connection:
-            connection.execute(
-                "INSERT INTO orders.orders_events (originator_id, originator_version, topic, state) "
-                "SELECT gen_random_uuid(), 1, topic, state FROM orders.orders_events LIMIT 1")
+        store_an_order_event_without_notify(database)
         _wait_for(lambda: audit_rows(database) == 2)
     finally:
         stop.set()
