@@ -701,11 +701,12 @@ def test_the_guides_connection_budget_is_the_codes(tmp_path: Path) -> None:
     finally:
         broker.close()
     worker_loops = worker_tasks(runner_env(database), timedelta(seconds=30))
-    # Each runner holds its upstream application's pool and its policy's or view's; the relay keeps one.
+    # Each runner holds its upstream application's pool and its policy's or view's; a read-model runner also
+    # keeps its own LISTEN connection (adapters/batch_projection.py); the relay keeps one.
     command_api = len(CONTEXT_APPLICATIONS) * api_application + idempotency
     query_api = max(2, api_application)
     worker = len(worker_loops) * 2 * runner_pool
-    projector = len([name for name in projector_loops if name != "relay"]) * 2 * runner_pool + 1
+    projector = len([name for name in projector_loops if name != "relay"]) * (2 * runner_pool + 1) + 1
     expected = {"command-api": command_api, "query-api": query_api, "worker": worker, "projector": projector,
                 "run": command_api + query_api + worker + projector}
     table = {match["process"]: int(match["most"]) for match in re.finditer(
