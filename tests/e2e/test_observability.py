@@ -112,6 +112,10 @@ def json_lines(path: Path) -> list[dict[str, Any]]:
     return lines
 
 
+def _all_lines(stack: Stack) -> list[dict[str, Any]]:
+    return [line for path in stack.log_dir.glob("*.log") for line in json_lines(path)]
+
+
 def test_the_log_of_an_order_carries_its_correlation_id(stack: Stack) -> None:
     product = stack.create_product("LOG-1", stock=5)
     courier_id, courier_token = stack.register_courier()
@@ -125,9 +129,13 @@ def test_the_log_of_an_order_carries_its_correlation_id(stack: Stack) -> None:
     assert stack.http.post(f"/api/orders/{order_id}/receipt",
                            headers=stack.bearer("customer", "logger")).status_code == 202
     stack.wait_for_status(order_id, OrderStatus.RECEIVED)
-    time.sleep(1.0)  # the worker logs the last saga step just after recording it
+    # The last saga step (shipping frees the courier) follows the receipt; wait until the worker has logged it.
+    deadline = time.monotonic() + 60
+    while not any("Shipping on_order_received" in line.get("message", "") for line in _all_lines(stack)):
+        assert time.monotonic() < deadline, "the worker never logged the courier's release"
+        time.sleep(0.2)
 
-    logs = [line for path in stack.log_dir.glob("*.log") for line in json_lines(path)]
+    logs = _all_lines(stack)
     about_the_order = [line for line in logs if str(order_id) in json.dumps(line)]
     assert about_the_order, "nothing was logged about the order"
     assert all(line.get("correlation_id") == str(order_id) for line in about_the_order), [
