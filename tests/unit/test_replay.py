@@ -20,6 +20,7 @@ from projections.models.orders import ORDERS
 from projections.models.payments import PAYMENTS
 from projections.models.shipments import SHIPMENTS
 from projections.replay import ModelFold, Replay
+from tests.unit.test_read_models import fold as fold_one_at_a_time
 
 Log = list[tuple[int, Any]]
 CONTEXTS = ("Orders", "Inventory", "Payments", "Shipping")
@@ -71,22 +72,8 @@ def fold(model: ReadModel, logs: dict[str, Log], order: Iterable[str] = CONTEXTS
 
 def one_at_a_time(model: ReadModel, logs: dict[str, Log]) -> dict[UUID, Doc]:
     """What the live path's documents come to: each event reduced against the document before it."""
-    documents = model.documents
-    assert documents is not None
-    docs: dict[UUID, Doc] = {}
-    for name in CONTEXTS:
-        if name not in model.upstreams:
-            continue
-        for _, event in logs[name]:
-            key = documents.key(event)
-            if key is None:
-                continue
-            after = documents.reduce(docs.get(key), event)
-            if after is None:
-                docs.pop(key, None)
-            else:
-                docs[key] = after
-    return docs
+    events = [event for name in CONTEXTS if name in model.upstreams for _, event in logs[name]]
+    return fold_one_at_a_time(model, events)
 
 
 def test_a_fold_gives_each_document_what_reducing_one_event_at_a_time_gives() -> None:
