@@ -51,10 +51,16 @@ class Database:
     def connect(self, *, read_only: bool = False) -> psycopg.Connection[TupleRow]:
         # A read-only session refuses every write, whatever code path tries one.
         options = "-c default_transaction_read_only=on" if read_only else ""
-        return psycopg.connect(self.url, autocommit=True, options=options)
+        return psycopg.connect(self.url, autocommit=True, options=options, connect_timeout=5)
 
-    def eventsourcing_env(self, *, pool_size: int, max_overflow: int, create_table: bool = False) -> dict[str, str]:
-        """Environment for the four contexts' applications: one database, one schema per context."""
+    def eventsourcing_env(self, *, pool_size: int, max_overflow: int, create_table: bool = False,
+                          checkout_timeout_s: int = 10) -> dict[str, str]:
+        """Environment for the four contexts' applications: one database, one schema per context.
+
+        No pre-ping: a checkout costs no round trip. A pooled connection that died (a database restart) fails
+        its statement, the pool drops it, and the library retries the statement on another connection.
+        `checkout_timeout_s` bounds each wait for a connection (the library tries ten times before giving up).
+        """
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": self.dbname,
@@ -64,8 +70,7 @@ class Database:
             "POSTGRES_PASSWORD": self.password,
             "POSTGRES_POOL_SIZE": str(pool_size),
             "POSTGRES_MAX_OVERFLOW": str(max_overflow),
-            "POSTGRES_CONNECT_TIMEOUT": "10",
-            "POSTGRES_PRE_PING": "y",
+            "POSTGRES_CONNECT_TIMEOUT": str(checkout_timeout_s),
             "CREATE_TABLE": "y" if create_table else "n",
         }
         for app_name, schema in CONTEXT_SCHEMAS.items():

@@ -11,16 +11,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from adapters.health import Check
 from adapters.supervisor import Supervisor
 
-# A loop that has been failing for longer than this is reported: one failed attempt is not yet a problem.
-FAILING_FOR_S = 30.0
-
 
 def supervised_loops_healthy(supervisor: Supervisor) -> Check:
+    """Not ready while any loop keeps failing (however often the supervisor restarts it), saying which and why."""
+
     def check() -> str | None:
         now = time.monotonic()
-        failing = [name for name, state in supervisor.states.items()
-                   if not state.running and state.last_error and now - (state.started_at or now) > FAILING_FOR_S]
-        return f"loops failing: {', '.join(sorted(failing))}" if failing else None
+        failing = [f"{name} ({state.failures_in_a_row} failures in a row, last: {state.last_error})"
+                   for name, state in sorted(supervisor.states.items()) if state.failing(now)]
+        return f"loops failing: {'; '.join(failing)}" if failing else None
 
     return check
 

@@ -7,6 +7,7 @@ from the database when scraped, so every process reports the same truth.
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import psycopg
 from prometheus_client import REGISTRY, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -49,13 +50,23 @@ class PlatformStatusCollector(Collector):
     def describe(self) -> Iterator[GaugeMetricFamily]:
         # Registering asks for the metric names; answering from here keeps registration free of database work.
         for name in ("logistics_projection_lag_events", "logistics_projection_lag_seconds", "logistics_relay_backlog",
-                     "logistics_relay_oldest_unsent_seconds"):
+                     "logistics_relay_oldest_unsent_seconds", "logistics_status_readable"):
             yield GaugeMetricFamily(name, name)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from adapters.positions import platform_status
 
-        status = platform_status(self._database)
+        readable = GaugeMetricFamily("logistics_status_readable",
+                                     "1 when the positions and backlogs could be read from the database at this scrape")
+        try:
+            status = platform_status(self._database)
+        except psycopg.Error:
+            # The database is down or out of connections: say so, and keep every other metric scrapeable.
+            readable.add_metric([], 0)
+            yield readable
+            return
+        readable.add_metric([], 1)
+        yield readable
         lag_events = GaugeMetricFamily("logistics_projection_lag_events", "Events a follower has still to process",
                                        labels=["follower", "upstream"])
         lag_seconds = GaugeMetricFamily("logistics_projection_lag_seconds",

@@ -49,10 +49,11 @@ class PlatformStatus:
 
 
 def _event_time(connection: psycopg.Connection[TupleRow], context: str, position: int) -> datetime | None:
-    # The stored state is the library's JSON; its timestamp is an ISO string under _data_.
+    # The stored state is the library's JSON; its timestamp is an ISO string under _data_. Read as json, not
+    # jsonb: jsonb refuses a \u0000 anywhere in the event, and the timestamp is all that is wanted here.
     schema = CONTEXT_SCHEMAS[context]
     row = connection.execute(SQL(
-        "SELECT ((convert_from(state, 'UTF8')::jsonb -> 'timestamp' ->> '_data_'))::timestamptz "
+        "SELECT ((convert_from(state, 'UTF8')::json -> 'timestamp' ->> '_data_'))::timestamptz "
         "FROM {0}.{1} WHERE notification_id = %s").format(Identifier(schema), Identifier(f"{context.lower()}_events")),
         (position,)).fetchone()
     return row[0] if row else None

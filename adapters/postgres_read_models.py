@@ -5,8 +5,9 @@ tracking table, so one pair can be rebuilt beside the others (blue-green) and a 
 each pair at most once: the tracking row is advanced first, and a pair that has seen the event skips it.
 """
 
+import json
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, Tracking
@@ -23,6 +24,33 @@ from projections.projection import ReadModelsView
 
 OUTBOX_TABLE = "outbox"
 DOCUMENT_LOCK = SQL("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))")
+
+# PostgreSQL's text and jsonb cannot hold NUL. An event stored before the API refused it must still project
+# (else every later event of its context would wait behind it), so NUL is written as U+FFFD, visibly replaced.
+NUL: Final = "\x00"
+NUL_REPLACEMENT: Final = "\ufffd"
+
+
+def without_nul(value: Any) -> Any:
+    """`value` with every NUL in its strings (and keys) replaced; anything without one is returned as is."""
+    if isinstance(value, str):
+        return value.replace(NUL, NUL_REPLACEMENT) if NUL in value else value
+    if isinstance(value, dict):
+        return {without_nul(key): without_nul(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_nul(item) for item in value]
+    return value
+
+
+def _storable_dumps(value: Any) -> str:
+    text = json.dumps(value)
+    # json.dumps writes NUL as the escape \u0000; only then is the slower walk needed.
+    return json.dumps(without_nul(value)) if "\\u0000" in text else text
+
+
+def storable_json(value: Any) -> Jsonb:
+    """A jsonb parameter PostgreSQL will take whatever strings the value holds."""
+    return Jsonb(value, dumps=_storable_dumps)
 
 
 def doc_table(model: ReadModel, generation: int) -> str:
@@ -92,7 +120,7 @@ def put_on_outbox(cursor: Cursor[Any], messages: Sequence[OutboxMessage]) -> Non
     cursor.execute("SELECT pg_advisory_xact_lock(%s)", (OUTBOX_LOCK_KEY,), prepare=True)
     for message in messages:
         cursor.execute(OUTBOX_INSERT, (message.message_id, message.routing_key, message.aggregate_id,
-                                       Jsonb(message.body)), prepare=True)
+                                       storable_json(message.body)), prepare=True)
 
 
 class _ModelWriter:
@@ -170,12 +198,14 @@ class _ModelWriter:
             # The document's own updated_at (the latest of its events), not this event's time: a replay that
             # meets the contexts' events in another order must still write the same row.
             updated_at = after.get("updated_at") or event.timestamp.isoformat()
-            cursor.execute(self.upsert_doc, (key, Jsonb(after), updated_at, *values), prepare=True)
+            cursor.execute(self.upsert_doc, (key, storable_json(after), updated_at, *values), prepare=True)
         return [view_message(documents.kind or self.model.name, key, after, event)] if documents.kind else []
 
 
 def _sql_value(value: Any) -> Any:
-    return Jsonb(value) if isinstance(value, dict | list) else value
+    if isinstance(value, dict | list):
+        return storable_json(value)
+    return value.replace(NUL, NUL_REPLACEMENT) if isinstance(value, str) and NUL in value else value
 
 
 class PostgresReadModelsView(ReadModelsView, PostgresTrackingRecorder):

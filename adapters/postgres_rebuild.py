@@ -30,11 +30,17 @@ import psycopg
 from eventsourcing.persistence import Tracking
 from psycopg.rows import TupleRow, dict_row
 from psycopg.sql import SQL, Composed, Identifier
-from psycopg.types.json import Jsonb
 
 from adapters.bootstrap import CONTEXT_APPLICATIONS
 from adapters.database import READ_SCHEMA, Database
-from adapters.postgres_read_models import _ModelWriter, _sql_value, doc_table, rows_table, tracking_table
+from adapters.postgres_read_models import (
+    _ModelWriter,
+    _sql_value,
+    doc_table,
+    rows_table,
+    storable_json,
+    tracking_table,
+)
 from adapters.read_generations import (
     abandon,
     create_tables,
@@ -192,7 +198,7 @@ def write_fold(connection: psycopg.Connection[TupleRow], fold: ModelFold, genera
             with cursor.copy(SQL("COPY {0} ({1}) FROM STDIN").format(
                     _table(doc_table(model, generation)), SQL(", ").join(map(Identifier, names)))) as copy:
                 for key, doc, updated_at, values in fold.document_records():
-                    copy.write_row((key, Jsonb(doc), updated_at, *map(_sql_value, values)))
+                    copy.write_row((key, storable_json(doc), updated_at, *map(_sql_value, values)))
         if model.rows is not None:
             names = [name for name, _ in model.rows.columns]
             with cursor.copy(SQL("COPY {0} ({1}) FROM STDIN").format(

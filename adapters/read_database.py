@@ -5,17 +5,28 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
 from adapters.database import Database
+from queries.reading import Pool
 
-ReadPool = ConnectionPool[Connection[DictRow]]
+ReadPool = Pool
+
+
+# How long a request waits for a connection before the database counts as unreachable (503): longer than a
+# busy moment, shorter than a client's patience.
+CHECKOUT_TIMEOUT_S = 5.0
 
 
 def read_only_pool(database: Database, *, min_size: int = 1, max_size: int = 8) -> ReadPool:
-    """Sessions with `default_transaction_read_only`: no code path of the query side can write."""
+    """Sessions with `default_transaction_read_only`: no code path of the query side can write.
+
+    Connections are not checked at checkout (no round trip per query); the queries retry once on a fresh
+    connection when a pooled one turns out to be dead (`adapters.pool_retry`).
+    """
     return ConnectionPool(
         database.url,
         connection_class=Connection[DictRow],
         min_size=min_size,
         max_size=max_size,
+        timeout=CHECKOUT_TIMEOUT_S,
         open=True,
         name="read-only",
         kwargs={"autocommit": True, "row_factory": dict_row, "options": "-c default_transaction_read_only=on"},

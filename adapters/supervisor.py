@@ -25,6 +25,10 @@ MAX_BACKOFF_S = 10.0
 HEALTHY_AFTER_S = 30.0
 
 
+FAILING_AFTER = 3
+"""Failures in a row, each after a short run, that make a loop "failing": one failed attempt is not a problem."""
+
+
 @dataclass
 class TaskState:
     name: str
@@ -32,6 +36,13 @@ class TaskState:
     last_error: str | None = None
     running: bool = False
     started_at: float | None = None
+    failures_in_a_row: int = 0
+    """Failures since the loop last ran for HEALTHY_AFTER_S without failing."""
+
+    def failing(self, now: float) -> bool:
+        """Whether the loop keeps failing: FAILING_AFTER failures in a row and no healthy run since."""
+        healthy_now = self.running and self.started_at is not None and now - self.started_at >= HEALTHY_AFTER_S
+        return self.failures_in_a_row >= FAILING_AFTER and not healthy_now
 
 
 @dataclass
@@ -72,6 +83,8 @@ class Supervisor:
                 continue
             except Exception as error:
                 state.last_error = f"{type(error).__name__}: {error}"
+                ran_well = time.monotonic() - (state.started_at or 0) > HEALTHY_AFTER_S
+                state.failures_in_a_row = 1 if ran_well else state.failures_in_a_row + 1
                 log.exception("%s failed; restarting in %.1f s", name, backoff)
             else:
                 if self.stop_event.is_set():

@@ -8,7 +8,7 @@ from commands.orders import Orders
 from commands.ports import Catalog, PaymentGateway
 from domain.errors import InvalidValue
 from domain.order import Order
-from domain.values import DeliveryAddress, OrderLine
+from domain.values import DeliveryAddress, OrderLine, money
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,9 @@ class PlaceOrderHandler:
                 raise InvalidValue(f"items[{index}].product_id", f"no product {item.product_id}")
             if not entry.orderable:
                 raise InvalidValue(f"items[{index}].product_id", f"product {entry.sku} is discontinued")
-            lines.append(OrderLine(product_id=entry.product_id, quantity=item.quantity, unit_price=entry.price))
+            # A price stored before prices were bounded must not overflow the order's arithmetic.
+            price = money(entry.price, f"items[{index}].product_id")
+            lines.append(OrderLine(product_id=entry.product_id, quantity=item.quantity, unit_price=price))
         if not self._payment_gateway.accepts(payment_token):
             raise InvalidValue("payment.token", "the payment gateway does not know this token")
         return self._orders.place_order(customer_id, lines, payment_token, delivery, order_id=order_id)

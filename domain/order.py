@@ -9,7 +9,7 @@ from eventsourcing.domain import event
 
 from domain.base import EnumState, LogisticsAggregate, OptionalEnumState
 from domain.errors import InvalidTransition, InvalidValue
-from domain.values import DeliveryAddress, GeoPoint, OrderLine, non_blank, quantity
+from domain.values import DeliveryAddress, GeoPoint, OrderLine, non_blank, optional_text, quantity
 
 MAX_ORDER_LINES = 50
 
@@ -145,7 +145,7 @@ class Order(LogisticsAggregate):
     def cancel(self, reason: CancelReason = CancelReason.CUSTOMER_CANCELLED, note: str | None = None) -> None:
         if self.status not in CANCELLABLE_STATUSES:
             raise OrderCannotBeCancelled(f"an order that is {self.status} can no longer be cancelled")
-        self._cancelled(reason.value, note.strip()[:500] if note and note.strip() else None)
+        self._cancelled(reason.value, optional_text(note, "reason", max_length=500))
 
     def mark_in_transit(self, shipment_id: UUID, courier_id: UUID) -> None:
         self._require(OrderStatus.CONFIRMED, "go in transit")

@@ -12,7 +12,6 @@ from uuid import UUID
 from psycopg.rows import DictRow
 
 from projections.events import CONTEXT_OF_MODULE
-from queries.orders import Pool
 from queries.pagination import (
     InvalidQuery,
     Page,
@@ -24,6 +23,7 @@ from queries.pagination import (
     page_of,
     text_parameter,
 )
+from queries.reading import Pool, fetch_all, fetch_one
 
 CONTEXTS = frozenset(CONTEXT_OF_MODULE.values())
 REQUEST_PREFIX = "request:"
@@ -140,21 +140,17 @@ class AuditQueries:
             conditions.append("version > %s")
             params.append(cursor_int(version))
         size = clamp_limit(limit)
-        with self._pool.connection() as connection:
-            rows = connection.execute(
-                f"SELECT {COLUMNS} FROM read.audit_events WHERE {' AND '.join(conditions)} "
-                "ORDER BY version LIMIT %s", (*params, size + 1)).fetchall()
+        rows = fetch_all(self._pool, f"SELECT {COLUMNS} FROM read.audit_events WHERE {' AND '.join(conditions)} "
+                         "ORDER BY version LIMIT %s", (*params, size + 1))
         return page_of(rows, size, _version_key, _audit_event)
 
     def has_stream(self, aggregate_id: UUID) -> bool:
-        with self._pool.connection() as connection:
-            return connection.execute("SELECT 1 FROM read.audit_events WHERE aggregate_id = %s LIMIT 1",
-                                      (aggregate_id,)).fetchone() is not None
+        return fetch_one(self._pool, "SELECT 1 FROM read.audit_events WHERE aggregate_id = %s LIMIT 1",
+                         (aggregate_id,)) is not None
 
     def has_trace(self, correlation_id: str) -> bool:
-        with self._pool.connection() as connection:
-            return connection.execute("SELECT 1 FROM read.audit_events WHERE correlation_id = %s LIMIT 1",
-                                      (text_parameter("correlation_id", correlation_id),)).fetchone() is not None
+        return fetch_one(self._pool, "SELECT 1 FROM read.audit_events WHERE correlation_id = %s LIMIT 1",
+                         (text_parameter("correlation_id", correlation_id),)) is not None
 
     def trace(self, correlation_id: str, *, cursor: str | None = None, limit: int = 50) -> Page[TracedEvent]:
         """Everything one correlation (an order) caused, across contexts, in time order, each with its cause."""
@@ -171,11 +167,9 @@ class AuditQueries:
         if not keys:
             return {}
         contexts, positions = zip(*sorted(keys), strict=True)
-        with self._pool.connection() as connection:
-            rows = connection.execute(
-                f"SELECT {COLUMNS} FROM read.audit_events "
-                "JOIN unnest(%s::text[], %s::bigint[]) AS wanted(context, position) USING (context, position)",
-                (list(contexts), list(positions))).fetchall()
+        rows = fetch_all(self._pool, f"SELECT {COLUMNS} FROM read.audit_events "
+                         "JOIN unnest(%s::text[], %s::bigint[]) AS wanted(context, position) USING (context, position)",
+                         (list(contexts), list(positions)))
         return {(row["context"], row["position"]): _audit_event(row) for row in rows}
 
     def _in_time_order(self, conditions: list[str], params: list[Any], cursor: str | None,
@@ -187,10 +181,8 @@ class AuditQueries:
             params.extend([cursor_time(occurred_at), cursor_uuid(last_id)])
         where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
         size = clamp_limit(limit)
-        with self._pool.connection() as connection:
-            rows = connection.execute(
-                f"SELECT {COLUMNS} FROM read.audit_events {where}ORDER BY occurred_at, event_id LIMIT %s",
-                (*params, size + 1)).fetchall()
+        rows = fetch_all(self._pool, f"SELECT {COLUMNS} FROM read.audit_events {where}"
+                         "ORDER BY occurred_at, event_id LIMIT %s", (*params, size + 1))
         return page_of(rows, size, _time_key, _audit_event)
 
 

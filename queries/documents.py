@@ -6,7 +6,7 @@ from uuid import UUID
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
-from queries.orders import Pool
+from queries.reading import Pool, fetch_one
 
 
 def document(row: DictRow) -> dict[str, Any]:
@@ -16,7 +16,6 @@ def document(row: DictRow) -> dict[str, Any]:
 
 def get_document(pool: Pool, view: str, entity_id: UUID) -> dict[str, Any] | None:
     """The entity's document from `read.<view>`, or None if the model has never seen it."""
-    with pool.connection() as connection:
-        row = connection.execute(SQL("SELECT doc FROM {0}.{1} WHERE id = %s").format(
-            Identifier("read"), Identifier(view)), (entity_id,)).fetchone()
+    row = fetch_one(pool, SQL("SELECT doc FROM {0}.{1} WHERE id = %s").format(Identifier("read"), Identifier(view)),
+                    (entity_id,))
     return document(row) if row else None

@@ -25,8 +25,8 @@ from adapters.database import CONTEXT_SCHEMAS
 from domain.base import EnumState
 from domain.transcodings import register_value_objects
 from projections.events import MASKED_FIELDS, event_id, event_name, masked_event_data, to_json_value
-from queries.orders import Pool
 from queries.pagination import InvalidQuery
+from queries.reading import Pool, fetch_all, fetch_one
 
 # The library's bookkeeping on every aggregate; version and times are answered beside the state instead.
 LIBRARY_ATTRIBUTES = frozenset({"_id", "_version", "_created_on", "_modified_on", "_pending_events"})
@@ -125,9 +125,8 @@ class EventStoreQueries:
         heads = SQL(" UNION ALL ").join(
             SQL("SELECT {0} AS context, max(originator_version) AS version FROM {1} WHERE originator_id = %(id)s")
             .format(Literal(table.context), table.table) for table in EVENT_TABLES)
-        with self._pool.connection() as connection:
-            row = connection.execute(SQL("SELECT context, version FROM ({0}) AS heads WHERE version IS NOT NULL")
-                                     .format(heads), {"id": aggregate_id}).fetchone()
+        row = fetch_one(self._pool, SQL("SELECT context, version FROM ({0}) AS heads WHERE version IS NOT NULL")
+                        .format(heads), {"id": aggregate_id})
         if row is None:
             return None
         table = next(table for table in EVENT_TABLES if table.context == row["context"])
@@ -142,11 +141,9 @@ class EventStoreQueries:
         version = current if version is None else version
         if not 1 <= version <= current:
             raise InvalidQuery("version", f"must be between 1 and {current}, the aggregate's latest version")
-        with self._pool.connection() as connection:
-            rows = connection.execute(
-                SQL("SELECT originator_version, topic, state FROM {0} WHERE originator_id = %s "
-                    "AND originator_version <= %s ORDER BY originator_version").format(table.table),
-                (aggregate_id, version)).fetchall()
+        rows = fetch_all(self._pool, SQL(
+            "SELECT originator_version, topic, state FROM {0} WHERE originator_id = %s "
+            "AND originator_version <= %s ORDER BY originator_version").format(table.table), (aggregate_id, version))
         events: list[Any] = [self._mapper.to_domain_event(StoredEvent(
             originator_id=aggregate_id, originator_version=row["originator_version"], topic=row["topic"],
             state=bytes(row["state"]))) for row in rows]

@@ -3,10 +3,6 @@
 from typing import Any
 from uuid import UUID
 
-from psycopg import Connection
-from psycopg.rows import DictRow
-from psycopg_pool import ConnectionPool
-
 from queries.pagination import (
     Page,
     clamp_limit,
@@ -16,8 +12,7 @@ from queries.pagination import (
     encode_cursor,
     text_parameter,
 )
-
-Pool = ConnectionPool[Connection[DictRow]]
+from queries.reading import Pool, fetch_all, fetch_one
 
 
 class OrderQueries:
@@ -25,8 +20,7 @@ class OrderQueries:
         self._pool = pool
 
     def get(self, order_id: UUID) -> dict[str, Any] | None:
-        with self._pool.connection() as connection:
-            row = connection.execute("SELECT doc FROM read.orders WHERE id = %s", (order_id,)).fetchone()
+        row = fetch_one(self._pool, "SELECT doc FROM read.orders WHERE id = %s", (order_id,))
         return row["doc"] if row else None
 
     def list(self, *, customer_id: str | None = None, status: str | None = None, cursor: str | None = None,
@@ -45,10 +39,8 @@ class OrderQueries:
             conditions.append("(placed_at, id) < (%s, %s)")
             params.extend([cursor_time(placed_at), cursor_uuid(last_id)])
         size = clamp_limit(limit)
-        with self._pool.connection() as connection:
-            rows = connection.execute(
-                f"SELECT id, placed_at, doc FROM read.orders WHERE {' AND '.join(conditions)} "
-                "ORDER BY placed_at DESC, id DESC LIMIT %s", (*params, size + 1)).fetchall()
+        rows = fetch_all(self._pool, f"SELECT id, placed_at, doc FROM read.orders WHERE {' AND '.join(conditions)} "
+                         "ORDER BY placed_at DESC, id DESC LIMIT %s", (*params, size + 1))
         next_cursor = encode_cursor(rows[size - 1]["placed_at"].isoformat(), rows[size - 1]["id"]) \
             if len(rows) > size else None
         return Page([row["doc"] for row in rows[:size]], next_cursor)

@@ -6,8 +6,8 @@ from uuid import UUID
 from psycopg.rows import DictRow
 
 from queries.documents import document, get_document
-from queries.orders import Pool
 from queries.pagination import Page, clamp_limit, cursor_uuid, decode_cursor, page_of, text_parameter
+from queries.reading import Pool, fetch_all
 
 
 def like_pattern(text: str) -> str:
@@ -39,10 +39,8 @@ class ProductQueries:
             conditions.append("(sku, id) > (%s, %s)")
             params.extend([sku, cursor_uuid(last_id)])
         size = clamp_limit(limit)
-        with self._pool.connection() as connection:
-            rows = connection.execute(
-                f"SELECT id, sku, doc FROM read.products WHERE {' AND '.join(conditions)} "
-                "ORDER BY sku, id LIMIT %s", (*params, size + 1)).fetchall()
+        rows = fetch_all(self._pool, f"SELECT id, sku, doc FROM read.products WHERE {' AND '.join(conditions)} "
+                         "ORDER BY sku, id LIMIT %s", (*params, size + 1))
         return page_of(rows, size, _sku_key, document)
 
 

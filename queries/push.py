@@ -15,6 +15,7 @@ from psycopg.rows import DictRow
 from psycopg_pool import ConnectionPool
 
 from queries.push_hub import ViewChange
+from queries.reading import fetch_all, fetch_one
 
 Pool = ConnectionPool[Connection[DictRow]]
 
@@ -43,12 +44,9 @@ class PushQueries:
         self._pool = pool
 
     def order_snapshot(self, order_id: UUID) -> OrderSnapshot | None:
-        with self._pool.connection() as connection:
-            row = connection.execute(
-                "SELECT o.doc, (SELECT max(x.id) FROM read.outbox x WHERE x.aggregate_id = o.id "
-                "AND x.routing_key LIKE %s) AS outbox_id FROM read.orders o WHERE o.id = %s",
-                (ORDER_VIEW_KEYS, order_id),
-            ).fetchone()
+        row = fetch_one(self._pool, "SELECT o.doc, (SELECT max(x.id) FROM read.outbox x WHERE x.aggregate_id = o.id "
+                        "AND x.routing_key LIKE %s) AS outbox_id FROM read.orders o WHERE o.id = %s",
+                        (ORDER_VIEW_KEYS, order_id))
         if row is None:
             return None
         return OrderSnapshot(doc=row["doc"], outbox_id=int(row["outbox_id"] or 0))
@@ -56,10 +54,6 @@ class PushQueries:
     def order_changes(self, order_id: UUID, *, after: int, including: bool = False) -> list[ViewChange]:
         """The order's view changes with an outbox id above `after` (or from it, `including`), oldest first."""
         comparison = ">=" if including else ">"
-        with self._pool.connection() as connection:
-            rows = connection.execute(
-                f"SELECT id, body FROM read.outbox WHERE aggregate_id = %s AND routing_key LIKE %s "
-                f"AND id {comparison} %s ORDER BY id",
-                (order_id, ORDER_VIEW_KEYS, after),
-            ).fetchall()
+        rows = fetch_all(self._pool, "SELECT id, body FROM read.outbox WHERE aggregate_id = %s AND routing_key LIKE %s "
+                         f"AND id {comparison} %s ORDER BY id", (order_id, ORDER_VIEW_KEYS, after))
         return [ViewChange.from_envelope(int(row["id"]), row["body"]) for row in rows]

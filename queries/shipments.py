@@ -8,8 +8,8 @@ from uuid import UUID
 from psycopg.rows import DictRow
 
 from queries.documents import document, get_document
-from queries.orders import Pool
 from queries.pagination import Page, clamp_limit, cursor_uuid, decode_cursor, page_of, text_parameter
+from queries.reading import Pool, fetch_all
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,8 @@ class ShipmentQueries:
 
     def track(self, shipment_id: UUID) -> list[TrackPoint]:
         """Every position the shipment was reported at, the assignment's first."""
-        with self._pool.connection() as connection:
-            rows = connection.execute(
-                "SELECT version, at, lat, lng FROM read.shipments_track WHERE shipment_id = %s ORDER BY version",
-                (shipment_id,)).fetchall()
+        rows = fetch_all(self._pool, "SELECT version, at, lat, lng FROM read.shipments_track WHERE shipment_id = %s "
+                         "ORDER BY version", (shipment_id,))
         return [TrackPoint(row["version"], row["at"], row["lat"], row["lng"]) for row in rows]
 
     def list(self, *, status: str | None = None, courier_id: UUID | None = None, customer_id: str | None = None,
@@ -56,9 +54,8 @@ class ShipmentQueries:
             params.append(cursor_uuid(last_id))
         where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
         size = clamp_limit(limit)
-        with self._pool.connection() as connection:
-            rows = connection.execute(f"SELECT id, doc FROM read.shipments {where}ORDER BY id LIMIT %s",
-                                      (*params, size + 1)).fetchall()
+        rows = fetch_all(self._pool, f"SELECT id, doc FROM read.shipments {where}ORDER BY id LIMIT %s",
+                         (*params, size + 1))
         return page_of(rows, size, _id_key, document)
 
 

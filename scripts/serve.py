@@ -6,6 +6,7 @@ import uvicorn
 from litestar import Litestar
 
 from adapters.bootstrap import open_platform, open_read_side
+from adapters.health_server import supervised_loops_healthy
 from adapters.settings import Settings
 from web.command_api.app import create_command_api
 from web.platform_app import PlatformApp
@@ -51,8 +52,9 @@ def run_all(settings: Settings, host: str, port: int) -> None:
             supervisor.start()
         try:
             log.info("logistics platform on http://%s:%d with %s and %s", host, port, mode, broker)
-            command_api = create_command_api(platform, schema_path=COMBINED_COMMAND_SCHEMA)
-            serve(PlatformApp(command_api, create_query_api(read)), host, port)
+            loops = [supervised_loops_healthy(supervisor) for supervisor in supervisors]
+            command_api = create_command_api(platform, schema_path=COMBINED_COMMAND_SCHEMA, extra_readiness=loops)
+            serve(PlatformApp(command_api, create_query_api(read, extra_readiness=loops)), host, port)
         finally:
             for supervisor in supervisors:
                 supervisor.stop()

@@ -1,16 +1,24 @@
 """What every HTTP app of the platform shares: authentication, problem+json errors, liveness."""
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from litestar import get
 from litestar.config.app import AppConfig
 from litestar.di import Provide
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import InitPluginProtocol
 
-from web.auth import jwt_auth
+from web.auth import token_authentication
 from web.observability import PROMETHEUS, MetricsController, ReadinessCheck, readiness_handler
 from web.problems import problem_details_plugin
+from web.strict_input import refuse_hostile_input
+
+BEARER_TOKEN: Final = "BearerToken"
+BEARER_TOKEN_SCHEME: Final = SecurityScheme(
+    type="http", scheme="bearer", bearer_format="JWT",
+    description="A JWT from `logistics token` (or a courier's registration), sent as `Authorization: Bearer "
+                "<token>`. The web pages send the same token in their HttpOnly cookie.")
 
 
 def constant(value: Any) -> Provide:
@@ -18,7 +26,8 @@ def constant(value: Any) -> Provide:
     return Provide(lambda: value, sync_to_thread=False, use_cache=True)
 
 
-@get("/health/live", operation_id="Live", tags=["health"], sync_to_thread=False, summary="The process is up")
+@get("/health/live", operation_id="Live", tags=["health"], sync_to_thread=False, summary="The process is up",
+     security=[])
 def live() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -32,6 +41,13 @@ class CommonPlugin(InitPluginProtocol):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.route_handlers.extend([live, readiness_handler(self._readiness), MetricsController])
-        app_config.middleware.append(PROMETHEUS.middleware)
+        app_config.middleware.extend([PROMETHEUS.middleware, token_authentication(self._secret)])
         app_config.plugins.append(problem_details_plugin())
-        return jwt_auth(self._secret).on_app_init(app_config)
+        app_config.before_request = refuse_hostile_input
+        if app_config.openapi_config is not None:
+            openapi = app_config.openapi_config
+            components = openapi.components if isinstance(openapi.components, Components) else Components()
+            components.security_schemes = {**(components.security_schemes or {}), BEARER_TOKEN: BEARER_TOKEN_SCHEME}
+            openapi.components = components
+            openapi.security = [{BEARER_TOKEN: []}]
+        return app_config

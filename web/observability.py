@@ -24,7 +24,7 @@ class MetricsController(PrometheusController):
 
 
 def readiness_handler(checks: Sequence[ReadinessCheck]) -> Any:
-    @get("/health/ready", operation_id="Ready", tags=["health"], sync_to_thread=True,
+    @get("/health/ready", operation_id="Ready", tags=["health"], sync_to_thread=True, security=[],
          summary="Ready to serve: every dependency reachable")
     def ready() -> Response[dict[str, Any]]:
         problems = [problem for check in checks if (problem := check()) is not None]

@@ -49,7 +49,9 @@ def test_invalid_product_fields_are_named(client: TestClient[Any], admin: Header
         assert response.headers["content-type"].startswith(PROBLEM)
         if field:
             assert field in {error["field"] for error in response.json()["errors"]}, (body, response.text)
-    assert client.post("/api/products", content=b"{not json", headers=admin).status_code == 400
+    json_headers = {**admin, "Content-Type": "application/json"}
+    malformed = client.post("/api/products", content=b"{not json", headers=json_headers)
+    assert malformed.status_code == 400
 
 
 def test_update_discontinue_and_restock(client: TestClient[Any], admin: Headers,

@@ -90,3 +90,39 @@ def test_tokens_in_query_strings_stay_out_of_the_logs() -> None:
                                ("127.0.0.1:5000", "/ws/orders/x?token=eyJ.secret.sig&x=1"), None)
     assert RedactQueryTokens().filter(record)
     assert record.getMessage() == '127.0.0.1:5000 - "WebSocket /ws/orders/x?token=[redacted]&x=1" [accepted]'
+
+
+@pytest.mark.parametrize("frame", [
+    "[" * 1000 + "]" * 1000,
+    '{"subscribe":' + "[" * 100_000 + "]" * 100_000 + "}",
+    '{"subscribe": "*", "subscribe": "*"}',
+    "x" * 10_000,
+])
+def test_a_hostile_frame_closes_the_socket_with_4400(read: ReadSide, frame: str) -> None:
+    app, _ = push_app(read, capacity=8)
+    admin = TokenIssuer(read.settings.secret).issue("admin", "ops")
+    with TestClient(app=app) as client, client.websocket_connect(f"/ws?token={admin}") as socket:
+        socket.send_text(frame)
+        with pytest.raises(WebSocketDisconnect) as closed:
+            socket.receive_text(timeout=5)
+        assert closed.value.code == 4400
+
+
+def test_a_deeply_nested_first_frame_is_refused_as_a_bad_message(read: ReadSide) -> None:
+    app, _ = push_app(read, capacity=8)
+    with TestClient(app=app) as client, client.websocket_connect("/ws") as socket:
+        socket.send_text("[" * 1000 + "]" * 1000)
+        with pytest.raises(WebSocketDisconnect) as closed:
+            socket.receive_text(timeout=5)
+        assert closed.value.code == 4400
+
+
+def test_a_token_under_another_scheme_closes_the_socket_with_4401(read: ReadSide) -> None:
+    app, _ = push_app(read, capacity=8)
+    admin = TokenIssuer(read.settings.secret).issue("admin", "ops")
+    with TestClient(app=app) as client, \
+            client.websocket_connect("/ws", headers={"Authorization": f"Basic {admin}"}) as socket:
+        with pytest.raises(WebSocketDisconnect) as closed:
+            socket.receive_text(timeout=5)
+        assert closed.value.code == 4401
+        assert "Bearer" in closed.value.detail

@@ -349,15 +349,25 @@ class TestCustomerCancel:
         ("  changed my mind  ", "changed my mind"),
         ("   ", None),
         ("", None),
-        ("x" * 600, "x" * 500),
+        ("x" * 500, "x" * 500),
     ])
-    def test_the_note_is_trimmed_and_bounded(self, note: str, recorded: str | None) -> None:
+    def test_the_note_is_trimmed(self, note: str, recorded: str | None) -> None:
         order = order_in(OrderStatus.PENDING)
 
         events = when(order, lambda o: o.cancel(note=note))
 
         assert facts(events) == [("Cancelled", {"reason": "CUSTOMER_CANCELLED", "note": recorded})]
         assert order.cancel_note == recorded
+
+    @pytest.mark.parametrize("note", ["x" * 501, "changed \x00 my mind"])
+    def test_an_overlong_note_or_one_with_control_characters_is_refused(self, note: str) -> None:
+        order = order_in(OrderStatus.PENDING)
+
+        with pytest.raises(InvalidValue) as refused:
+            order.cancel(note=note)
+
+        assert refused.value.field == "reason"
+        assert order.status is OrderStatus.PENDING
 
     @pytest.mark.parametrize("status", states_except(OrderStatus.PENDING, OrderStatus.CONFIRMED))
     def test_refused_once_the_order_is_on_its_way_or_over(self, status: OrderStatus) -> None:

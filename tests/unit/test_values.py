@@ -9,7 +9,7 @@ import pytest
 
 from domain.base import correlation_id_var, message_context, stable_id
 from domain.errors import InvalidValue
-from domain.values import MAX_QUANTITY, GeoPoint, OrderLine, money, non_blank, quantity
+from domain.values import MAX_AMOUNT, MAX_QUANTITY, GeoPoint, OrderLine, money, non_blank, optional_text, quantity
 
 MONAS = GeoPoint(-6.1754, 106.8272)
 BUNDARAN_HI = GeoPoint(-6.1950, 106.8230)
@@ -55,6 +55,7 @@ class TestGeoPoint:
         (0, -math.inf, "where.lng"),
         (cast(Any, "1.0"), 0, "where.lat"),
         (0, cast(Any, None), "where.lng"),
+        (cast(Any, True), 0, "where.lat"),
     ])
     def test_of_refuses_out_of_range_naming_the_field(self, lat: float, lng: float, field: str) -> None:
         with pytest.raises(InvalidValue) as refused:
@@ -67,10 +68,10 @@ class TestMoney:
     @pytest.mark.parametrize(("value", "amount"), [
         ("12.50", Decimal("12.50")),
         ("0.01", Decimal("0.01")),
-        (" 7.5 ", Decimal("7.5")),
+        ("7.5", Decimal("7.5")),
         (3, Decimal(3)),
         (Decimal("99.99"), Decimal("99.99")),
-        ("1E+2", Decimal(100)),
+        ("1000000000.00", MAX_AMOUNT),
     ])
     def test_positive_with_at_most_two_decimals(self, value: Decimal | str | int, amount: Decimal) -> None:
         assert money(value) == amount
@@ -78,7 +79,11 @@ class TestMoney:
     @pytest.mark.parametrize("value", [
         "0", "0.00", "-0.01", "-5", 0, -1, "abc", "", "12,50", "1.001", "0.001",
         "NaN", "sNaN", "Infinity", "-Infinity",
-        cast(Any, None), cast(Any, [1]),
+        cast(Any, None), cast(Any, [1]), cast(Any, 12.5), cast(Any, True),
+        # Not plain decimals: an exponent, padding, a separator, other scripts' digits, a leading zero.
+        "1E+999999", "1e2", "1E+2", " 1.00", "7.5 ", "1_000.00", "\u0663.\u0660\u0660", "012", "+5",
+        # Beyond the largest amount taken.
+        "1000000000.01", "9999999999", Decimal("1E+999999"), Decimal("1000000001"),
     ])
     def test_anything_else_is_refused_naming_the_field(self, value: Decimal | str | int) -> None:
         with pytest.raises(InvalidValue) as refused:
@@ -128,6 +133,27 @@ class TestNonBlank:
 
         assert refused.value.field == "name"
         assert str(refused.value).startswith("name: ")
+
+    @pytest.mark.parametrize("value", ["Jl. Jaksa \x00 5", "a\x1bb", "a\x7fb", "a\x85b", "a\ud800b", "a\tb"])
+    def test_control_characters_inside_are_refused(self, value: str) -> None:
+        with pytest.raises(InvalidValue) as refused:
+            non_blank(value, "delivery.address")
+
+        assert refused.value.field == "delivery.address"
+        assert "control characters" in refused.value.message
+
+
+class TestOptionalText:
+    @pytest.mark.parametrize(("value", "text"), [(None, None), ("", None), ("  ", None), (" late \n", "late")])
+    def test_blank_is_none_and_text_is_trimmed(self, value: str | None, text: str | None) -> None:
+        assert optional_text(value, "reason") == text
+
+    @pytest.mark.parametrize("value", ["x" * 501, "a\x00b", cast(Any, 3)])
+    def test_overlong_control_characters_or_not_text_are_refused(self, value: str) -> None:
+        with pytest.raises(InvalidValue) as refused:
+            optional_text(value, "reason")
+
+        assert refused.value.field == "reason"
 
 
 def test_an_order_line_subtotal_is_price_times_quantity() -> None:

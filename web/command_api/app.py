@@ -1,5 +1,7 @@
 """The command API as one composition plugin over the platform's write side."""
 
+from collections.abc import Sequence
+
 from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.openapi.config import OpenAPIConfig
@@ -11,7 +13,8 @@ from web.command_api.couriers import CourierCommands, ShipmentCommands
 from web.command_api.orders import OrderCommands
 from web.command_api.products import ProductCommands
 from web.common import CommonPlugin, constant
-from web.observability import CommandMetricsMiddleware
+from web.observability import CommandMetricsMiddleware, ReadinessCheck
+from web.strict_input import MAX_BODY_BYTES
 
 COMMAND_CONTROLLERS = [ProductCommands, OrderCommands, CourierCommands, ShipmentCommands]
 
@@ -36,14 +39,17 @@ class CommandApiPlugin(InitPluginProtocol):
         return app_config
 
 
-def create_command_api(platform: Platform, schema_path: str = "/schema") -> Litestar:
-    """`schema_path` moves the OpenAPI documents aside when the query API shares the port (`logistics run`)."""
+def create_command_api(platform: Platform, schema_path: str = "/schema",
+                       extra_readiness: Sequence[ReadinessCheck] = ()) -> Litestar:
+    """`schema_path` moves the OpenAPI documents aside when the query API shares the port (`logistics run`),
+    whose supervised loops add their own readiness (`extra_readiness`)."""
     return Litestar(
         logging_config=None,  # the process's own logging (adapters.logging_setup) stays in charge
+        request_max_body_size=MAX_BODY_BYTES,
         # Ready when the database is: commands never wait for the broker (the outbox does), so a broker outage
         # must not take the command API out of a load balancer's rotation.
-        plugins=[CommandApiPlugin(platform), CommonPlugin(platform.settings.secret,
-                                                          readiness=(database_reachable(platform.database),))],
+        plugins=[CommandApiPlugin(platform), CommonPlugin(platform.settings.secret, readiness=(
+            database_reachable(platform.database), *extra_readiness))],
         middleware=[CommandMetricsMiddleware()],
         openapi_config=OpenAPIConfig(title="Logistics command API", version="0.1.0", path=schema_path,
                                      description="Commands for orders, products, stock, couriers and shipments. "

@@ -1,16 +1,26 @@
 """The command API's request and response bodies."""
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Final
 from uuid import UUID
 
 import msgspec
 
-Quantity = Annotated[int, msgspec.Meta(ge=1, le=1_000_000, description="a whole number of units, at least 1")]
+from domain.values import AMOUNT_PATTERN, MAX_AMOUNT, MAX_QUANTITY
+
+# What the domain accepts as text, said in the documents too: no control characters, and for required text
+# at least one character that is not a space.
+_CONTROLS: Final = r"\u0000-\u001f\u007f-\u009f"
+PLAIN_TEXT: Final = rf"^[^{_CONTROLS}]*$"
+SOME_TEXT: Final = rf"^[^{_CONTROLS}]*[^\s{_CONTROLS}][^{_CONTROLS}]*$"
+
+Quantity = Annotated[int, msgspec.Meta(ge=1, le=MAX_QUANTITY, description="a whole number of units, at least 1")]
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90, examples=[-6.2])]
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180, examples=[106.8166])]
-Amount = Annotated[Decimal, msgspec.Meta(description="a decimal string with at most two places", examples=["12.50"])]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Amount = Annotated[str, msgspec.Meta(
+    pattern=AMOUNT_PATTERN, examples=["12.50"],
+    description=f"a plain decimal string: digits, at most two decimals, above 0 and at most {MAX_AMOUNT}")]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=SOME_TEXT)]
 
 
 class Command(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -18,10 +28,10 @@ class Command(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class CreateProduct(Command, frozen=True):
-    sku: Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["TEA-001"])]
+    sku: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", examples=["TEA-001"])]
     name: Name
     price: Amount
-    initial_stock: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
+    initial_stock: Annotated[int, msgspec.Meta(ge=0, le=MAX_QUANTITY)] = 0
 
 
 class UpdateProduct(Command, frozen=True):
@@ -40,11 +50,11 @@ class OrderItem(Command, frozen=True):
 
 
 class PaymentMethod(Command, frozen=True):
-    token: Annotated[str, msgspec.Meta(min_length=1, max_length=200, examples=["tok_ok"])]
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=SOME_TEXT, examples=["tok_ok"])]
 
 
 class Delivery(Command, frozen=True):
-    address: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    address: Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=SOME_TEXT)]
     lat: Latitude
     lng: Longitude
 
@@ -56,7 +66,7 @@ class PlaceOrder(Command, frozen=True):
 
 
 class CancelOrder(Command, frozen=True):
-    reason: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    reason: Annotated[str, msgspec.Meta(max_length=500, pattern=PLAIN_TEXT)] | None = None
 
 
 class RegisterCourier(Command, frozen=True):

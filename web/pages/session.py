@@ -14,15 +14,12 @@ from litestar import Controller, Response, get, post, route
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.enums import HttpMethod
-from litestar.exceptions import NotAuthorizedException
 from litestar.params import URLEncodedBody
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
-from litestar.security.jwt import Token
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
-from adapters.tokens import ALGORITHM, ROLES
-from web.auth import TOKEN_COOKIE
+from web.auth import TOKEN_COOKIE, TokenRejected, actor_for, verify_token
 from web.pages.reads import PageReads
 from web.pages.rendering import render
 
@@ -42,20 +39,10 @@ def role_home(role: str) -> str:
     return HOMES.get(role, "/login")
 
 
-def verified_token(encoded: str, secret: str) -> Token | None:
-    """The token if it is ours, unexpired and names a known role; else None."""
-    try:
-        token = Token.decode(encoded, secret, ALGORITHM)
-    except NotAuthorizedException:
-        return None
-    return token if token.extras.get("role") in ROLES and token.sub else None
-
-
 def signed_in_role(request: HTMXRequest, secret: str) -> str | None:
     """The role of the cookie's token on a public page, where the auth middleware does not run."""
-    encoded = request.cookies.get(TOKEN_COOKIE, "").split(" ")[-1]
-    token = verified_token(encoded, secret) if encoded else None
-    return str(token.extras["role"]) if token else None
+    actor = actor_for(request.cookies.get(TOKEN_COOKIE), secret)
+    return actor.role.value if actor else None
 
 
 def _session_cookie(token: str, max_age: int) -> Cookie:
@@ -93,12 +80,13 @@ class SessionPages(Controller):
             return self._login(request, pages, error="This sign-in did not come from this site's login page.",
                                status_code=403)
         if form.token.strip():
-            token = verified_token(form.token.strip(), pages.secret)
-            if token is None:
-                return self._login(request, pages, error="That token is not valid here (wrong signature, "
-                                   "expired, or without a known role).", status_code=400)
-            remaining = int((token.exp - datetime.now(UTC)).total_seconds())
-            return self._signed_in(form.token.strip(), str(token.extras["role"]), max(remaining, 1))
+            try:
+                verified = verify_token(form.token.strip(), pages.secret)
+            except TokenRejected as rejected:
+                return self._login(request, pages, error=f"That token is not valid here: {rejected.detail}.",
+                                   status_code=400)
+            remaining = int((verified.expires_at - datetime.now(UTC)).total_seconds())
+            return self._signed_in(form.token.strip(), verified.actor.role.value, max(remaining, 1))
         if not pages.demo:
             return self._login(request, pages, error="Paste a token to sign in.", status_code=400)
         if not self._demo_identity_exists(pages, form.role, form.subject):

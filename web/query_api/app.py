@@ -1,5 +1,7 @@
 """The query API as one composition plugin over the read side."""
 
+from collections.abc import Sequence
+
 from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.openapi.config import OpenAPIConfig
@@ -14,6 +16,7 @@ from queries.orders import OrderQueries
 from queries.products import ProductQueries
 from queries.shipments import ShipmentQueries
 from web.common import CommonPlugin, constant
+from web.observability import ReadinessCheck
 from web.pages.plugin import PagesPlugin
 from web.query_api.audit import AuditController
 from web.query_api.couriers import CourierQueriesController
@@ -21,6 +24,7 @@ from web.query_api.orders import OrderQueriesController
 from web.query_api.products import ProductQueriesController
 from web.query_api.push import PushPlugin
 from web.query_api.shipments import ShipmentQueriesController
+from web.strict_input import MAX_BODY_BYTES
 
 QUERY_CONTROLLERS = [OrderQueriesController, ProductQueriesController, ShipmentQueriesController,
                      CourierQueriesController, AuditController]
@@ -46,13 +50,14 @@ class QueryApiPlugin(InitPluginProtocol):
         return app_config
 
 
-def create_query_api(read: ReadSide) -> Litestar:
+def create_query_api(read: ReadSide, extra_readiness: Sequence[ReadinessCheck] = ()) -> Litestar:
     return Litestar(
         logging_config=None,  # the process's own logging (adapters.logging_setup) stays in charge
+        request_max_body_size=MAX_BODY_BYTES,
         plugins=[QueryApiPlugin(read), PushPlugin(read), PagesPlugin(read),
                  CommonPlugin(read.settings.secret, readiness=(
                      database_reachable(read.database), broker_reachable(read.broker),
-                     read_models_fresh(read.database, read.settings.ready_max_lag_s)))],
+                     read_models_fresh(read.database, read.settings.ready_max_lag_s), *extra_readiness))],
         openapi_config=OpenAPIConfig(title="Logistics query API", version="0.1.0",
                                      description="Read models, the audit log and live push. Read-only."),
     )

@@ -30,20 +30,17 @@ from uuid import UUID
 
 from litestar import Litestar, Request, WebSocket, get, websocket
 from litestar.config.app import AppConfig
-from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, WebSocketDisconnect
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.plugins import InitPluginProtocol
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
-from litestar.security.jwt import Token
 from litestar.status_codes import WS_1001_GOING_AWAY, WS_1011_INTERNAL_ERROR, WS_1013_TRY_AGAIN_LATER
 
 from adapters.bootstrap import ReadSide
 from adapters.messaging import Message, MessageBroker, Subscription
 from adapters.metrics import PUSH_CONNECTIONS
-from adapters.tokens import ALGORITHM
 from commands.actor import Actor, Role
 from commands.errors import NotFound
 from queries.push import OrderSnapshot, PushQueries
@@ -57,9 +54,10 @@ from queries.push_hub import (
     parse_view_change,
     topic_of,
 )
-from web.auth import TOKEN_COOKIE
+from web.auth import TokenRejected, presented_token, verify_token
 from web.common import constant
 from web.problems import problem
+from web.strict_input import MalformedJson, decode_plain_json
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +72,7 @@ CLOSE_FORBIDDEN: Final = 4403
 CLOSE_NOT_FOUND: Final = 4404
 
 MAX_FOLLOWED_ORDERS: Final = 200
+MAX_FRAME_CHARS: Final = 4096
 QUEUE_CHECK_S: Final = 1.0
 CLOSE_TIMEOUT_S: Final = 5.0
 # A close reason must fit in one control frame (123 bytes of UTF-8).
@@ -173,27 +172,6 @@ class PushContext:
     """How long to wait for an order the projector has not shown yet (a client that follows it right away)."""
     auth_timeout_s: float = 10.0
     ping_interval_s: float = 15.0
-
-
-def actor_for(encoded: str | None, secret: str) -> Actor | None:
-    """The caller a bearer token speaks for; None for a missing, forged, expired or role-less token."""
-    if not encoded:
-        return None
-    try:
-        token = Token.decode(encoded, secret, ALGORITHM)
-    except NotAuthorizedException:
-        return None
-    role = token.extras.get("role")
-    if role not in Role._value2member_map_:
-        return None
-    return Actor(role=Role(str(role)), subject=token.sub)
-
-
-def presented_token(connection: ASGIConnection[Any, Any, Any, Any], query_token: str | None) -> str | None:
-    """The token from the query string, the Authorization header or the web pages' cookie, in that order."""
-    header = connection.headers.get("Authorization", "").partition(" ")[2].strip()
-    cookie = connection.cookies.get(TOKEN_COOKIE, "").split(" ")[-1]
-    return query_token or header or cookie or None
 
 
 def may_see(actor: Actor, snapshot: OrderSnapshot) -> bool:
@@ -312,11 +290,18 @@ class _PushSession:
         await self._socket.send_text(change.frame)
 
 
-def _parse_command(text: str) -> dict[str, str]:
+def _decoded_frame(text: str) -> Any:
+    """A client's frame as JSON; refused (4400) when it is not plain JSON or nests absurdly deep."""
+    if len(text) > MAX_FRAME_CHARS:
+        raise _Refused(CLOSE_BAD_MESSAGE, f"messages are at most {MAX_FRAME_CHARS} characters")
     try:
-        command = json.loads(text)
-    except ValueError:
-        raise _Refused(CLOSE_BAD_MESSAGE, "messages are JSON objects") from None
+        return decode_plain_json(text)
+    except MalformedJson as error:
+        raise _Refused(CLOSE_BAD_MESSAGE, f"messages are plain JSON objects: {error}") from None
+
+
+def _parse_command(text: str) -> dict[str, str]:
+    command = _decoded_frame(text)
     if (not isinstance(command, dict) or not command or not set(command) <= {"subscribe", "unsubscribe"}
             or not all(isinstance(value, str) for value in command.values())):
         raise _Refused(CLOSE_BAD_MESSAGE, 'expected {"subscribe": "<order id>|*"} or {"unsubscribe": ...}')
@@ -331,22 +316,20 @@ def _order_id(text: str) -> UUID:
 
 
 async def _authenticate(socket: WebSocket[Any, Any, Any], context: PushContext, query_token: str | None) -> Actor:
-    encoded = presented_token(socket, query_token)
-    if encoded is None:
-        try:
-            first = await asyncio.wait_for(socket.receive_text(), context.auth_timeout_s)
-        except TimeoutError:
-            raise _Refused(CLOSE_UNAUTHENTICATED, 'no token: send {"token": "..."} first') from None
-        try:
-            message = json.loads(first)
-        except ValueError:
-            message = None
-        if not isinstance(message, dict) or not isinstance(message.get("token"), str):
-            raise _Refused(CLOSE_UNAUTHENTICATED, 'no token: send {"token": "..."} first')
-        encoded = message["token"]
-    actor = actor_for(encoded, context.secret)
-    if actor is None:
-        raise _Refused(CLOSE_UNAUTHENTICATED, "invalid or expired token")
+    try:
+        encoded = presented_token(socket, query_token)
+        if encoded is None:
+            try:
+                first = await asyncio.wait_for(socket.receive_text(), context.auth_timeout_s)
+            except TimeoutError:
+                raise _Refused(CLOSE_UNAUTHENTICATED, 'no token: send {"token": "..."} first') from None
+            message = _decoded_frame(first)
+            if not isinstance(message, dict) or not isinstance(message.get("token"), str):
+                raise _Refused(CLOSE_UNAUTHENTICATED, 'no token: send {"token": "..."} first')
+            encoded = message["token"]
+        actor = verify_token(encoded, context.secret).actor
+    except TokenRejected as rejected:
+        raise _Refused(CLOSE_UNAUTHENTICATED, str(rejected.detail)) from None
     if actor.role not in PUSH_ROLES:
         raise _Refused(CLOSE_FORBIDDEN, "push needs the customer or admin role")
     return actor
@@ -541,9 +524,10 @@ async def order_status_stream(
     last_event_id: Annotated[str | None, HeaderParameter(name="Last-Event-ID")] = None,
     resume_after: Annotated[str | None, QueryParameter(name="last_event_id")] = None,
 ) -> ServerSentEvent:
-    actor = actor_for(presented_token(request, token), push.secret)
-    if actor is None:
-        raise NotAuthorizedException("a valid bearer token is needed (Authorization header or ?token=)")
+    encoded = presented_token(request, token)
+    if encoded is None:
+        raise NotAuthorizedException("a bearer token is needed (Authorization header or ?token=)")
+    actor = verify_token(encoded, push.secret).actor
     if actor.role not in PUSH_ROLES:
         raise PermissionDeniedException("this needs the admin or customer role")
     resume = _last_event_id(last_event_id, resume_after)
