@@ -9,6 +9,7 @@ from litestar.di import Provide
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import InitPluginProtocol
 
+from web.allow_header import complete_allow_header
 from web.auth import token_authentication
 from web.observability import PROMETHEUS, MetricsController, ReadinessCheck, readiness_handler
 from web.problems import problem_details_plugin
@@ -44,6 +45,7 @@ class CommonPlugin(InitPluginProtocol):
         app_config.middleware.extend([PROMETHEUS.middleware, token_authentication(self._secret)])
         app_config.plugins.append(problem_details_plugin())
         app_config.before_request = refuse_hostile_input
+        app_config.before_send.append(complete_allow_header)
         if app_config.openapi_config is not None:
             openapi = app_config.openapi_config
             components = openapi.components if isinstance(openapi.components, Components) else Components()

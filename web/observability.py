@@ -3,9 +3,11 @@
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import msgspec
 from litestar import Response, get
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -13,6 +15,12 @@ from adapters.metrics import COMMANDS, command_outcome
 
 ReadinessCheck = Callable[[], str | None]
 """None when ready; otherwise why not."""
+
+
+class Readiness(msgspec.Struct, frozen=True):
+    status: str
+    """`ready` or `unavailable`."""
+    problems: list[str] | None = None
 
 PROMETHEUS = PrometheusConfig(app_name="logistics", prefix="logistics_http", group_path=True,
                               exclude=["^/metrics", "^/health"])
@@ -25,6 +33,9 @@ class MetricsController(PrometheusController):
 
 def readiness_handler(checks: Sequence[ReadinessCheck]) -> Any:
     @get("/health/ready", operation_id="Ready", tags=["health"], sync_to_thread=True, security=[],
+         responses={200: ResponseSpec(Readiness, description="Every dependency is reachable", generate_examples=False),
+                    503: ResponseSpec(Readiness, description="Not ready; `problems` says why",
+                                      generate_examples=False)},
          summary="Ready to serve: every dependency reachable")
     def ready() -> Response[dict[str, Any]]:
         problems = [problem for check in checks if (problem := check()) is not None]

@@ -16,6 +16,7 @@ from typing import Any, Final
 import msgspec
 from litestar import Request
 from litestar.enums import RequestEncodingType
+from litestar.params import ParameterKwarg
 from litestar.plugins.problem_details import ProblemDetailsException
 
 from web.problems import problem
@@ -23,6 +24,14 @@ from web.problems import problem
 MAX_JSON_DEPTH: Final = 32
 MAX_BODY_BYTES: Final = 1024 * 1024
 JSON_MEDIA_TYPE: Final = "application/json"
+
+# What the edge accepts as text, said in the documents too: no control characters, and for required text
+# at least one character that is not a space.
+_CONTROLS: Final = r"\u0000-\u001f\u007f-\u009f"
+PLAIN_TEXT: Final = rf"^[^{_CONTROLS}]*$"
+SOME_TEXT: Final = rf"^[^{_CONTROLS}]*[^\s{_CONTROLS}][^{_CONTROLS}]*$"
+# A moment in RFC 3339 (an offset is optional: without one, UTC).
+RFC3339: Final = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?$"
 
 _STRING_LITERAL: Final = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKET: Final = re.compile(rb"[\[\]{}]")
@@ -120,12 +129,38 @@ def _body_type(request: Request[Any, Any, Any]) -> Any:
     return field.annotation if media_type == RequestEncodingType.JSON else None
 
 
+def _refuse_loose_query_values(request: Request[Any, Any, Any]) -> None:
+    """A query parameter comes once, and `null` is not a value: the framework alone would take the last of
+    several, and read `?aggregate_id=null` as no filter at all."""
+    typed = _declared_query_types(request)
+    for name, values in request.query_params.dict().items():
+        if len(values) > 1:
+            raise _invalid(name, "must be given at most once", "query")
+        if values and values[0] == "null" and typed.get(name, str) is not str:
+            raise _invalid(name, "must be a value; leave the parameter out for none", "query")
+
+
+def _declared_query_types(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """The handler's query parameters by the name a client sends, each with its type less `None`."""
+    dependencies = request.route_handler.resolve_dependencies()
+    declared: dict[str, Any] = {}
+    for name, field in request.route_handler.parsed_fn_signature.parameters.items():
+        kwarg = field.kwarg_definition
+        if name in dependencies or not isinstance(kwarg, ParameterKwarg) or kwarg.header or kwarg.cookie:
+            continue
+        inner = [inner.annotation for inner in field.inner_types if inner.annotation is not type(None)] \
+            if field.is_optional else [field.annotation]
+        declared[kwarg.query or name] = inner[0] if len(inner) == 1 else Any
+    return declared
+
+
 async def refuse_hostile_input(request: Request[Any, Any, Any]) -> None:
     """Litestar's before-request hook: raises a problem for any refused input, returns None otherwise."""
     for source, name, text in _parameters(request):
         bad = control_character(text)
         if bad is not None:
             raise _invalid(name, f"must not contain control characters (found U+{ord(bad):04X})", source)
+    _refuse_loose_query_values(request)
     body_type = _body_type(request)
     if body_type is None:
         return

@@ -41,3 +41,22 @@ def test_the_status_stream_treats_a_missing_and_a_malformed_order_id_alike(histo
 
     assert_invalid_parameter(missing, "order_id")
     assert_invalid_parameter(malformed, "order_id")
+
+
+@pytest.mark.parametrize(("path", "parameter"), [
+    ("/api/audit/events?aggregate_id=null", "aggregate_id"),
+    ("/api/products?discontinued=null", "discontinued"),
+    ("/api/products?limit=5&limit=6", "limit"),
+    ("/api/audit/events?aggregate_id=00000000-0000-0000-0000-000000000001&aggregate_id=null", "aggregate_id"),
+    ("/api/audit/events?since=0.5", "since"),
+    ("/api/orders?status=LOST", "status"),
+    ("/api/products?cursor=", "cursor"),
+])
+def test_a_parameter_given_twice_null_or_loosely_typed_is_422(history_client: Client, history: History, path: str,
+                                                              parameter: str) -> None:
+    assert_invalid_parameter(history_client.get(path, headers=history.admin), parameter)
+
+
+def test_null_is_still_text_where_text_is_expected(history_client: Client, history: History) -> None:
+    response = history_client.get("/api/products?q=null", headers=history.admin)
+    assert response.status_code == 200, response.text

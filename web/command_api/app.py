@@ -14,6 +14,7 @@ from web.command_api.orders import OrderCommands
 from web.command_api.products import ProductCommands
 from web.common import CommonPlugin, constant
 from web.observability import CommandMetricsMiddleware, ReadinessCheck
+from web.openapi_problems import document_problems
 from web.strict_input import MAX_BODY_BYTES
 
 COMMAND_CONTROLLERS = [ProductCommands, OrderCommands, CourierCommands, ShipmentCommands]
@@ -43,7 +44,7 @@ def create_command_api(platform: Platform, schema_path: str = "/schema",
                        extra_readiness: Sequence[ReadinessCheck] = ()) -> Litestar:
     """`schema_path` moves the OpenAPI documents aside when the query API shares the port (`logistics run`),
     whose supervised loops add their own readiness (`extra_readiness`)."""
-    return Litestar(
+    app = Litestar(
         logging_config=None,  # the process's own logging (adapters.logging_setup) stays in charge
         request_max_body_size=MAX_BODY_BYTES,
         # Ready when the database is: commands never wait for the broker (the outbox does), so a broker outage
@@ -55,3 +56,5 @@ def create_command_api(platform: Platform, schema_path: str = "/schema",
                                      description="Commands for orders, products, stock, couriers and shipments. "
                                                  "Authenticate with a bearer token from `logistics token`."),
     )
+    document_problems(app, commands=True)
+    return app

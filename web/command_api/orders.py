@@ -7,6 +7,7 @@ from uuid import UUID, uuid4
 import msgspec
 from litestar import Controller, Request, Response, post
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody
 from litestar.security.jwt import Token
 
@@ -23,6 +24,10 @@ from web.command_api.schemas import CancelOrder, OrderAccepted, PlaceOrder
 ActorRequest = Request[Actor, Token, Any]
 log = logging.getLogger(__name__)
 
+# The handlers answer with the bytes an Idempotency-Key replays; the document says what those bytes are.
+ORDER_ACCEPTED = {202: ResponseSpec(OrderAccepted, description="Recorded; the saga takes it from here",
+                                    generate_examples=False)}
+
 
 def _accepted(order_id: UUID, status: str, position: int, *, created: bool = False) -> Response[bytes]:
     body = msgspec.json.encode(OrderAccepted(order_id=order_id, status=status, position=position))
@@ -35,7 +40,7 @@ class OrderCommands(Controller):
     tags = ["orders"]
 
     @post("/", status_code=202, operation_id="PlaceOrder", sync_to_thread=True,
-          guards=[requires(Role.CUSTOMER)],
+          guards=[requires(Role.CUSTOMER)], responses=ORDER_ACCEPTED,
           summary="Place an order; stock and payment are then handled by the saga")
     def place_order(
         self,
@@ -65,7 +70,8 @@ class OrderCommands(Controller):
         return run_once(idempotency, f"orders:{customer}", idempotency_key, msgspec.json.encode(data), execute)
 
     @post("/{order_id:uuid}/cancel", status_code=202, operation_id="CancelOrder", sync_to_thread=True,
-          guards=[requires(Role.CUSTOMER, Role.ADMIN)], summary="Cancel an order before it is in transit")
+          guards=[requires(Role.CUSTOMER, Role.ADMIN)], responses=ORDER_ACCEPTED,
+          summary="Cancel an order before it is in transit")
     def cancel_order(
         self, request: ActorRequest, order_id: FromPath[UUID], orders: NamedDependency[Orders],
         data: JSONBody[CancelOrder | None] = None,
@@ -76,7 +82,7 @@ class OrderCommands(Controller):
         return _accepted(order.id, order.status.value, position)
 
     @post("/{order_id:uuid}/receipt", status_code=202, operation_id="ConfirmReceipt", sync_to_thread=True,
-          guards=[requires(Role.CUSTOMER)], summary="Confirm that a delivered order arrived")
+          guards=[requires(Role.CUSTOMER)], responses=ORDER_ACCEPTED, summary="Confirm that a delivered order arrived")
     def confirm_receipt(
         self, request: ActorRequest, order_id: FromPath[UUID], orders: NamedDependency[Orders]
     ) -> Response[bytes]:

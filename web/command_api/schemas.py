@@ -1,18 +1,13 @@
 """The command API's request and response bodies."""
 
 from decimal import Decimal
-from typing import Annotated, Final
+from typing import Annotated
 from uuid import UUID
 
 import msgspec
 
 from domain.values import AMOUNT_PATTERN, MAX_AMOUNT, MAX_QUANTITY
-
-# What the domain accepts as text, said in the documents too: no control characters, and for required text
-# at least one character that is not a space.
-_CONTROLS: Final = r"\u0000-\u001f\u007f-\u009f"
-PLAIN_TEXT: Final = rf"^[^{_CONTROLS}]*$"
-SOME_TEXT: Final = rf"^[^{_CONTROLS}]*[^\s{_CONTROLS}][^{_CONTROLS}]*$"
+from web.strict_input import PLAIN_TEXT, SOME_TEXT
 
 Quantity = Annotated[int, msgspec.Meta(ge=1, le=MAX_QUANTITY, description="a whole number of units, at least 1")]
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90, examples=[-6.2])]

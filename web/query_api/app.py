@@ -17,6 +17,7 @@ from queries.products import ProductQueries
 from queries.shipments import ShipmentQueries
 from web.common import CommonPlugin, constant
 from web.observability import ReadinessCheck
+from web.openapi_problems import document_problems
 from web.pages.plugin import PagesPlugin
 from web.query_api.audit import AuditController
 from web.query_api.couriers import CourierQueriesController
@@ -51,7 +52,7 @@ class QueryApiPlugin(InitPluginProtocol):
 
 
 def create_query_api(read: ReadSide, extra_readiness: Sequence[ReadinessCheck] = ()) -> Litestar:
-    return Litestar(
+    app = Litestar(
         logging_config=None,  # the process's own logging (adapters.logging_setup) stays in charge
         request_max_body_size=MAX_BODY_BYTES,
         plugins=[QueryApiPlugin(read), PushPlugin(read), PagesPlugin(read),
@@ -61,3 +62,5 @@ def create_query_api(read: ReadSide, extra_readiness: Sequence[ReadinessCheck] =
         openapi_config=OpenAPIConfig(title="Logistics query API", version="0.1.0",
                                      description="Read models, the audit log and live push. Read-only."),
     )
+    document_problems(app, commands=False)
+    return app

@@ -1,7 +1,6 @@
 """The audit log, for operators: every event of every context, one aggregate's history and past states, and
 everything one order caused across the contexts."""
 
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -9,7 +8,7 @@ from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.openapi.spec import Example
-from litestar.params import FromPath, QueryParameter
+from litestar.params import FromPath, Parameter, QueryParameter
 
 from commands.actor import Role
 from commands.errors import NotFound
@@ -19,6 +18,7 @@ from queries.event_store import EventStoreQueries
 from queries.pagination import MAX_LIMIT
 from web.auth import requires
 from web.query_api.examples import AGGREGATE_STATE, AUDIT_PAGE, STREAM_PAGE, TRACE_PAGE
+from web.query_api.parameters import CONTEXT_NAME, Cursor, Limit, moment
 from web.query_api.schemas import (
     AggregateState,
     AuditEvent,
@@ -29,9 +29,7 @@ from web.query_api.schemas import (
     TracedEvent,
     TracePage,
 )
-
-Cursor = Annotated[str | None, QueryParameter(description="the `next_cursor` of the page before")]
-Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)]
+from web.strict_input import PLAIN_TEXT, RFC3339
 
 
 def audit_event(event: audit.AuditEvent) -> AuditEvent:
@@ -81,23 +79,25 @@ class AuditController(Controller):
         self,
         audit_queries: NamedDependency[AuditQueries],
         context: Annotated[str | None, QueryParameter(
-            description="orders, inventory, payments or shipping", examples=[Example(value="payments")])] = None,
+            pattern=CONTEXT_NAME, description="orders, inventory, payments or shipping (any case)",
+            examples=[Example(value="payments")])] = None,
         aggregate_id: Annotated[UUID | None, QueryParameter()] = None,
         event_type: Annotated[str | None, QueryParameter(
-            name="type", max_length=200, description="an event type (`Order.Placed`) or an aggregate type (`Order`)",
+            name="type", max_length=200, pattern=PLAIN_TEXT,
+            description="an event type (`Order.Placed`) or an aggregate type (`Order`)",
             examples=[Example(value="Order.Placed")])] = None,
-        correlation_id: Annotated[str | None, QueryParameter(max_length=200)] = None,
-        since: Annotated[datetime | None, QueryParameter(
-            description="from this time on (inclusive); without an offset, UTC",
+        correlation_id: Annotated[str | None, QueryParameter(max_length=200, pattern=PLAIN_TEXT)] = None,
+        since: Annotated[str | None, QueryParameter(
+            pattern=RFC3339, description="from this time on (inclusive), in RFC 3339; without an offset, UTC",
             examples=[Example(value="2025-03-01T00:00:00Z")])] = None,
-        until: Annotated[datetime | None, QueryParameter(
-            description="before this time (exclusive); without an offset, UTC")] = None,
+        until: Annotated[str | None, QueryParameter(
+            pattern=RFC3339, description="before this time (exclusive), in RFC 3339; without an offset, UTC")] = None,
         cursor: Cursor = None,
         limit: Limit = 50,
     ) -> AuditEventPage:
         page = audit_queries.events(context=context, aggregate_id=aggregate_id, event_type=event_type,
-                                    correlation_id=correlation_id, since=since, until=until, cursor=cursor,
-                                    limit=limit)
+                                    correlation_id=correlation_id, since=moment("since", since),
+                                    until=moment("until", until), cursor=cursor, limit=limit)
         return AuditEventPage(items=[audit_event(event) for event in page.items], next_cursor=page.next_cursor)
 
     @get("/streams/{aggregate_id:uuid}", operation_id="GetAuditStream", sync_to_thread=True,
@@ -130,8 +130,9 @@ class AuditController(Controller):
          raises=[NotFoundException],
          summary="Every event one order caused, across contexts, in time order, each linked to its cause")
     def get_trace(
-        self, correlation_id: FromPath[str], audit_queries: NamedDependency[AuditQueries], cursor: Cursor = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = MAX_LIMIT,
+        self, correlation_id: Annotated[str, Parameter(max_length=200, pattern=PLAIN_TEXT)],
+        audit_queries: NamedDependency[AuditQueries], cursor: Cursor = None,
+        limit: Limit = MAX_LIMIT,
     ) -> TracePage:
         page = audit_queries.trace(correlation_id, cursor=cursor, limit=limit)
         if not page.items and cursor is None:

@@ -13,10 +13,10 @@ from commands.actor import Role
 from commands.errors import NotFound
 from domain.shipping import CourierStatus
 from queries.couriers import CourierQueries
-from queries.pagination import MAX_LIMIT
 from web.auth import requires
 from web.query_api.examples import COURIER_DOC, COURIER_PAGE
 from web.query_api.orders import ActorRequest
+from web.query_api.parameters import Cursor, Limit
 from web.query_api.schemas import CourierPage
 from web.query_api.shipments import subject_id
 
@@ -33,8 +33,8 @@ class CourierQueriesController(Controller):
         request: ActorRequest,
         courier_queries: NamedDependency[CourierQueries],
         status: Annotated[CourierStatus | None, QueryParameter(examples=[Example(value="AVAILABLE")])] = None,
-        cursor: Annotated[str | None, QueryParameter(description="the `next_cursor` of the page before")] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = 50,
+        cursor: Cursor = None,
+        limit: Limit = 50,
     ) -> CourierPage:
         actor = request.user
         only = None

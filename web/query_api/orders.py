@@ -11,10 +11,12 @@ from litestar.security.jwt import Token
 
 from commands.actor import Actor, Role
 from commands.errors import NotFound
+from domain.order import OrderStatus
 from queries.orders import OrderQueries
-from queries.pagination import MAX_LIMIT
 from web.auth import requires
+from web.query_api.parameters import Cursor, Limit
 from web.query_api.schemas import OrderPage
+from web.strict_input import PLAIN_TEXT
 
 ActorRequest = Request[Actor, Token, Any]
 
@@ -37,10 +39,11 @@ class OrderQueriesController(Controller):
         self,
         request: ActorRequest,
         order_queries: NamedDependency[OrderQueries],
-        status: Annotated[str | None, QueryParameter()] = None,
-        customer_id: Annotated[str | None, QueryParameter()] = None,
-        cursor: Annotated[str | None, QueryParameter()] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = 50,
+        status: Annotated[OrderStatus | None, QueryParameter(description="only orders in this status")] = None,
+        customer_id: Annotated[str | None, QueryParameter(
+            max_length=200, pattern=PLAIN_TEXT, description="only this customer's orders (admins)")] = None,
+        cursor: Cursor = None,
+        limit: Limit = 50,
     ) -> OrderPage:
         actor = request.user
         if actor.role is Role.CUSTOMER:

@@ -11,11 +11,12 @@ from litestar.params import FromPath, QueryParameter
 
 from commands.actor import Role
 from commands.errors import NotFound
-from queries.pagination import MAX_LIMIT
 from queries.products import ProductQueries
 from web.auth import requires
 from web.query_api.examples import PRODUCT_DOC, PRODUCT_PAGE
+from web.query_api.parameters import Cursor, Limit
 from web.query_api.schemas import ProductPage
+from web.strict_input import PLAIN_TEXT
 
 
 class ProductQueriesController(Controller):
@@ -31,10 +32,10 @@ class ProductQueriesController(Controller):
         discontinued: Annotated[bool | None, QueryParameter(
             description="only products that are (true) or are not (false) discontinued")] = None,
         q: Annotated[str | None, QueryParameter(
-            min_length=1, max_length=100, description="a part of the name or sku, any case",
+            min_length=1, max_length=100, pattern=PLAIN_TEXT, description="a part of the name or sku, any case",
             examples=[Example(value="tea")])] = None,
-        cursor: Annotated[str | None, QueryParameter(description="the `next_cursor` of the page before")] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = 50,
+        cursor: Cursor = None,
+        limit: Limit = 50,
     ) -> ProductPage:
         page = product_queries.list(discontinued=discontinued, q=q, cursor=cursor, limit=limit)
         return ProductPage(items=page.items, next_cursor=page.next_cursor)

@@ -31,7 +31,13 @@ from uuid import UUID
 from litestar import Litestar, Request, WebSocket, get, websocket
 from litestar.config.app import AppConfig
 from litestar.di import NamedDependency
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, WebSocketDisconnect
+from litestar.exceptions import (
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    WebSocketDisconnect,
+)
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.plugins import InitPluginProtocol
 from litestar.response import ServerSentEvent
@@ -43,6 +49,7 @@ from adapters.messaging import Message, MessageBroker, Subscription
 from adapters.metrics import PUSH_CONNECTIONS
 from commands.actor import Actor, Role
 from commands.errors import NotFound
+from queries.pagination import InvalidQuery
 from queries.push import OrderSnapshot, PushQueries
 from queries.push_hub import (
     DEFAULT_CAPACITY,
@@ -56,7 +63,6 @@ from queries.push_hub import (
 )
 from web.auth import TokenRejected, presented_token, verify_token
 from web.common import constant
-from web.problems import problem
 from web.strict_input import MalformedJson, decode_plain_json
 
 log = logging.getLogger(__name__)
@@ -73,6 +79,8 @@ CLOSE_NOT_FOUND: Final = 4404
 
 MAX_FOLLOWED_ORDERS: Final = 200
 MAX_FRAME_CHARS: Final = 4096
+EVENT_ID: Final = re.compile(r"^[0-9]{0,18}$")
+TOKEN_TEXT: Final = r"^[A-Za-z0-9._-]+$"
 QUEUE_CHECK_S: Final = 1.0
 CLOSE_TIMEOUT_S: Final = 5.0
 # A close reason must fit in one control frame (123 bytes of UTF-8).
@@ -498,20 +506,18 @@ async def _status_stream(context: PushContext, order_id: UUID, snapshot: OrderSn
 
 
 def _last_event_id(header: str | None, query: str | None) -> int | None:
-    raw = header if header is not None else query
+    """Where a resuming client left off; a malformed one is a bad parameter like any other (422)."""
+    name, raw = ("Last-Event-ID", header) if header is not None else ("last_event_id", query)
     if raw is None or not raw.strip():
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise problem(400, "last-event-id", "Invalid Last-Event-ID",
-                      "Last-Event-ID must be an event id this stream sent (a whole number)") from None
-    if value < 0:
-        raise problem(400, "last-event-id", "Invalid Last-Event-ID", "Last-Event-ID must not be negative")
-    return value
+    if not EVENT_ID.match(raw.strip()):
+        raise InvalidQuery(name, "must be an event id this stream sent (a whole number)")
+    return int(raw)
 
 
 @get("/api/orders/stream", exclude_from_auth=True, operation_id="StreamOrderStatus", tags=["orders", "push"],
+     responses={200: ResponseSpec(str, media_type="text/event-stream", description="The status events")},
+     raises=[NotFoundException],
      summary="An order's status changes as Server-Sent Events, resumable with Last-Event-ID",
      description="Events carry `{\"order_id\", \"status\", \"message\"}`; a final status (RECEIVED, CANCELLED) is "
                  "followed by `event: completed` and the end of the stream. Authenticate with the Authorization "
@@ -520,9 +526,9 @@ async def order_status_stream(
     request: Request[Any, Any, Any],
     push: NamedDependency[PushContext],
     order_id: Annotated[UUID, QueryParameter()],
-    token: Annotated[str | None, QueryParameter()] = None,
-    last_event_id: Annotated[str | None, HeaderParameter(name="Last-Event-ID")] = None,
-    resume_after: Annotated[str | None, QueryParameter(name="last_event_id")] = None,
+    token: Annotated[str | None, QueryParameter(pattern=TOKEN_TEXT, description="the token, for EventSource")] = None,
+    last_event_id: Annotated[str | None, HeaderParameter(name="Last-Event-ID", pattern=EVENT_ID.pattern)] = None,
+    resume_after: Annotated[str | None, QueryParameter(name="last_event_id", pattern=EVENT_ID.pattern)] = None,
 ) -> ServerSentEvent:
     encoded = presented_token(request, token)
     if encoded is None:

@@ -12,12 +12,13 @@ from litestar.params import FromPath, QueryParameter
 from commands.actor import Actor, Role
 from commands.errors import NotFound
 from domain.shipping import ShipmentStatus
-from queries.pagination import MAX_LIMIT
 from queries.shipments import ShipmentQueries
 from web.auth import requires
 from web.query_api.examples import SHIPMENT_PAGE, SHIPMENT_TRACK
 from web.query_api.orders import ActorRequest
+from web.query_api.parameters import Cursor, Limit
 from web.query_api.schemas import ShipmentPage, ShipmentWithTrack, TrackPoint
+from web.strict_input import PLAIN_TEXT
 
 
 def subject_id(actor: Actor) -> UUID | None:
@@ -49,9 +50,9 @@ class ShipmentQueriesController(Controller):
         shipment_queries: NamedDependency[ShipmentQueries],
         status: Annotated[ShipmentStatus | None, QueryParameter(examples=[Example(value="IN_TRANSIT")])] = None,
         courier_id: Annotated[UUID | None, QueryParameter()] = None,
-        customer_id: Annotated[str | None, QueryParameter(max_length=200)] = None,
-        cursor: Annotated[str | None, QueryParameter(description="the `next_cursor` of the page before")] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = 50,
+        customer_id: Annotated[str | None, QueryParameter(max_length=200, pattern=PLAIN_TEXT)] = None,
+        cursor: Cursor = None,
+        limit: Limit = 50,
     ) -> ShipmentPage:
         actor = request.user
         if actor.role is Role.COURIER:
