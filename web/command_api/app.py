@@ -11,6 +11,7 @@ from web.command_api.couriers import CourierCommands, ShipmentCommands
 from web.command_api.orders import OrderCommands
 from web.command_api.products import ProductCommands
 from web.common import CommonPlugin, constant
+from web.docs import docs_assets_router, render_plugins
 from web.observability import CommandMetricsMiddleware
 
 COMMAND_CONTROLLERS = [ProductCommands, OrderCommands, CourierCommands, ShipmentCommands]
@@ -36,9 +37,11 @@ class CommandApiPlugin(InitPluginProtocol):
         return app_config
 
 
-def create_command_api(platform: Platform, schema_path: str = "/schema") -> Litestar:
-    """`schema_path` moves the OpenAPI documents aside when the query API shares the port (`logistics run`)."""
+def create_command_api(platform: Platform, schema_path: str = "/schema", *, alone: bool = True) -> Litestar:
+    """`schema_path` moves the OpenAPI documents aside when the query API shares the port (`logistics run`);
+    alone, the app serves its docs pages' vendored assets itself (beside the query API, that one does)."""
     return Litestar(
+        route_handlers=[docs_assets_router()] if alone else [],
         logging_config=None,  # the process's own logging (adapters.logging_setup) stays in charge
         # Ready when the database is: commands never wait for the broker (the outbox does), so a broker outage
         # must not take the command API out of a load balancer's rotation.
@@ -47,5 +50,6 @@ def create_command_api(platform: Platform, schema_path: str = "/schema") -> Lite
         middleware=[CommandMetricsMiddleware()],
         openapi_config=OpenAPIConfig(title="Logistics command API", version="0.1.0", path=schema_path,
                                      description="Commands for orders, products, stock, couriers and shipments. "
-                                                 "Authenticate with a bearer token from `logistics token`."),
+                                                 "Authenticate with a bearer token from `logistics token`.",
+                                     render_plugins=render_plugins()),
     )

@@ -14,6 +14,7 @@ from queries.orders import OrderQueries
 from queries.products import ProductQueries
 from queries.shipments import ShipmentQueries
 from web.common import CommonPlugin, constant
+from web.docs import SchemaSource, render_plugins
 from web.pages.plugin import PagesPlugin
 from web.query_api.audit import AuditController
 from web.query_api.couriers import CourierQueriesController
@@ -46,7 +47,8 @@ class QueryApiPlugin(InitPluginProtocol):
         return app_config
 
 
-def create_query_api(read: ReadSide) -> Litestar:
+def create_query_api(read: ReadSide, docs_source: SchemaSource | None = None) -> Litestar:
+    """`docs_source`: the document the docs pages show instead of this app's own (the all-in-one run's merged)."""
     return Litestar(
         logging_config=None,  # the process's own logging (adapters.logging_setup) stays in charge
         plugins=[QueryApiPlugin(read), PushPlugin(read), PagesPlugin(read),
@@ -54,5 +56,6 @@ def create_query_api(read: ReadSide) -> Litestar:
                      database_reachable(read.database), broker_reachable(read.broker),
                      read_models_fresh(read.database, read.settings.ready_max_lag_s)))],
         openapi_config=OpenAPIConfig(title="Logistics query API", version="0.1.0",
-                                     description="Read models, the audit log and live push. Read-only."),
+                                     description="Read models, the audit log and live push. Read-only.",
+                                     render_plugins=render_plugins(docs_source)),
     )
