@@ -1,4 +1,4 @@
-"""`logistics demo`: enough couriers for its order rate, late orders never dropped, a summary that says what it counts."""
+"""`logistics demo`: couriers for its order rate, late orders never dropped, a summary that says what it counts."""
 
 import re
 import time
