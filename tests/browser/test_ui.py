@@ -135,7 +135,7 @@ def test_customer_follows_an_order_live_and_operator_steps_back_its_history(
     # From here on the page must never reload: a marker on `window` would not survive one.
     page.evaluate("window.__stillTheSamePage = true")
     expect(page.locator("#live-indicator")).to_have_text("live")
-    expect(status).to_have_text("CONFIRMED")
+    expect(status).to_have_text("Confirmed")
     shot(page, "03-order-confirmed")
 
     # The first delivery is done and received: the courier is free and takes our order.
@@ -143,7 +143,7 @@ def test_customer_follows_an_order_live_and_operator_steps_back_its_history(
     api.call("POST", f"/api/shipments/{assignment['shipment_id']}/delivered", courier_auth)
     wait_for(lambda: api.order_status(first["order_id"], "early-bird") == "DELIVERED", "the first order delivered")
     api.call("POST", f"/api/orders/{first['order_id']}/receipt", api.as_("customer", "early-bird"))
-    expect(status).to_have_text("IN_TRANSIT")
+    expect(status).to_have_text("In transit")
     marker = page.locator("#courier-marker")
     expect(marker).to_be_visible()
     assert page.evaluate("window.__stillTheSamePage") is True
@@ -164,8 +164,9 @@ def test_customer_follows_an_order_live_and_operator_steps_back_its_history(
     operator.set_default_timeout(WAIT_MS)
     operator.goto(f"{platform.base_url}/login")
     operator.get_by_role("button", name="Operator (ops)").click()
-    expect(operator).to_have_url(f"{platform.base_url}/ops")
-    expect(operator.locator(f'tr[data-order-id="{order_id}"]')).to_contain_text("IN_TRANSIT")
+    expect(operator).to_have_url(f"{platform.base_url}/ops/dashboard")
+    operator.goto(f"{platform.base_url}/ops")
+    expect(operator.locator(f'tr[data-order-id="{order_id}"]')).to_contain_text("In transit")
     shot(operator, "06-operator-board")
     operator.goto(f"{platform.base_url}/ops/audit?aggregate_id={order_id}")
     expect(operator.locator("#audit-rows")).to_contain_text("Order.Placed")
@@ -188,7 +189,7 @@ def test_customer_follows_an_order_live_and_operator_steps_back_its_history(
     expect(operator.locator("#trace-rows")).to_contain_text("Order.Confirmed")
     shot(operator, "09-trace")
     operator.goto(f"{platform.base_url}/ops/couriers")
-    expect(operator.locator(f'g[data-courier-id="{courier["id"]}"]')).to_have_class("map-pin pin-busy")
+    expect(operator.locator(f'g.map-pin[data-courier-id="{courier["id"]}"]')).to_have_class("map-pin pin-busy")
     shot(operator, "10-couriers")
     operator.goto(f"{platform.base_url}/ops/products")
     expect(operator.locator(f'tr[data-product-id="{product["id"]}"]')).to_contain_text("KOPI-UI")
@@ -227,8 +228,8 @@ def test_customer_follows_an_order_live_and_operator_steps_back_its_history(
     courier_page.goto(f"{platform.base_url}/login")
     courier_page.get_by_role("button", name="Ani").click()
     expect(courier_page).to_have_url(f"{platform.base_url}/courier")
-    expect(courier_page.locator("#courier-status")).to_have_text("BUSY")
-    expect(courier_page.locator("#assignment-live")).to_contain_text(order_id)
+    expect(courier_page.locator("#courier-status")).to_have_text("Busy")
+    expect(courier_page.locator(f'#assignment-live [data-order-id="{order_id}"]')).to_be_attached()
     expect(courier_page.locator("#destination")).to_contain_text("Jakarta")
     shot(courier_page, "14-courier")
 

@@ -48,7 +48,7 @@ class OperatorPages(Controller):
         earlier = (trail or "").split()
         return render(request, "operator/board.html", fragment="operator/_board_rows.html",
                       orders=page.items, next_cursor=page.next_cursor, status=status or "",
-                      customer=customer or "", statuses=ORDER_STATUSES, cursor=cursor or "",
+                      customer=customer or "", statuses=ORDER_STATUSES, cursor=cursor or "", limit=limit,
                       trail_forward=" ".join([*earlier, cursor or "-"]),
                       trail_back={"cursor": earlier[-1] if earlier and earlier[-1] != "-" else "",
                                   "trail": " ".join(earlier[:-1])})
