@@ -107,7 +107,8 @@ def tell_the_story(running: RunningProcess, http: httpx.Client) -> Story:
     story.orders["moving2"] = story.place("demo-customer-2", "kopi", 1, "tok_ok", -6.185, 106.805)
     wait_for(lambda: story.order(story.orders["declined"]).get("status") == "CANCELLED", "the declined order")
     for key in ("moving", "moving2"):
-        wait_for(lambda key=key: story.order(story.orders[key]).get("status") == "IN_TRANSIT", f"order {key}")
+        order_id = story.orders[key]
+        wait_for(lambda: story.order(order_id).get("status") == "IN_TRANSIT", f"order {key} in transit")  # noqa: B023
     # A courier registered once the orders are on their way stays free; it reports many positions, so that
     # its stream is long enough to scroll.
     free = story.call("POST", "/api/couriers", admin, {"name": "Courier 3", "lat": -6.1750, "lng": 106.8400}, 201)
