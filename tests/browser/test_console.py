@@ -148,6 +148,15 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"console-{name}-{width}.png"), full_page=True)
 
 
+def on_screen(page: Page, selector: str) -> None:
+    """The element is wholly within the screen's width: not cut off at the right of a panel."""
+    box = page.locator(selector).first.bounding_box()
+    assert box is not None, selector
+    width = page.viewport_size["width"] if page.viewport_size else 0
+    assert box["x"] >= 0, f"{selector} sticks out at the left: {box}"
+    assert box["x"] + box["width"] <= width, f"{selector} sticks out at the right: {box}"
+
+
 def fits_the_width(page: Page) -> None:
     """Nothing sticks out sideways: the page scrolls down, never across (tables scroll inside their panel)."""
     overflow = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
@@ -448,6 +457,9 @@ def test_shop_limits_quantities_to_what_is_available_and_explains_bad_fields(
     assert sent == [], "nothing is sent while the form says what is wrong"
     if viewport is PHONE:
         fits_the_width(page)
+        for selector in (f'input[data-item="{story.products["kopi"]["id"]}"]', 'input[name="delivery.address"]',
+                         'select[name="payment.token"]', "#place-order"):
+            on_screen(page, selector)
     shot(page, "07-shop")
     context.close()
 
@@ -533,5 +545,5 @@ def test_pages_fit_a_phone(story: Story, browser: Browser, role: str, subject: s
         nav = page.locator(".nav").bounding_box()
         assert nav is not None
         assert nav["height"] < 50, f"{url}: the navigation wraps"
-        shot(page, f"10-phone-{role}{url.replace('/', '-')[:40]}")
+        shot(page, f"10-phone-{role}{path.replace('/', '-').lower()}")
     context.close()
