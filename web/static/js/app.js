@@ -209,7 +209,7 @@
   document.addEventListener("htmx:beforeSwap", function (event) {
     const target = event.detail && event.detail.target;
     if (!(target instanceof Element) || !target.matches("[data-keep-open]")) return;
-    const state = { open: [], results: [] };
+    const state = { open: [], results: [], values: [] };
     target.querySelectorAll("details[open]").forEach(function (details) {
       const row = details.closest("[data-product-id]");
       if (row) state.open.push(row.dataset.productId);
@@ -219,6 +219,12 @@
       if (output && output.textContent) {
         state.results.push({ key: formKey(form), text: output.textContent, ok: output.classList.contains("ok") });
       }
+      // What the operator typed and has not sent yet survives too.
+      form.querySelectorAll("input[name]").forEach(function (input) {
+        if (input.value !== input.defaultValue) {
+          state.values.push({ key: formKey(form), name: input.name, value: input.value });
+        }
+      });
     });
     kept.set(target, state);
   });
@@ -233,8 +239,14 @@
       if (details) details.open = true;
     });
     target.querySelectorAll("form[data-command]").forEach(function (form) {
-      const result = state.results.find(function (entry) { return entry.key === formKey(form); });
+      const key = formKey(form);
+      const result = state.results.find(function (entry) { return entry.key === key; });
       if (result) show(form, result.text, result.ok);
+      state.values.forEach(function (entry) {
+        if (entry.key !== key) return;
+        const input = form.querySelector('input[name="' + CSS.escape(entry.name) + '"]');
+        if (input) input.value = entry.value;
+      });
     });
   });
 
