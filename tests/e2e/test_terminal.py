@@ -5,6 +5,7 @@ of `initdb` / `pg_ctl`'s lines; `status` and `verify` print their report only; t
 HTTP request; and asking for `--help` leaves no signing secret behind.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -78,6 +79,12 @@ def test_run_shows_a_banner_and_no_database_chatter_then_status_and_verify_stay_
         assert done.returncode == 0, done.stdout + done.stderr
         assert not CHATTER.search(done.stdout + done.stderr), f"{args}: chatter:\n{done.stdout}\n{done.stderr}"
     assert "Followers" in run_command(["status"], env, tmp_path).stdout
+    as_json = run_command(["status", "--json"], env, tmp_path)
+    followers = json.loads(as_json.stdout)["followers"]
+    assert followers
+    for follower in followers:
+        assert follower["position"] <= follower["head"]
+        assert (follower["position"] == follower["head"]) == (follower["lag_events"] == 0), follower
 
 
 def test_benchmarks_do_not_log_every_http_request(pg_server: Database, tmp_path: Path) -> None:
