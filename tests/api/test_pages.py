@@ -279,6 +279,25 @@ def test_couriers_map_shows_each_courier_busy_or_free(history_client: TestClient
     assert "pin-free" in text
 
 
+def test_dashboard_shows_the_operators_figures(history_client: TestClient[Any], history: History) -> None:
+    ops = cookie(history, "admin", "ops")
+    text = page(history_client, "/ops/dashboard", ops)
+    for card in ("stat-rate", "stat-confirmed", "stat-delivered", "stat-waiting", "stat-couriers", "stat-lag"):
+        assert f'id="{card}"' in text
+    assert text.count('class="spark-bar"') == 30
+    fragment = page(history_client, "/ops/dashboard", {**ops, **HTMX})
+    assert "<html" not in fragment
+    assert 'id="stat-rate"' in fragment
+    assert "Not for your role" in page(history_client, "/ops/dashboard", cookie(history, "customer", "alice"),
+                                       status=403)
+
+
+def test_an_operators_orders_list_is_the_board(history_client: TestClient[Any], history: History) -> None:
+    response = history_client.get("/orders", headers=cookie(history, "admin", "ops"), follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/ops"
+
+
 def test_status_page_shows_every_follower(history_client: TestClient[Any], history: History) -> None:
     text = page(history_client, "/ops/status", cookie(history, "admin", "ops"))
     assert "read model orders" in text
