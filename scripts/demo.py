@@ -7,6 +7,7 @@ Everything goes over HTTP as a real client's would; only the tokens are minted l
 """
 
 import logging
+import math
 import random
 import threading
 import time
@@ -37,6 +38,13 @@ ORDER_ATTEMPTS: Final = 3
 RESTOCK_CHECK_S: Final = 2.0
 RECEIPT_FIRST_TRY_S: Final = 2.0
 RECEIPT_MAX_INTERVAL_S: Final = 5.0
+RECEIPT_SLOW_INTERVAL_S: Final = 30.0
+"""How often an order past `receipt_patience_s` is still checked: it is never dropped, since its courier stays busy
+until its receipt is confirmed, and a dropped one would keep a courier away from every later order."""
+DELIVERED_SHARE: Final = 0.85
+"""Orders that end up delivered: the rest are declined, time out or find their stock gone."""
+COURIER_HEADROOM: Final = 1.6
+"""Couriers per courier-load: Poisson arrivals bunch up, and a courier waits for its receipt between trips."""
 STREETS: Final = ("Jl. Jaksa", "Jl. Sabang", "Jl. Cikini Raya", "Jl. Kemang Raya", "Jl. Senopati",
                   "Jl. Tebet Raya", "Jl. Menteng Raya", "Jl. Kebon Sirih", "Jl. Gajah Mada", "Jl. Tanah Abang")
 
@@ -82,19 +90,21 @@ class DemoConfig:
     api_url: str
     secret: str
     orders_per_minute: float = 30.0
-    couriers: int = 8
+    couriers: int | None = None
+    """None: as many as the order rate needs (`couriers_for`)."""
     duration_s: float | None = None
     speed_kmh: float = 600.0
     tick_s: float = 1.0
     customers: int = 6
     radius_km: float = 3.0
-    """Couriers and deliveries around central Jakarta: short trips keep 8 couriers up with 30 orders a minute."""
-    receipt_give_up_s: float = 600.0
+    """Couriers and deliveries around central Jakarta."""
+    receipt_patience_s: float = 600.0
+    """After this long an undelivered order is checked only every RECEIPT_SLOW_INTERVAL_S, never dropped."""
     summary_every_s: float = 10.0
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        if self.orders_per_minute <= 0 or self.customers < 1 or self.couriers < 0:
+        if self.orders_per_minute <= 0 or self.customers < 1 or (self.couriers is not None and self.couriers < 0):
             raise ValueError("orders per minute must be positive, customers at least 1, couriers not negative")
 
 
@@ -104,9 +114,21 @@ class DemoStats:
     refused: Counter = field(default_factory=Counter)
     received: Counter = field(default_factory=Counter)
     cancelled: Counter = field(default_factory=Counter)
-    gave_up: Counter = field(default_factory=Counter)
     restocks: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)
+
+
+def trip_seconds(radius_km: float, speed_kmh: float, tick_s: float) -> float:
+    """One delivery's round for a courier: to a random point of the disc (0.905 R on average from another),
+    plus a tick to start, the customer's receipt (polled every few seconds) and the platform's next assignment."""
+    drive_s = 0.905 * radius_km / speed_kmh * 3600
+    return drive_s + 2 * tick_s + RECEIPT_MAX_INTERVAL_S + 2.0
+
+
+def couriers_for(orders_per_minute: float, radius_km: float, speed_kmh: float, tick_s: float = 1.0) -> int:
+    """Enough couriers that orders do not queue for one: the couriers kept busy on average, with headroom."""
+    busy = orders_per_minute * DELIVERED_SHARE / 60 * trip_seconds(radius_km, speed_kmh, tick_s)
+    return max(2, math.ceil(busy * COURIER_HEADROOM))
 
 
 def payment_token(rng: random.Random) -> str:
@@ -184,10 +206,10 @@ class AwaitingReceipt:
 class ReceiptConfirmer:
     """Every customer, checking their doorstep: confirms each order once delivered, drops it once cancelled."""
 
-    def __init__(self, api_url: str, stats: DemoStats, give_up_s: float) -> None:
+    def __init__(self, api_url: str, stats: DemoStats, patience_s: float) -> None:
         self.api_url = api_url
         self.stats = stats
-        self.give_up_s = give_up_s
+        self.patience_s = patience_s
         self._waiting: list[AwaitingReceipt] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -202,6 +224,12 @@ class ReceiptConfirmer:
     def waiting(self) -> int:
         with self._lock:
             return len(self._waiting)
+
+    def overdue(self, now: float | None = None) -> int:
+        """Orders placed longer ago than the patience and still not delivered (nor cancelled)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            return sum(1 for order in self._waiting if now - order.placed_at > self.patience_s)
 
     def start(self) -> None:
         self._thread.start()
@@ -226,14 +254,12 @@ class ReceiptConfirmer:
     def _settled(self, http: httpx.Client, order: AwaitingReceipt) -> bool:
         """Try to confirm one order's receipt; whether it needs no more tries."""
         now = time.monotonic()
-        if now - order.placed_at > self.give_up_s:
-            self.stats.gave_up.add()
-            log.warning("order %s: no delivery after %.0f s, giving up on it", order.order_id, self.give_up_s)
-            return True
         order.tries += 1
         # Backing off keeps a long queue of undelivered orders from flooding the API with doomed requests; the
-        # cap is short because the courier stays busy until we confirm.
-        order.next_try = now + min(RECEIPT_FIRST_TRY_S * 1.5 ** order.tries, RECEIPT_MAX_INTERVAL_S)
+        # cap is short because the courier stays busy until we confirm. A very late order (another program's
+        # slow couriers, say) is still confirmed once it arrives, only checked less often.
+        interval = RECEIPT_SLOW_INTERVAL_S if now - order.placed_at > self.patience_s else RECEIPT_MAX_INTERVAL_S
+        order.next_try = now + min(RECEIPT_FIRST_TRY_S * 1.5 ** order.tries, interval)
         try:
             answer = http.post(f"/api/orders/{order.order_id}/receipt", headers=order.headers)
         except httpx.HTTPError as error:
@@ -254,8 +280,8 @@ class ReceiptConfirmer:
 
 
 @contextmanager
-def confirming_receipts(api_url: str, stats: DemoStats, give_up_s: float) -> Iterator[ReceiptConfirmer]:
-    confirmer = ReceiptConfirmer(api_url, stats, give_up_s)
+def confirming_receipts(api_url: str, stats: DemoStats, patience_s: float) -> Iterator[ReceiptConfirmer]:
+    confirmer = ReceiptConfirmer(api_url, stats, patience_s)
     confirmer.start()
     try:
         yield confirmer
@@ -311,11 +337,16 @@ def place_order(http: httpx.Client, headers: dict[str, str], body: dict[str, Any
     return None
 
 
-def summary(stats: DemoStats, deliveries: int, waiting: int, elapsed_s: float) -> str:
-    return (f"[bold]{elapsed_s:4.0f} s[/] placed [cyan]{stats.placed.value}[/] refused {stats.refused.value}"
-            f" | delivered [cyan]{deliveries}[/] received [green]{stats.received.value}[/]"
-            f" cancelled [yellow]{stats.cancelled.value}[/] awaiting {waiting} gave up {stats.gave_up.value}"
-            f" | restocks {stats.restocks.value} errors [red]{stats.errors.value}[/]")
+def summary(stats: DemoStats, deliveries: int, open_orders: int, overdue: int, couriers: int,
+            elapsed_s: float) -> str:
+    """One line of what the demo did so far. Its orders and its couriers are counted apart: another program's
+    couriers (`logistics simulate couriers`) may deliver some of its orders, and its couriers others' orders."""
+    late = f" ([yellow]{overdue} late[/])" if overdue else ""
+    return (f"[bold]{elapsed_s:4.0f} s[/] orders: placed [cyan]{stats.placed.value}[/]"
+            f" · refused {stats.refused.value} · cancelled [yellow]{stats.cancelled.value}[/]"
+            f" · received [green]{stats.received.value}[/] · on their way {open_orders}{late}"
+            f" | its {couriers} couriers: [cyan]{deliveries}[/] deliveries"
+            f" | restocks {stats.restocks.value} · errors [red]{stats.errors.value}[/]")
 
 
 def run_demo(config: DemoConfig, console: Console | None = None) -> DemoStats:
@@ -328,8 +359,10 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> DemoStats:
     admin = bearer(admin_token)
     customers = [bearer(tokens.issue("customer", f"demo-customer-{n}")) for n in range(1, config.customers + 1)]
     stats = DemoStats()
+    courier_count = config.couriers if config.couriers is not None else couriers_for(
+        config.orders_per_minute, config.radius_km, config.speed_kmh, config.tick_s)
     simulation_config = SimulationConfig(
-        api_url=config.api_url, admin_token=admin_token, count=config.couriers,
+        api_url=config.api_url, admin_token=admin_token, count=courier_count,
         centre=JAKARTA, radius_km=config.radius_km, speed_kmh=config.speed_kmh, tick_s=config.tick_s,
         name_prefix="Demo courier")
     started = time.monotonic()
@@ -337,9 +370,12 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> DemoStats:
         products = seed_catalog(http, admin)
         console.print(f"catalog: {', '.join(f'{p.spec.sku} ({p.estimate})' for p in products)}")
         with courier_simulation(simulation_config, rng) as couriers, \
-                confirming_receipts(config.api_url, stats, config.receipt_give_up_s) as receipts:
-            console.print(f"{len(couriers.couriers)} couriers at {config.speed_kmh:.0f} km/h, "
+                confirming_receipts(config.api_url, stats, config.receipt_patience_s) as receipts:
+            sized = "" if config.couriers is not None else " (enough for the order rate)"
+            console.print(f"{len(couriers.couriers)} couriers{sized} at {config.speed_kmh:.0f} km/h, "
                           f"{config.orders_per_minute:g} orders/min from {config.customers} customers")
+            console.print("orders: placed, refused by the API, cancelled by the saga, received by their customer, "
+                          "on their way (not yet delivered); deliveries: by the demo's own couriers")
             per_second = config.orders_per_minute / 60.0
             now = time.monotonic()
             next_order, next_restock, next_summary = now, now, now + config.summary_every_s
@@ -360,12 +396,12 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> DemoStats:
                         next_restock = now + RESTOCK_CHECK_S
                     if now >= next_summary:
                         console.print(summary(stats, couriers.stats.deliveries.value, receipts.waiting,
-                                              now - started))
+                                              receipts.overdue(now), len(couriers.couriers), now - started))
                         next_summary = now + config.summary_every_s
                     time.sleep(max(0.0, min(next_order, next_restock, next_summary, now + 0.5) - time.monotonic()))
                     now = time.monotonic()
             except KeyboardInterrupt:
                 console.print("stopping")
-            deliveries, waiting = couriers.stats.deliveries.value, receipts.waiting
-    console.print(summary(stats, deliveries, waiting, time.monotonic() - started))
+            final = (couriers.stats.deliveries.value, receipts.waiting, receipts.overdue(), len(couriers.couriers))
+    console.print(summary(stats, *final, time.monotonic() - started))
     return stats

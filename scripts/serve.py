@@ -1,6 +1,9 @@
 """Running the platform's HTTP processes under uvicorn."""
 
 import logging
+import sys
+from collections.abc import Callable
+from socket import socket
 
 import uvicorn
 from litestar import Litestar
@@ -9,6 +12,7 @@ from adapters.bootstrap import open_platform, open_read_side
 from adapters.health_server import supervised_loops_healthy
 from adapters.settings import Settings
 from web.command_api.app import create_command_api
+from web.docs import PlatformSchema
 from web.platform_app import PlatformApp
 from web.query_api.app import create_query_api
 
@@ -17,12 +21,47 @@ log = logging.getLogger(__name__)
 COMBINED_COMMAND_SCHEMA = "/schema/commands"
 
 
-def serve(app: Litestar | PlatformApp, host: str, port: int) -> None:
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling `on_ready` once it listens and the apps have started."""
+
+    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None] | None) -> None:
+        super().__init__(config)
+        self._on_ready = on_ready
+
+    async def startup(self, sockets: list[socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self._on_ready is not None:
+            self._on_ready()
+
+
+def serve(app: Litestar | PlatformApp, host: str, port: int, on_ready: Callable[[], None] | None = None,
+          log_level: str = "info") -> None:
     # log_config=None: uvicorn's records go through our handlers (JSON, with correlation ids) like the rest.
     # timeout_graceful_shutdown: open SSE streams would otherwise keep a stopping server alive for ever.
-    config = uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on", access_log=False,
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", access_log=False,
                             log_config=None, timeout_graceful_shutdown=5)
-    uvicorn.Server(config).run()
+    _Server(config, on_ready).run()
+
+
+def banner(settings: Settings, host: str, port: int, database: str, broker: str) -> str:
+    """What a person who just typed `./dev run` needs: where to go, who to be, how to stop."""
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    lines = [
+        f"Logistics platform running on {url}  ({database}, {broker})",
+        "",
+        f"  Web console   {url}/",
+        f"  API docs      {url}/schema  (commands and queries; also /schema/redoc, /schema/elements, /schema/rapidoc)",
+        f"  Health        {url}/health/ready    Metrics  {url}/metrics",
+        "",
+    ]
+    if settings.demo:
+        lines += ["  Demo logins   pick one on the login page: customers demo-customer-1 to -6, the operator (ops),",
+                  "                or any registered courier",
+                  "  Make it busy  .venv/bin/logistics demo   (in another terminal: products, couriers, orders)"]
+    else:
+        lines += ["  Sign in       with a token: .venv/bin/logistics token --role admin --subject ops"]
+    lines += ["", "  Stop          Ctrl-C", ""]
+    return "\n".join(lines)
 
 
 def run_command_api(settings: Settings, host: str, port: int) -> None:
@@ -51,10 +90,18 @@ def run_all(settings: Settings, host: str, port: int) -> None:
         for supervisor in supervisors:
             supervisor.start()
         try:
-            log.info("logistics platform on http://%s:%d with %s and %s", host, port, mode, broker)
             loops = [supervised_loops_healthy(supervisor) for supervisor in supervisors]
-            command_api = create_command_api(platform, schema_path=COMBINED_COMMAND_SCHEMA, extra_readiness=loops)
-            serve(PlatformApp(command_api, create_query_api(read, extra_readiness=loops)), host, port)
+            docs = PlatformSchema()
+            command_api = create_command_api(platform, schema_path=COMBINED_COMMAND_SCHEMA, alone=False,
+                                             extra_readiness=loops)
+            query_api = create_query_api(read, docs_source=docs, extra_readiness=loops)
+            docs.attach(command_api, query_api)
+
+            def ready() -> None:
+                print(banner(settings, host, port, mode, broker), file=sys.stdout, flush=True)
+
+            # The banner says what uvicorn's startup lines would, and more; its warnings and errors still show.
+            serve(PlatformApp(command_api, query_api), host, port, on_ready=ready, log_level="warning")
         finally:
             for supervisor in supervisors:
                 supervisor.stop()

@@ -19,12 +19,15 @@ def print_status(status: PlatformStatus, console: Console) -> None:
         heads.add_row(head.context, str(head.position), head.at.isoformat() if head.at else "-")
     console.print(heads)
     followers = Table(title="Followers")
-    for column in ("follower", "upstream", "position", "lag (events)", "lag (s)"):
+    for column in ("follower", "upstream", "position", "head", "lag (events)", "lag (s)"):
         followers.add_column(column, justify="left" if column in ("follower", "upstream") else "right")
     for follower in status.followers:
         lag_s = "-" if follower.lag_seconds is None else f"{follower.lag_seconds:.1f}"
-        followers.add_row(follower.follower, follower.upstream, str(follower.position), str(follower.lag_events), lag_s)
+        followers.add_row(follower.follower, follower.upstream, str(follower.position), str(follower.head),
+                          str(follower.lag_events), lag_s)
     console.print(followers)
+    console.print("A follower's position counts the events it does not need as seen: it equals the head exactly "
+                  "when its lag is 0.")
     relay = status.relay
     age = "-" if relay.oldest_unsent_age_s is None else f"{relay.oldest_unsent_age_s:.1f} s"
     console.print(f"Relay backlog: {relay.unsent} unsent (oldest {age}); {relay.sent_kept} sent rows kept")

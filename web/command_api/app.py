@@ -13,6 +13,7 @@ from web.command_api.couriers import CourierCommands, ShipmentCommands
 from web.command_api.orders import OrderCommands
 from web.command_api.products import ProductCommands
 from web.common import CommonPlugin, constant
+from web.docs import docs_assets_router, render_plugins
 from web.observability import CommandMetricsMiddleware, ReadinessCheck
 from web.openapi_problems import document_problems
 from web.strict_input import MAX_BODY_BYTES
@@ -40,11 +41,13 @@ class CommandApiPlugin(InitPluginProtocol):
         return app_config
 
 
-def create_command_api(platform: Platform, schema_path: str = "/schema",
+def create_command_api(platform: Platform, schema_path: str = "/schema", *, alone: bool = True,
                        extra_readiness: Sequence[ReadinessCheck] = ()) -> Litestar:
     """`schema_path` moves the OpenAPI documents aside when the query API shares the port (`logistics run`),
-    whose supervised loops add their own readiness (`extra_readiness`)."""
+    whose supervised loops add their own readiness (`extra_readiness`); alone, the app serves its docs pages'
+    vendored assets itself (beside the query API, that one does)."""
     app = Litestar(
+        route_handlers=[docs_assets_router()] if alone else [],
         logging_config=None,  # the process's own logging (adapters.logging_setup) stays in charge
         request_max_body_size=MAX_BODY_BYTES,
         # Ready when the database is: commands never wait for the broker (the outbox does), so a broker outage
@@ -54,7 +57,8 @@ def create_command_api(platform: Platform, schema_path: str = "/schema",
         middleware=[CommandMetricsMiddleware()],
         openapi_config=OpenAPIConfig(title="Logistics command API", version="0.1.0", path=schema_path,
                                      description="Commands for orders, products, stock, couriers and shipments. "
-                                                 "Authenticate with a bearer token from `logistics token`."),
+                                                 "Authenticate with a bearer token from `logistics token`.",
+                                     render_plugins=render_plugins()),
     )
     document_problems(app, commands=True)
     return app

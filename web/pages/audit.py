@@ -64,10 +64,13 @@ class AuditPages(Controller):
         until: Annotated[str | None, QueryParameter()] = None,
         cursor: Annotated[str | None, QueryParameter()] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = 50,
+        order: Annotated[str | None, QueryParameter()] = None,
     ) -> Template:
+        # Newest first unless asked otherwise: after a while the recent events are what an operator looks for.
+        oldest_first = order == "oldest"
         filters = {"context": context or "", "type": type or "", "aggregate_id": aggregate_id or "",
                    "correlation_id": correlation_id or "", "since": since or "", "until": until or "",
-                   "limit": limit}
+                   "limit": limit, "order": "oldest" if oldest_first else ""}
         aggregate = None
         if aggregate_id:
             aggregate = parse_uuid(aggregate_id.strip())
@@ -76,12 +79,15 @@ class AuditPages(Controller):
         page = pages.audit.events(
             context=context or None, event_type=type or None, aggregate_id=aggregate,
             correlation_id=correlation_id or None, since=_moment("since", since), until=_moment("until", until),
-            cursor=cursor or None, limit=limit)
+            cursor=cursor or None, limit=limit, newest_first=not oldest_first)
         # The "more" link carries the filters and the next cursor; htmx swaps it for the next rows.
         more: dict[str, Any] = {key: value for key, value in filters.items() if value}
+        flipped = {key: value for key, value in more.items() if key != "order"}
+        if not oldest_first:
+            flipped["order"] = "oldest"
         return render(request, "operator/audit.html", fragment="operator/_audit_rows.html",
                       events=page.items, next_cursor=page.next_cursor, filters=filters, more=more,
-                      contexts=sorted(CONTEXTS))
+                      flipped=flipped, oldest_first=oldest_first, contexts=sorted(CONTEXTS))
 
     @get("/streams/{aggregate_id:str}", sync_to_thread=True)
     def stream(

@@ -31,4 +31,5 @@ class CourierPages(Controller):
         shipment_id = parse_uuid(str(courier.get("shipment_id") or ""))
         shipment = pages.shipments.get(shipment_id) if shipment_id else None
         return render(request, "courier/assignment.html", fragment="courier/_assignment.html",
-                      courier=courier, shipment=shipment, map=assignment_map(courier, shipment))
+                      courier=courier, shipment=shipment, map=assignment_map(courier, shipment),
+                      display_name=str(courier.get("name") or ""))

@@ -10,7 +10,8 @@ from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 from litestar.plugins.htmx import HTMXRequest
-from litestar.response import Template
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from commands.actor import Actor, Role
 from queries.pagination import MAX_LIMIT
@@ -53,22 +54,9 @@ class CustomerPages(Controller):
                       products=pages.all_products(include_discontinued=False), draft=delivery_draft(),
                       payment_tokens=PAYMENT_TOKENS)
 
-    @get("/orders", sync_to_thread=True)
-    def my_orders(
-        self, request: HTMXRequest, pages: NamedDependency[PageReads],
-        status: Annotated[str | None, QueryParameter()] = None,
-        cursor: Annotated[str | None, QueryParameter()] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = 20,
-    ) -> Template:
-        actor = actor_of(request)
-        page = pages.orders.list(customer_id=actor.subject, status=status or None, cursor=cursor or None,
-                                 limit=limit)
-        return render(request, "customer/orders.html", fragment="customer/_order_rows.html",
-                      orders=page.items, next_cursor=page.next_cursor, status=status or "", cursor=cursor or "")
-
 
 class OrderPage(Controller):
-    """One order: its customer follows it live; operators open it from the board."""
+    """One order (its customer follows it live; operators open it from the board), and the list of orders."""
 
     include_in_schema = False
     guards = [requires(Role.CUSTOMER, Role.ADMIN)]
@@ -78,3 +66,19 @@ class OrderPage(Controller):
         order = visible_order(pages, order_id, actor_of(request))
         return render(request, "customer/order.html", fragment="customer/_order_live.html",
                       view=order_view(pages, order))
+
+    @get("/orders", sync_to_thread=True)
+    def my_orders(
+        self, request: HTMXRequest, pages: NamedDependency[PageReads],
+        status: Annotated[str | None, QueryParameter()] = None,
+        cursor: Annotated[str | None, QueryParameter()] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = 20,
+    ) -> Template | Redirect:
+        actor = actor_of(request)
+        if actor.role is Role.ADMIN:
+            # An operator's list of orders is the board: every customer's, with its filters.
+            return Redirect("/ops", status_code=HTTP_303_SEE_OTHER)
+        page = pages.orders.list(customer_id=actor.subject, status=status or None, cursor=cursor or None,
+                                 limit=limit)
+        return render(request, "customer/orders.html", fragment="customer/_order_rows.html",
+                      orders=page.items, next_cursor=page.next_cursor, status=status or "", cursor=cursor or "")

@@ -20,7 +20,7 @@ from queries.pagination import MAX_LIMIT
 from web.auth import requires
 from web.pages.reads import PageReads
 from web.pages.rendering import render
-from web.pages.views import couriers_map
+from web.pages.views import LagSummary, couriers_map, natural_key, rate_chart
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +38,31 @@ class OperatorPages(Controller):
         status: Annotated[str | None, QueryParameter()] = None,
         customer: Annotated[str | None, QueryParameter()] = None,
         cursor: Annotated[str | None, QueryParameter()] = None,
+        trail: Annotated[str | None, QueryParameter()] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = 50,
     ) -> Template:
         status = status if status in ORDER_STATUSES else None
         page = pages.orders.list(status=status, customer_id=customer or None, cursor=cursor or None,
                                  limit=limit)
+        # The cursors are one-way (older); the pages before this one ride along, so "newer" can go back.
+        earlier = (trail or "").split()
         return render(request, "operator/board.html", fragment="operator/_board_rows.html",
                       orders=page.items, next_cursor=page.next_cursor, status=status or "",
-                      customer=customer or "", statuses=ORDER_STATUSES, cursor=cursor or "")
+                      customer=customer or "", statuses=ORDER_STATUSES, cursor=cursor or "", limit=limit,
+                      trail_forward=" ".join([*earlier, cursor or "-"]),
+                      trail_back={"cursor": earlier[-1] if earlier and earlier[-1] != "-" else "",
+                                  "trail": " ".join(earlier[:-1])})
+
+    @get("/dashboard", sync_to_thread=True)
+    def dashboard(self, request: HTMXRequest, pages: NamedDependency[PageReads]) -> Template:
+        figures = pages.dashboard.figures()
+        try:
+            lag: LagSummary | None = LagSummary.of(pages.status.get())
+        except psycopg.OperationalError as error:
+            log.warning("projection status unavailable: %s", error)
+            lag = None
+        return render(request, "operator/dashboard.html", fragment="operator/_dashboard.html",
+                      figures=figures, lag=lag, rate_chart=rate_chart(figures.orders_per_minute))
 
     @get("/products", sync_to_thread=True)
     def products(self, request: HTMXRequest, pages: NamedDependency[PageReads]) -> Template:
@@ -54,9 +71,10 @@ class OperatorPages(Controller):
 
     @get("/couriers", sync_to_thread=True)
     def couriers(self, request: HTMXRequest, pages: NamedDependency[PageReads]) -> Template:
-        couriers = pages.all_couriers()
+        couriers = sorted(pages.all_couriers(), key=lambda courier: natural_key(str(courier.get("name", ""))))
+        destinations = pages.courier_destinations(couriers)
         return render(request, "operator/couriers.html", fragment="operator/_couriers.html",
-                      couriers=couriers, map=couriers_map(couriers),
+                      couriers=couriers, map=couriers_map(couriers, destinations), destinations=destinations,
                       busy=sum(1 for courier in couriers if courier.get("status") == "BUSY"))
 
     @get("/status", sync_to_thread=True)

@@ -8,6 +8,7 @@ from adapters.bootstrap import ReadSide
 from adapters.tokens import TokenIssuer
 from queries.audit import AuditQueries
 from queries.couriers import CourierQueries
+from queries.dashboard import DashboardQueries
 from queries.event_store import EventStoreQueries
 from queries.orders import OrderQueries
 from queries.products import ProductQueries
@@ -22,6 +23,7 @@ class PageReads:
     shipments: ShipmentQueries
     couriers: CourierQueries
     audit: AuditQueries
+    dashboard: DashboardQueries
     event_store: EventStoreQueries
     status: ProjectionStatus
     tokens: TokenIssuer
@@ -38,6 +40,7 @@ class PageReads:
             shipments=ShipmentQueries(pool),
             couriers=CourierQueries(pool),
             audit=AuditQueries(pool),
+            dashboard=DashboardQueries(pool),
             event_store=EventStoreQueries(pool),
             status=ProjectionStatus(read.database),
             tokens=TokenIssuer(read.settings.secret),
@@ -66,6 +69,16 @@ class PageReads:
             if page.next_cursor is None or len(items) >= 1000:
                 return items
             cursor = page.next_cursor
+
+    def courier_destinations(self, couriers: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Where each busy courier is taking its shipment (address, lat, lng), by courier id."""
+        found: dict[str, dict[str, Any]] = {}
+        for courier in couriers:
+            shipment_id = parse_uuid(str(courier.get("shipment_id") or ""))
+            shipment = self.shipments.get(shipment_id) if shipment_id else None
+            if shipment and isinstance(shipment.get("destination"), dict):
+                found[str(courier.get("id"))] = shipment["destination"]
+        return found
 
     def product_names(self, product_ids: list[str]) -> dict[str, str]:
         names: dict[str, str] = {}

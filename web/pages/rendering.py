@@ -1,6 +1,7 @@
 """Rendering pages: the Jinja environment (autoescaped), its filters, and full-page vs fragment answers."""
 
 import json
+import re
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -10,6 +11,7 @@ from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_aut
 from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
+from markupsafe import Markup
 
 from commands.actor import Actor
 
@@ -61,6 +63,34 @@ def humanize(value: Any) -> str:
     return str(value).replace("_", " ").lower() if value else NOTHING
 
 
+def label(value: Any) -> str:
+    """A status or reason as a person reads it, the same on badges, steps, chips and lists: `In transit`."""
+    text = humanize(value)
+    return text[:1].upper() + text[1:] if value else NOTHING
+
+
+def coordinate(value: Any) -> str:
+    """Five decimals of a degree are about a metre: as precise as a courier's position means anything."""
+    try:
+        return f"{float(value):.5f}"
+    except (TypeError, ValueError):
+        return NOTHING
+
+
+def event_label(value: Any) -> str:
+    """An event's name as a sentence for customers' and couriers' eyes: `Stock reservation requested`."""
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", str(value or "").replace(".", " ")).split()
+    text = " ".join(words).lower()
+    return text[:1].upper() + text[1:] if text else NOTHING
+
+
+def event_name(value: Any) -> Markup:
+    """`StockReservation.Requested` may break after the dot or between words, never inside one."""
+    text = str(value or "")
+    parts = re.split(r"(?<=\.)|(?<=[a-z])(?=[A-Z])", text)
+    return Markup('<span class="event-name">{}</span>').format(Markup("<wbr>").join(parts))
+
+
 def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
 
@@ -75,6 +105,15 @@ def short_id(value: Any) -> str:
     return text[:8] if len(text) > 8 else text
 
 
+def short_ref(value: Any) -> str:
+    """A correlation as a short text that still says what it is: `request:3f2a91c0`, or an order's `9c1e44b2`."""
+    text = str(value or "")
+    kind, colon, rest = text.partition(":")
+    if colon and rest:
+        return f"{kind}:{short_id(rest)}"
+    return short_id(text)
+
+
 def template_engine() -> JinjaTemplateEngine:
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
@@ -86,7 +125,11 @@ def template_engine() -> JinjaTemplateEngine:
         lstrip_blocks=True,
     )
     environment.filters.update(money=money, when=when, tone=tone, humanize=humanize, pretty_json=pretty_json,
-                               short_id=short_id, scalar=scalar)
+                               short_id=short_id, scalar=scalar, label=label, coordinate=coordinate,
+                               event_name=event_name, event_label=event_label,
+                               short_ref=short_ref)
+    # An aggregate's `_private` attributes are its own bookkeeping, not state a person asked to see.
+    environment.tests["internal"] = lambda key: str(key).startswith("_")
     return JinjaTemplateEngine.from_environment(environment)
 
 

@@ -22,17 +22,23 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 from web.auth import TOKEN_COOKIE, TokenRejected, actor_for, verify_token
 from web.pages.reads import PageReads
 from web.pages.rendering import render
+from web.pages.views import natural_key
 
-DEMO_CUSTOMERS: Final = ("demo-customer-1", "demo-customer-2", "demo-customer-3")
+DEMO_CUSTOMERS: Final = tuple(f"demo-customer-{n}" for n in range(1, 7))
+"""The customers `logistics demo` places its orders as (its default `customers`), so each can be watched."""
 DEMO_OPERATOR: Final = "ops"
 DEMO_LIFETIME: Final = timedelta(hours=12)
-HOMES: Final = {"customer": "/shop", "admin": "/ops", "courier": "/courier"}
+HOMES: Final = {"customer": "/shop", "admin": "/ops/dashboard", "courier": "/courier"}
 
 
 class LoginForm(msgspec.Struct, frozen=True):
     role: str = ""
     subject: str = ""
     token: str = ""
+
+
+def _courier_name(courier: dict[str, Any]) -> tuple[Any, ...]:
+    return natural_key(str(courier.get("name", "")))
 
 
 def role_home(role: str) -> str:
@@ -120,5 +126,5 @@ class SessionPages(Controller):
                status_code: int = 200) -> Template:
         return render(request, "login.html", status_code=status_code, demo=pages.demo, error=error,
                       customers=DEMO_CUSTOMERS, operator=DEMO_OPERATOR,
-                      couriers=pages.all_couriers() if pages.demo else [],
+                      couriers=sorted(pages.all_couriers(), key=_courier_name) if pages.demo else [],
                       signed_in_as=signed_in_role(request, pages.secret))

@@ -1,12 +1,13 @@
 """What the templates get: read-model documents arranged for display (names resolved, maps projected)."""
 
 import random
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from domain.order import CANCELLABLE_STATUSES, OrderStatus
-from web.pages.maps import JAKARTA, MapFrame, Point
+from web.pages.maps import JAKARTA, Basemap, Cluster, MapFrame, Point, basemap, clusters
 from web.pages.reads import PageReads, parse_uuid
 
 STREETS: Final = ("Jl. Jaksa", "Jl. Sabang", "Jl. Cikini Raya", "Jl. Kemang Raya", "Jl. Senopati",
@@ -21,6 +22,9 @@ class Marker:
     label: str
     tone: str
     id: str = ""
+    to: Point | None = None
+    """Where a busy courier is taking its shipment."""
+    address: str = ""
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,9 @@ class MapView:
     """An SVG polyline's points: the track the courier drove."""
     destination: Point | None = None
     courier: Point | None = None
+    groups: list[Cluster] = field(default_factory=list)
+    """The markers, grouped where they would overlap on screen."""
+    base: Basemap = field(default_factory=Basemap)
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,7 @@ def order_map(pages: PageReads, order: dict[str, Any]) -> MapView | None:
     frame = MapFrame.around(destination, track, minimum_km=1.0)
     return MapView(
         frame=frame,
+        base=basemap(frame),
         route=frame.polyline(track) if len(track) > 1 else "",
         destination=frame.project(*destination),
         courier=frame.project(*courier) if courier else None,
@@ -95,7 +103,7 @@ def order_view(pages: PageReads, order: dict[str, Any]) -> OrderView:
     return OrderView(
         order=order,
         lines=lines,
-        steps=_steps(status),
+        steps=_steps(status, order.get("timeline")),
         cancellable=status in {state.value for state in CANCELLABLE_STATUSES},
         receivable=status == OrderStatus.DELIVERED.value,
         map=order_map(pages, order),
@@ -109,24 +117,42 @@ def _subtotal(item: dict[str, Any]) -> str:
         return ""
 
 
-def _steps(status: str) -> list[tuple[str, str]]:
-    if status == OrderStatus.CANCELLED.value or status not in ORDER_STEPS:
+def _steps(status: str, timeline: list[Any] | None = None) -> list[tuple[str, str]]:
+    if status == OrderStatus.CANCELLED.value:
+        # What it had reached, then where it stopped: the steps it will never take are not shown as to come.
+        seen = {entry.get("status") for entry in timeline or [] if isinstance(entry, dict)}
+        reached_steps = [step for step in ORDER_STEPS if step in seen] or [ORDER_STEPS[0]]
+        return [(step, "done") for step in reached_steps] + [(OrderStatus.CANCELLED.value, "cancelled")]
+    if status not in ORDER_STEPS:
         return [(step, "todo") for step in ORDER_STEPS]
     reached = ORDER_STEPS.index(status)
     return [(step, "done" if i < reached else "current" if i == reached else "todo")
             for i, step in enumerate(ORDER_STEPS)]
 
 
-def couriers_map(couriers: list[dict[str, Any]]) -> MapView:
+def couriers_map(couriers: list[dict[str, Any]], destinations: dict[str, dict[str, Any]] | None = None) -> MapView:
+    """Every courier, and where each busy one is heading; fitted to all of them and their destinations."""
+    destinations = destinations or {}
     placed = [(courier, point) for courier in couriers if (point := _point(courier.get("position")))]
-    frame = MapFrame.fitting([point for _, point in placed])
+    targets = {courier_id: point for courier_id, destination in destinations.items()
+               if (point := _point(destination))}
+    frame = MapFrame.fitting([point for _, point in placed] + list(targets.values()))
     markers = []
     for courier, point in placed:
         projected = frame.project(*point)
         busy = courier.get("status") == "BUSY"
+        courier_id = str(courier.get("id", ""))
+        target = targets.get(courier_id) if busy else None
         markers.append(Marker(projected.x, projected.y, str(courier.get("name", "")), "busy" if busy else "free",
-                              id=str(courier.get("id", ""))))
-    return MapView(frame=frame, markers=markers)
+                              id=courier_id, to=frame.project(*target) if target else None,
+                              address=str((destinations.get(courier_id) or {}).get("address") or "")))
+    return MapView(frame=frame, markers=markers, groups=clusters([(Point(m.x, m.y), m) for m in markers]),
+                   base=basemap(frame))
+
+
+def natural_key(text: str) -> tuple[Any, ...]:
+    """`Courier 2` before `Courier 10`: digits compare as numbers."""
+    return tuple(int(part) if part.isdigit() else part.casefold() for part in re.split(r"(\d+)", text))
 
 
 def assignment_map(courier: dict[str, Any], shipment: dict[str, Any] | None) -> MapView | None:
@@ -137,5 +163,52 @@ def assignment_map(courier: dict[str, Any], shipment: dict[str, Any] | None) -> 
         return None
     others = [point for point in (position,) if point is not None]
     frame = MapFrame.around(centre, others, minimum_km=1.0)
-    return MapView(frame=frame, destination=frame.project(*destination) if destination else None,
+    return MapView(frame=frame, base=basemap(frame), destination=frame.project(*destination) if destination else None,
                    courier=frame.project(*position) if position else None)
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str
+
+
+@dataclass(frozen=True)
+class BarChart:
+    width: int
+    height: int
+    bars: list[Bar]
+    peak: int
+
+
+def rate_chart(bins: list[tuple[Any, int]], width: int = 360, height: int = 80) -> BarChart:
+    """Orders per minute as small bars, the newest minute at the right."""
+    peak = max((count for _, count in bins), default=0)
+    slot = width / max(len(bins), 1)
+    bars = []
+    for i, (minute, count) in enumerate(bins):
+        bar_height = (height - 14) * count / peak if peak else 0
+        bars.append(Bar(round(i * slot + 1, 2), round(height - bar_height, 2), round(max(slot - 2, 1), 2),
+                        round(bar_height, 2), f"{minute:%H:%M} · {count} orders"))
+    return BarChart(width, height, bars, peak)
+
+
+@dataclass(frozen=True)
+class LagSummary:
+    """The projections' and saga steps' worst lag, for the dashboard; the status page has every row."""
+
+    events: int
+    seconds: float | None
+    worst: str
+    followers: int
+
+    @classmethod
+    def of(cls, status: Any) -> "LagSummary":
+        followers = list(status.followers)
+        worst = max(followers, key=lambda f: (f.lag_events, f.lag_seconds or 0.0), default=None)
+        if worst is None:
+            return cls(0, 0.0, "", 0)
+        return cls(worst.lag_events, worst.lag_seconds, worst.follower if worst.lag_events else "", len(followers))

@@ -16,6 +16,7 @@ from queries.orders import OrderQueries
 from queries.products import ProductQueries
 from queries.shipments import ShipmentQueries
 from web.common import CommonPlugin, constant
+from web.docs import SchemaSource, render_plugins
 from web.observability import ReadinessCheck
 from web.openapi_problems import document_problems
 from web.pages.plugin import PagesPlugin
@@ -51,7 +52,10 @@ class QueryApiPlugin(InitPluginProtocol):
         return app_config
 
 
-def create_query_api(read: ReadSide, extra_readiness: Sequence[ReadinessCheck] = ()) -> Litestar:
+def create_query_api(read: ReadSide, docs_source: SchemaSource | None = None,
+                     extra_readiness: Sequence[ReadinessCheck] = ()) -> Litestar:
+    """`docs_source`: the document the docs pages show instead of this app's own (the all-in-one run's merged);
+    `extra_readiness`: the all-in-one run's supervised loops."""
     app = Litestar(
         logging_config=None,  # the process's own logging (adapters.logging_setup) stays in charge
         request_max_body_size=MAX_BODY_BYTES,
@@ -60,7 +64,8 @@ def create_query_api(read: ReadSide, extra_readiness: Sequence[ReadinessCheck] =
                      database_reachable(read.database), broker_reachable(read.broker),
                      read_models_fresh(read.database, read.settings.ready_max_lag_s), *extra_readiness))],
         openapi_config=OpenAPIConfig(title="Logistics query API", version="0.1.0",
-                                     description="Read models, the audit log and live push. Read-only."),
+                                     description="Read models, the audit log and live push. Read-only.",
+                                     render_plugins=render_plugins(docs_source)),
     )
     document_problems(app, commands=False)
     return app

@@ -24,6 +24,45 @@
     return raw;
   }
 
+  // What is wrong with a field, in words, before the API is asked (it checks again and stays the authority).
+  function fieldProblem(element) {
+    const raw = element.value.trim();
+    const name = element.dataset.label || element.getAttribute("aria-label") || element.name;
+    if (element.dataset.item) {
+      if (raw === "") return null;
+      const quantity = Number(raw);
+      if (!Number.isInteger(quantity) || quantity < 0) return name + ": enter a whole number of items.";
+      const max = element.max === "" ? Infinity : Number(element.max);
+      if (quantity > max) {
+        return max === 0 ? name + " is sold out." : "Only " + max + " of " + element.dataset.product + " available: order at most " + max + ".";
+      }
+      return null;
+    }
+    if (element.dataset.type !== "number" && element.dataset.type !== "int") return null;
+    if (raw === "") return "optional" in element.dataset || !element.required ? null : name + " is required.";
+    const value = Number(raw);
+    const min = element.dataset.min === undefined ? -Infinity : Number(element.dataset.min);
+    const max = element.dataset.max === undefined ? Infinity : Number(element.dataset.max);
+    const range = isFinite(min) && isFinite(max) ? " between " + min + " and " + max : "";
+    if (!isFinite(value) || (element.dataset.type === "int" && !Number.isInteger(value))) {
+      return name + " must be a " + (element.dataset.type === "int" ? "whole number" : "number") + range +
+        (element.dataset.example ? ", such as " + element.dataset.example : "") + " (not “" + raw + "”).";
+    }
+    if (value < min || value > max) return name + " must be" + range + " (not " + raw + ").";
+    return null;
+  }
+
+  function formProblems(form) {
+    const problems = [];
+    form.querySelectorAll("input").forEach(function (element) {
+      if (element.disabled) return;
+      const problem = fieldProblem(element);
+      element.toggleAttribute("aria-invalid", problem !== null);
+      if (problem) problems.push(problem);
+    });
+    return problems;
+  }
+
   function commandBody(form) {
     const body = {};
     const items = [];
@@ -88,6 +127,11 @@
   async function submitCommand(form) {
     if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
     const method = (form.dataset.method || "POST").toUpperCase();
+    const problems = formProblems(form);
+    if (problems.length) {
+      show(form, problems.join(" "), false);
+      return;
+    }
     const body = commandBody(form);
     if (form.querySelector("[data-item]") && body.items.length === 0) {
       show(form, "Choose a quantity for at least one product.", false);
@@ -140,6 +184,71 @@
       if (button) button.disabled = false;
     }
   }
+
+  // A message answers what was sent: once a field changes, an error about the old value no longer applies.
+  document.addEventListener("input", function (event) {
+    const form = event.target instanceof Element ? event.target.closest("form[data-command]") : null;
+    if (!form) return;
+    const output = form.querySelector("[data-result]");
+    if (output && output.classList.contains("error")) {
+      output.textContent = "";
+      output.classList.remove("error");
+    }
+    if (event.target instanceof Element) event.target.removeAttribute("aria-invalid");
+  });
+
+  // A table re-fetched after a change keeps what the operator had open and the answers shown beside its
+  // forms: a row's edit panel stays open and its "Done" stays readable after the refresh.
+  const kept = new Map();
+
+  function formKey(form) {
+    const row = form.closest("[data-product-id]");
+    return (row ? row.dataset.productId : "") + " " + (form.dataset.method || "POST") + " " + form.getAttribute("action");
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    const target = event.detail && event.detail.target;
+    if (!(target instanceof Element) || !target.matches("[data-keep-open]")) return;
+    const state = { open: [], results: [], values: [] };
+    target.querySelectorAll("details[open]").forEach(function (details) {
+      const row = details.closest("[data-product-id]");
+      if (row) state.open.push(row.dataset.productId);
+    });
+    target.querySelectorAll("form[data-command]").forEach(function (form) {
+      const output = form.querySelector("[data-result]");
+      if (output && output.textContent) {
+        state.results.push({ key: formKey(form), text: output.textContent, ok: output.classList.contains("ok") });
+      }
+      // What the operator typed and has not sent yet survives too.
+      form.querySelectorAll("input[name]").forEach(function (input) {
+        if (input.value !== input.defaultValue) {
+          state.values.push({ key: formKey(form), name: input.name, value: input.value });
+        }
+      });
+    });
+    kept.set(target, state);
+  });
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    const target = event.detail && event.detail.target;
+    const state = target instanceof Element ? kept.get(target) : undefined;
+    if (!state) return;
+    kept.delete(target);
+    state.open.forEach(function (id) {
+      const details = target.querySelector('[data-product-id="' + CSS.escape(id) + '"] details');
+      if (details) details.open = true;
+    });
+    target.querySelectorAll("form[data-command]").forEach(function (form) {
+      const key = formKey(form);
+      const result = state.results.find(function (entry) { return entry.key === key; });
+      if (result) show(form, result.text, result.ok);
+      state.values.forEach(function (entry) {
+        if (entry.key !== key) return;
+        const input = form.querySelector('input[name="' + CSS.escape(entry.name) + '"]');
+        if (input) input.value = entry.value;
+      });
+    });
+  });
 
   document.addEventListener("submit", function (event) {
     const form = event.target;
@@ -223,7 +332,19 @@
     else if (control.dataset.version) moveSlider(slider, Number(control.dataset.version));
   });
 
-  // The event list beside the slider marks the version the state panel shows.
+  // The event list beside the slider marks the version the state panel shows, and keeps it in view (its
+  // own scroll only: the page does not jump).
+  function revealCurrentVersion() {
+    const list = document.querySelector(".stream-events");
+    const current = list ? list.querySelector('a[aria-current="step"]') : null;
+    if (!list || !current) return;
+    const item = current.closest("li") || current;
+    const top = item.offsetTop;
+    if (top < list.scrollTop || top + item.offsetHeight > list.scrollTop + list.clientHeight) {
+      list.scrollTop = Math.max(0, top - list.clientHeight / 2 + item.offsetHeight / 2);
+    }
+  }
+
   document.addEventListener("htmx:afterSwap", function (event) {
     const state = event.target instanceof Element ? event.target.querySelector(".state[data-version]") : null;
     if (!state) return;
@@ -231,10 +352,42 @@
       if (link.dataset.version === state.dataset.version) link.setAttribute("aria-current", "step");
       else link.removeAttribute("aria-current");
     });
+    revealCurrentVersion();
+  });
+
+  // ---------------------------------------------------------------------------------------------------------
+  // The couriers map: picking a name in the list (or a pin) shows that courier's label, trip and row; the
+  // choice survives the map's refresh every two seconds.
+
+  let selectedCourier = null;
+
+  function markSelectedCourier() {
+    document.querySelectorAll("#couriers-live .selected").forEach(function (element) { element.classList.remove("selected"); });
+    if (!selectedCourier) return;
+    const id = CSS.escape(selectedCourier);
+    document.querySelectorAll('#couriers-live [data-courier-id="' + id + '"], #couriers-live [data-courier-row="' + id + '"]')
+      .forEach(function (element) { element.classList.add("selected"); });
+    document.querySelectorAll("#couriers-live .map-cluster").forEach(function (cluster) {
+      cluster.classList.toggle("selected", (cluster.dataset.members || "").split(" ").indexOf(selectedCourier) >= 0);
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    const target = event.target instanceof Element ? event.target : null;
+    const picker = target ? target.closest("[data-select-courier], #couriers-live .map-pin[data-courier-id]") : null;
+    if (!picker) return;
+    const id = picker.dataset.selectCourier || picker.dataset.courierId;
+    selectedCourier = selectedCourier === id ? null : id;
+    markSelectedCourier();
+  });
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.target instanceof Element && event.target.id === "couriers-live") markSelectedCourier();
   });
 
   document.addEventListener("DOMContentLoaded", function () {
     const root = document.querySelector("[data-live-order]");
     if (root) followOrder(root);
+    revealCurrentVersion();
   });
 })();
