@@ -7,6 +7,7 @@ from openapi_spec_validator import validate
 
 from adapters.bootstrap import Platform, open_read_side
 from web.command_api.app import create_command_api
+from web.docs import PlatformSchema
 from web.query_api.app import create_query_api
 
 METHODS = ("get", "post", "patch", "delete", "put")
@@ -15,8 +16,11 @@ METHODS = ("get", "post", "patch", "delete", "put")
 @pytest.fixture
 def documents(platform: Platform) -> dict[str, dict[str, Any]]:
     with open_read_side(platform.settings, platform.database, platform.broker) as read:
-        return {"commands": create_command_api(platform).openapi_schema.to_schema(),
-                "queries": create_query_api(read).openapi_schema.to_schema()}
+        commands, queries = create_command_api(platform), create_query_api(read)
+        merged = PlatformSchema()  # what `logistics run`'s docs pages show
+        merged.attach(commands, queries)
+        return {"commands": commands.openapi_schema.to_schema(), "queries": queries.openapi_schema.to_schema(),
+                "platform": merged()}
 
 
 def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -24,7 +28,7 @@ def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]
             for method in METHODS if method in item]
 
 
-@pytest.mark.parametrize("name", ["commands", "queries"])
+@pytest.mark.parametrize("name", ["commands", "queries", "platform"])
 def test_the_document_passes_the_openapi_validator(documents: dict[str, dict[str, Any]], name: str) -> None:
     validate(documents[name])
 
