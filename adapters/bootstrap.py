@@ -1,15 +1,18 @@
 """The composition root: builds the platform's object graph from settings, and takes it down again."""
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from typing import Any
 
-from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.persistence import InfrastructureFactory, Mapper
 from eventsourcing.utils import Environment
 
 from adapters.database import READ_SCHEMA, Database, create_schemas, migration_lock
 from adapters.embedded_database import start_embedded_postgres
+from adapters.follower_leases import ensure_partitions
+from adapters.followers import follower_partitions
 from adapters.idempotency_store import PostgresIdempotencyStore
 from adapters.messaging import MessageBroker
 from adapters.metrics import install_platform_metrics
@@ -76,6 +79,7 @@ def migrate(database: Database) -> None:
         deadlines.tracking_recorder(PostgresPaymentDeadlinesView)
         deadlines.close()
     create_registry(database, ALL_MODELS.values())
+    ensure_partitions(database, follower_partitions())
 
 
 # The payment deadlines live beside the payments they watch; the read models in their own schema.
@@ -83,6 +87,12 @@ PROJECTION_SCHEMAS = {
     f"{PaymentDeadlines.name.upper()}_POSTGRES_SCHEMA": "payments",
     f"{ReadModelsProjection.name.upper()}_POSTGRES_SCHEMA": READ_SCHEMA,
 }
+
+
+def upstream_mapper(application_class: type[ContextApplication], env: Mapping[str, str]) -> Mapper[Any]:
+    """The mapper `application_class` decodes its events with, without its database pool (nothing is read
+    through it: the runners read the log themselves)."""
+    return application_class(env={**env, "PERSISTENCE_MODULE": "eventsourcing.popo"}).mapper
 
 
 def bind_payment_gateway() -> None:

@@ -25,6 +25,7 @@ from typing import Any, Final
 
 import psycopg
 from psycopg import Cursor
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from adapters.database import READ_SCHEMA, Database
 
@@ -102,9 +103,10 @@ def hold_leases(cursor: Cursor[Any], fence: Fence) -> None:
 class LeaseManager:
     """Claims, renews and gives back this process's leases on a heartbeat, on a thread of its own."""
 
-    def __init__(self, database: Database, followers: Mapping[str, int], owner: str | None = None,
+    def __init__(self, pool: ConnectionPool[Any], followers: Mapping[str, int], owner: str | None = None,
                  ttl_s: float = LEASE_TTL_S, heartbeat_s: float = HEARTBEAT_S) -> None:
-        self._database = database
+        """`pool`: autocommit connections (the process's followers share it)."""
+        self._pool = pool
         self._followers = dict(followers)
         self.owner = owner or process_owner()
         self._ttl_s = ttl_s
@@ -140,11 +142,11 @@ class LeaseManager:
         if self._thread is not None:
             self._thread.join(10)
         try:
-            with self._database.connect() as connection:
+            with self._pool.connection() as connection:
                 connection.execute(f"UPDATE {LEASES} SET owner = NULL, expires_at = '-infinity' WHERE owner = %s",
                                    (self.owner,))
                 connection.execute(f"DELETE FROM {MEMBERS} WHERE owner = %s", (self.owner,))
-        except psycopg.Error as error:
+        except (psycopg.Error, PoolTimeout) as error:
             log.warning("could not give back the leases of %s (they expire on their own): %s", self.owner, error)
         with self._lock:
             self._held = {follower: {} for follower in self._followers}
@@ -153,7 +155,7 @@ class LeaseManager:
         while not self._stop.is_set():
             try:
                 self.tick()
-            except psycopg.Error as error:
+            except (psycopg.Error, PoolTimeout) as error:
                 # The leases expire on their own if this goes on; the fences keep a stale holder from committing.
                 log.warning("lease heartbeat failed: %s", error)
             self._stop.wait(self._heartbeat_s)
@@ -162,7 +164,7 @@ class LeaseManager:
         """One heartbeat: say we are alive, renew, then claim our fair share or give back what is beyond it."""
         ttl = f"{self._ttl_s} seconds"
         held: dict[str, dict[int, int]] = {follower: {} for follower in self._followers}
-        with self._database.connect() as connection:
+        with self._pool.connection() as connection:
             for follower in self._followers:
                 connection.execute(
                     f"INSERT INTO {MEMBERS} (owner, follower, seen_at) VALUES (%s, %s, now()) "

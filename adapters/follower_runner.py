@@ -19,7 +19,8 @@ from eventsourcing.persistence import Mapper, Tracking
 
 from adapters.follower_leases import Fence, LeaseLost, LeaseManager
 from adapters.log_wakeups import POLL_S
-from adapters.partitioned_log import LogPage, PartitionedLog, tracking_name
+from adapters.partitioned_log import LogPage, PartitionedLog
+from projections.partitions import partition_in, tracking_name
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +106,10 @@ class FollowerRunner:
                    if partition not in touched and reached[partition] > self._recorded.get(partition, 0)
                    and now - self._persisted_at.get(partition, 0.0) >= self.persist_idle_s]
         if batch or advance:
-            fenced = touched | {int(tracking.application_name.rsplit("#", 1)[1]) for tracking in advance}
+            fenced = touched | {partition_in(tracking.application_name) or 0 for tracking in advance}
             self.handler.handle(batch, self.leases.fence(self.handler.follower, sorted(fenced)), advance)
             for event_tracking in (*[tracking for _, tracking in batch], *advance):
-                partition = int(event_tracking.application_name.rsplit("#", 1)[1])
+                partition = partition_in(event_tracking.application_name) or 0
                 self._recorded[partition] = max(self._recorded.get(partition, 0), event_tracking.notification_id)
                 self._persisted_at[partition] = now
         self.positions.update(reached)

@@ -9,7 +9,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -24,6 +24,8 @@ from adapters.metrics import RELAY_PUBLISHED
 log = logging.getLogger(__name__)
 
 OUTBOX = f"{READ_SCHEMA}.outbox"
+NOTIFIED_POLL_S = 1.0
+"""With NOTIFY waking it, the relay looks on its own only this often (a lost notification costs that much)."""
 
 
 @dataclass
@@ -36,12 +38,17 @@ class RelayStats:
 
 class OutboxRelay:
     def __init__(self, database: Database, broker: MessageBroker, *, batch_size: int = 500,
-                 retention: timedelta = timedelta(days=7), idle_poll_s: float = 0.05) -> None:
+                 retention: timedelta = timedelta(days=7), idle_poll_s: float = 0.05,
+                 wakeup: threading.Event | None = None, holding: Callable[[], bool] = lambda: True) -> None:
+        """`wakeup`: set when rows were committed (a NOTIFY), so the relay can wait long without delaying them;
+        `holding`: whether this process holds the relay's lease (two relays would publish everything twice)."""
         self._database = database
         self._broker = broker
         self._batch_size = batch_size
         self._retention = retention
-        self._idle_poll_s = idle_poll_s
+        self._idle_poll_s = idle_poll_s if wakeup is None else max(idle_poll_s, NOTIFIED_POLL_S)
+        self._wakeup = wakeup or threading.Event()
+        self._holding = holding
         self.stats = RelayStats()
         self._kept: psycopg.Connection[TupleRow] | None = None
 
@@ -105,6 +112,10 @@ class OutboxRelay:
 
     def _relay_until(self, stop: threading.Event, backoff: float, next_cleanup: float) -> None:
         while not stop.is_set():
+            if not self._holding():
+                stop.wait(self._idle_poll_s)
+                continue
+            self._wakeup.clear()
             try:
                 sent = self.relay_batch()
                 backoff = 0.1
@@ -119,4 +130,4 @@ class OutboxRelay:
                 self.forget_sent()
                 next_cleanup = time.monotonic() + 60
             if sent < self._batch_size:
-                stop.wait(self._idle_poll_s)
+                self._wakeup.wait(self._idle_poll_s)

@@ -1,15 +1,12 @@
 """Reading one context's event log for some of a follower's partitions, filtered in SQL before decoding.
 
-An event belongs to partition `partition_of(originator_id, count)`: the first 32 bits of the aggregate's id
-(ids are random or name-based UUIDs, so evenly spread) modulo the partition count. All events of one
-aggregate are in one partition, so a partition's follower sees them in order. The same function is written
-in SQL, so a reader skips other partitions' rows without fetching or decoding them.
+`projections.partitions.partition_of` is written here in SQL too, so a reader skips other partitions' rows
+without fetching or decoding them.
 """
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
-from uuid import UUID
 
 from eventsourcing.persistence import Notification
 from psycopg.rows import dict_row
@@ -17,31 +14,11 @@ from psycopg.sql import SQL, Composed, Identifier
 from psycopg_pool import ConnectionPool
 
 from adapters.database import CONTEXT_SCHEMAS
+from projections.partitions import PARTITIONS, partition_of
 
-PARTITIONS: Final = 4
-"""Every follower's partition count. Fixed: an event's partition must never change once processed."""
-
-_PARTITION_SQL: Final = SQL("(('x' || left(originator_id::text, 8))::bit(32)::bigint % {0})")
-
-
-def partition_of(aggregate_id: UUID, count: int = PARTITIONS) -> int:
-    return (aggregate_id.int >> 96) % count
-
-
-def tracking_name(upstream: str, partition: int) -> str:
-    """A partition's row in a follower's tracking table: `Orders#2` for partition 2 of the Orders log."""
-    return f"{upstream}#{partition}"
-
-
-def upstream_of(name: str) -> str:
-    """The log a tracking row follows: `Orders` for `Orders#2` (and for a row from before partitions)."""
-    return name.split("#", 1)[0]
-
-
-def partition_in(name: str) -> int | None:
-    """The partition a tracking row is of; None for a row from before partitions."""
-    _, _, partition = name.partition("#")
-    return int(partition) if partition else None
+_PARTITION_OF: Final = "mod(('x' || left(originator_id::text, 8))::bit(32)::bigint, {0})"
+PARTITION_SQL: Final = SQL(_PARTITION_OF.format(PARTITIONS))
+"""`partition_of(originator_id)` in SQL, for the fixed partition count."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +49,7 @@ class PartitionedLog:
         self._pool = pool
         self._topics = list(topics)
         topic_filter = SQL(" AND topic = ANY(%(topics)s)") if topics else SQL("")
-        partition = _PARTITION_SQL.format(count)
+        partition = SQL(_PARTITION_OF.format(count))
         # Each row is compared with its own partition's position: a partition that is far ahead adds no rows
         # that the LIMIT would count and the caller would have to drop.
         self._select = SQL(

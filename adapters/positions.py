@@ -9,12 +9,16 @@ from psycopg.rows import TupleRow
 from psycopg.sql import SQL, Composed, Identifier
 
 from adapters.database import CONTEXT_SCHEMAS, READ_SCHEMA, Database
+from adapters.follower_leases import LEASES
+from adapters.followers import DEADLINES_FOLLOWER, edge_name, read_models_follower
+from adapters.partitioned_log import PARTITION_SQL
 from adapters.postgres_read_models import tracking_table
 from adapters.read_generations import live_generations
 from commands.deadlines import PaymentDeadlines
 from commands.policies import SAGA_EDGES
 from projections.model import ReadModel
 from projections.models import ALL_MODELS
+from projections.partitions import PARTITIONS, tracking_name
 
 
 @dataclass(frozen=True)
@@ -25,14 +29,28 @@ class StreamHead:
 
 
 @dataclass(frozen=True)
+class PartitionPosition:
+    partition: int
+    owner: str | None
+    """The process holding the partition's lease (`host:pid:nonce`); None while nobody does."""
+    position: int
+    lag_events: int
+
+
+@dataclass(frozen=True)
 class FollowerPosition:
     follower: str
     """e.g. `read model orders (g1)` or `saga: Inventory`."""
     upstream: str
     position: int
+    """Where the follower stands as a whole: its partition furthest behind."""
     head: int
     lag_events: int
+    """Events it still has to process, in all its partitions."""
     lag_seconds: float | None
+    name: str = ""
+    """Its name in the lease table, e.g. `orders-to-inventory`."""
+    partitions: list[PartitionPosition] | None = None
 
 
 @dataclass(frozen=True)
@@ -92,41 +110,63 @@ def follower_lag(tracked: int, head: int, pending: Pending) -> tuple[int, int]:
     return max(min(tracked, head), min(pending.first - 1, head)), pending.count
 
 
-def _pending(connection: psycopg.Connection[TupleRow], context: str, tracked: int, head: int,
-             topics: Sequence[str]) -> Pending:
-    """Events after `tracked` and up to `head` that this follower processes (all, without a topic filter)."""
-    table = _events_table(context)
-    if topics:
-        row = connection.execute(SQL("SELECT count(*), min(notification_id) FROM {0} WHERE notification_id > %s "
-                                     "AND notification_id <= %s AND topic = ANY(%s)").format(table),
-                                 (tracked, head, list(topics))).fetchone()
-    else:
-        row = connection.execute(SQL("SELECT count(*), min(notification_id) FROM {0} WHERE notification_id > %s "
-                                     "AND notification_id <= %s").format(table), (tracked, head)).fetchone()
-    if row is None:
-        return Pending(0, None)
-    return Pending(int(row[0]), int(row[1]) if row[1] is not None else None)
+def _pending(connection: psycopg.Connection[TupleRow], context: str, tracked: dict[int, int], head: int,
+             topics: Sequence[str]) -> dict[int, Pending]:
+    """Per partition: the events after its tracked position, up to `head`, that this follower processes."""
+    partitions = sorted(tracked)
+    topic_filter = SQL(" AND topic = ANY(%(topics)s)") if topics else SQL("")
+    rows = connection.execute(SQL(
+        "SELECT {1} AS partition, count(*), min(notification_id) FROM {0} "
+        "WHERE notification_id > %(after)s AND notification_id <= %(head)s "
+        "AND notification_id > (%(positions)s::bigint[])[array_position(%(partitions)s::int[], {1}::int)]{2} "
+        "GROUP BY 1").format(_events_table(context), PARTITION_SQL, topic_filter),
+        {"after": min(tracked.values(), default=0), "head": head, "partitions": partitions,
+         "positions": [tracked[partition] for partition in partitions], "topics": list(topics)}).fetchall()
+    found = {int(row[0]): Pending(int(row[1]), int(row[2]) if row[2] is not None else None) for row in rows}
+    return {partition: found.get(partition, Pending(0, None)) for partition in partitions}
 
 
-def _follower(connection: psycopg.Connection[TupleRow], follower: str, head: StreamHead,
-              tracked: int | None, topics: Sequence[str] = ()) -> FollowerPosition:
-    at = tracked or 0
-    position, behind = follower_lag(at, head.position, _pending(connection, head.context, at, head.position, topics))
+def _follower(connection: psycopg.Connection[TupleRow], follower: str, name: str, head: StreamHead,
+              tracked: dict[int, int], owners: dict[int, str], topics: Sequence[str] = ()) -> FollowerPosition:
+    pending = _pending(connection, head.context, tracked, head.position, topics)
+    parts = []
+    for partition in sorted(tracked):
+        position, behind = follower_lag(tracked[partition], head.position, pending[partition])
+        parts.append(PartitionPosition(partition, owners.get(partition), position, behind))
+    behind = sum(part.lag_events for part in parts)
     lag_seconds: float | None = 0.0
     if behind and head.at is not None:
+        # As old as the oldest event still to process: the furthest-behind partition's last seen event.
+        at = min(tracked[part.partition] for part in parts if part.lag_events)
         seen = _event_time(connection, head.context, at) if at else None
         lag_seconds = max(0.0, (head.at - seen).total_seconds()) if seen else None
-    return FollowerPosition(follower, head.context, position, head.position, behind, lag_seconds)
+    position = min((part.position for part in parts), default=head.position)
+    return FollowerPosition(follower, head.context, position, head.position, behind, lag_seconds, name, parts)
 
 
-def _tracked(connection: psycopg.Connection[TupleRow], schema: str, table: str, upstream: str) -> int | None:
+def _tracked(connection: psycopg.Connection[TupleRow], schema: str, table: str, upstream: str) -> dict[int, int]:
+    """Each partition's recorded position (a partition never recorded stands at the unpartitioned row's)."""
     # Checked first rather than caught: an error would end the snapshot transaction the whole status reads in.
     exists = connection.execute("SELECT to_regclass(%s)", (f'"{schema}"."{table}"',)).fetchone()
+    names = [tracking_name(upstream, partition) for partition in range(PARTITIONS)]
     if not exists or exists[0] is None:
-        return None
-    row = connection.execute(SQL("SELECT notification_id FROM {0}.{1} WHERE application_name = %s").format(
-        Identifier(schema), Identifier(table)), (upstream,)).fetchone()
-    return int(row[0]) if row else None
+        return dict.fromkeys(range(PARTITIONS), 0)
+    statement = SQL("SELECT application_name, notification_id FROM {0}.{1} WHERE application_name = ANY(%s)")
+    rows: dict[str, int] = dict(connection.execute(statement.format(Identifier(schema), Identifier(table)),
+                                                   ([*names, upstream],)).fetchall())
+    legacy = int(rows.get(upstream, 0))
+    return {partition: int(rows.get(name, legacy)) for partition, name in enumerate(names)}
+
+
+def _owners(connection: psycopg.Connection[TupleRow]) -> dict[str, dict[int, str]]:
+    owners: dict[str, dict[int, str]] = {}
+    exists = connection.execute("SELECT to_regclass(%s)", (LEASES,)).fetchone()
+    if not exists or exists[0] is None:
+        return owners
+    for follower, partition, owner in connection.execute(
+            f"SELECT follower, partition, owner FROM {LEASES} WHERE owner IS NOT NULL AND expires_at > now()"):
+        owners.setdefault(str(follower), {})[int(partition)] = str(owner)
+    return owners
 
 
 def platform_status(database: Database) -> PlatformStatus:
@@ -143,19 +183,23 @@ def platform_status(database: Database) -> PlatformStatus:
 def _status_in(connection: psycopg.Connection[TupleRow],
                pairs: Sequence[tuple[ReadModel, int]]) -> PlatformStatus:
     heads = {context: _head(connection, context) for context in CONTEXT_SCHEMAS}
+    owners = _owners(connection)
     followers = []
     for model, generation in pairs:
         for upstream in sorted(model.upstreams):
-            position = _tracked(connection, READ_SCHEMA, tracking_table(model, generation), upstream)
-            followers.append(_follower(connection, f"read model {model.name} (g{generation})", heads[upstream],
-                                       position))
+            name = read_models_follower(upstream)
+            tracked = _tracked(connection, READ_SCHEMA, tracking_table(model, generation), upstream)
+            followers.append(_follower(connection, f"read model {model.name} (g{generation})", name, heads[upstream],
+                                       tracked, owners.get(name, {})))
     for upstream_class, policy in SAGA_EDGES:
         upstream = upstream_class.name
-        position = _tracked(connection, CONTEXT_SCHEMAS[policy.name], f"{policy.name.lower()}_tracking", upstream)
-        followers.append(_follower(connection, f"saga: {policy.name}", heads[upstream], position, policy.topics))
-    position = _tracked(connection, "payments", "paymentdeadlines_tracking", "Payments")
-    followers.append(_follower(connection, "payment deadlines", heads["Payments"], position,
-                               PaymentDeadlines.topics))
+        name = edge_name(upstream, policy.name)
+        tracked = _tracked(connection, CONTEXT_SCHEMAS[policy.name], f"{policy.name.lower()}_tracking", upstream)
+        followers.append(_follower(connection, f"saga: {policy.name}", name, heads[upstream], tracked,
+                                   owners.get(name, {}), policy.topics))
+    tracked = _tracked(connection, "payments", "paymentdeadlines_tracking", "Payments")
+    followers.append(_follower(connection, "payment deadlines", DEADLINES_FOLLOWER, heads["Payments"], tracked,
+                               owners.get(DEADLINES_FOLLOWER, {}), PaymentDeadlines.topics))
     row = connection.execute(
         f"SELECT count(*) FILTER (WHERE published_at IS NULL), "
         f"extract(epoch FROM now() - min(created_at) FILTER (WHERE published_at IS NULL)), "

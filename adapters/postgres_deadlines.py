@@ -1,5 +1,6 @@
 """The payment deadlines view in PostgreSQL: its rows and its tracking position in one transaction."""
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -8,7 +9,8 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
-from commands.deadlines import PaymentDeadlinesView
+from adapters.follower_leases import Fence, hold_leases
+from commands.deadlines import DeadlineChange, PaymentDeadlinesView
 
 
 class PostgresPaymentDeadlinesView(PaymentDeadlinesView, PostgresTrackingRecorder):
@@ -36,14 +38,23 @@ class PostgresPaymentDeadlinesView(PaymentDeadlinesView, PostgresTrackingRecorde
         ).format(schema, name)
 
     def await_answer(self, payment_id: UUID, order_id: UUID, requested_at: datetime, tracking: Tracking) -> None:
-        with self.datastore.transaction(commit=True) as cursor:
-            self._insert_tracking(cursor, tracking)
-            cursor.execute(self._insert, (payment_id, order_id, requested_at))
+        self.record([DeadlineChange(payment_id, order_id, requested_at)], [tracking])
 
     def answered(self, payment_id: UUID, tracking: Tracking) -> None:
+        self.record([DeadlineChange(payment_id)], [tracking])
+
+    def record(self, changes: Sequence[DeadlineChange], trackings: Sequence[Tracking], fence: object = None) -> None:
         with self.datastore.transaction(commit=True) as cursor:
-            self._insert_tracking(cursor, tracking)
-            cursor.execute(self._delete, (payment_id,))
+            if isinstance(fence, Fence):
+                hold_leases(cursor, fence)
+            for tracking in trackings:
+                self._insert_tracking(cursor, tracking)
+            for change in changes:
+                if change.requested_at is not None:
+                    cursor.execute(self._insert, (change.payment_id, change.order_id, change.requested_at),
+                                   prepare=True)
+                else:
+                    cursor.execute(self._delete, (change.payment_id,), prepare=True)
 
     def overdue(self, timeout: timedelta, limit: int = 100) -> list[tuple[UUID, UUID]]:
         with self.datastore.transaction(commit=False) as cursor:

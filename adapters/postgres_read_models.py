@@ -19,12 +19,13 @@ from psycopg.types.json import Jsonb
 
 from adapters.database import OUTBOX_LOCK_KEY, READ_SCHEMA
 from adapters.follower_leases import Fence, hold_leases
-from adapters.partitioned_log import tracking_name, upstream_of
 from projections.messages import OutboxMessage, domain_event_message, view_message
 from projections.model import ReadModel
+from projections.partitions import tracking_name, upstream_of
 from projections.projection import ReadModelsView
 
 OUTBOX_TABLE = "outbox"
+OUTBOX_CHANNEL: Final = "logistics_outbox"
 DOCUMENT_LOCK = SQL("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))")
 
 # PostgreSQL's text and jsonb cannot hold NUL. An event stored before the API refused it must still project
@@ -120,6 +121,8 @@ def put_on_outbox(cursor: Cursor[Any], messages: Sequence[OutboxMessage]) -> Non
     # Taken last and held to commit: outbox ids are then handed out in commit order, so the relay, which
     # publishes by id, can never publish a later row of an aggregate before an earlier one still committing.
     cursor.execute("SELECT pg_advisory_xact_lock(%s)", (OUTBOX_LOCK_KEY,), prepare=True)
+    # Wakes the relay at commit; it would look within a second anyway.
+    cursor.execute(SQL("NOTIFY {0}").format(Identifier(OUTBOX_CHANNEL)), prepare=True)
     for message in messages:
         cursor.execute(OUTBOX_INSERT, (message.message_id, message.routing_key, message.aggregate_id,
                                        storable_json(message.body)), prepare=True)

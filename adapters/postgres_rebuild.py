@@ -52,6 +52,7 @@ from adapters.read_generations import (
 from commands.base import ContextApplication
 from projections.model import ReadModel
 from projections.models import ALL_MODELS
+from projections.partitions import partition_of, position_name, upstream_of
 from projections.replay import ModelFold, NoProgress, Positions, Replay, ReplayProgress
 
 BATCH_SIZE = 2000
@@ -170,7 +171,7 @@ def _lock_key(model: ReadModel) -> int:
 def tracking_positions(connection: psycopg.Connection[TupleRow], model: ReadModel, generation: int) -> Positions:
     rows = connection.execute(SQL("SELECT application_name, notification_id FROM {0}").format(
         _table(tracking_table(model, generation)))).fetchall()
-    return {str(name): int(position) for name, position in rows if name in model.upstreams}
+    return {str(name): int(position) for name, position in rows if upstream_of(str(name)) in model.upstreams}
 
 
 def replay(logs: EventLogs, folds: Sequence[ModelFold], progress: ReplayProgress, phase: str) -> int:
@@ -368,19 +369,23 @@ class _BlueGreenBuild:
         return applied
 
     def apply_live_path(self, target: Positions) -> int:
-        """Apply each upstream's events after the build's tracking up to `target`, a transaction per batch."""
+        """Apply each upstream's events after the build's tracking up to `target`, a transaction per batch;
+        each partition from its own position to its own stop, under the row `target` names it by."""
         writer = _ModelWriter(self.model, self.generation)
         current = tracking_positions(self.connection, self.model, self.generation)
         applied = 0
-        for name in self.logs.apps:
-            stop = target.get(name)
-            if stop is None:
+        for upstream in self.logs.apps:
+            stops = {name: position for name, position in target.items() if upstream_of(name) == upstream}
+            if not stops:
                 continue
-            for batch in self.logs.read(name, current.get(name, 0), stop):
+            start = min((position for name, position in current.items() if upstream_of(name) == upstream), default=0)
+            for batch in self.logs.read(upstream, start, max(stops.values())):
                 with self.connection.transaction(), self.connection.cursor(row_factory=dict_row) as cursor:
                     for position, event in batch:
-                        writer.apply(cursor, event, Tracking(name, position))
-                applied += len(batch)
+                        name = position_name(target, upstream, partition_of(event.originator_id))
+                        if name is not None and current.get(name, 0) < position <= target[name]:
+                            writer.apply(cursor, event, Tracking(name, position))
+                            applied += 1
                 self.progress.advance(self.model.name, len(batch))
         return applied
 

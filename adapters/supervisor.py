@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +46,28 @@ class TaskState:
         return self.failures_in_a_row >= FAILING_AFTER and not healthy_now
 
 
+class Service(Protocol):
+    """Something the loops need running around them (a lease heartbeat, a LISTEN connection): started before
+    them, stopped after them."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 @dataclass
 class Supervisor:
     tasks: dict[str, Loop]
+    services: list[Service] = field(default_factory=list)
+    closing: list[Callable[[], None]] = field(default_factory=list)
+    """Called once the loops and services have stopped (closing the applications they used)."""
     stop_event: threading.Event = field(default_factory=threading.Event)
     states: dict[str, TaskState] = field(default_factory=dict)
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def start(self) -> None:
+        for service in self.services:
+            service.start()
         for name, loop in self.tasks.items():
             self.states[name] = TaskState(name)
             thread = threading.Thread(target=self._keep_running, args=(name, loop), name=name, daemon=True)
@@ -64,6 +79,10 @@ class Supervisor:
         deadline = time.monotonic() + timeout_s
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        for service in reversed(self.services):
+            service.stop()
+        for close in self.closing:
+            close()
 
     def wait(self) -> None:
         """Block until stopped."""
@@ -99,14 +118,18 @@ class Supervisor:
             backoff = min(MAX_BACKOFF_S, backoff * 2)
 
 
-def select_tasks(tasks: dict[str, Loop], only: list[str] | None) -> dict[str, Loop]:
+def select_names(names: list[str], only: list[str] | None) -> list[str]:
     """The loops named by `--only` (all without it); an unknown name stops the process with the valid ones."""
     if not only:
-        return tasks
-    unknown = set(only) - set(tasks)
+        return names
+    unknown = set(only) - set(names)
     if unknown:
-        raise SystemExit(f"unknown runner(s) {', '.join(sorted(unknown))}; choose from {', '.join(tasks)}")
-    return {name: task for name, task in tasks.items() if name in only}
+        raise SystemExit(f"unknown runner(s) {', '.join(sorted(unknown))}; choose from {', '.join(names)}")
+    return [name for name in names if name in only]
+
+
+def select_tasks(tasks: dict[str, Loop], only: list[str] | None) -> dict[str, Loop]:
+    return {name: tasks[name] for name in select_names(list(tasks), only)}
 
 
 def run_until_interrupted(process: str, supervisor: Supervisor, host: str, health_port: int | None,

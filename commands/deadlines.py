@@ -7,6 +7,8 @@ rows are in PostgreSQL, not in memory.
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -22,6 +24,15 @@ from domain.payment import Payment
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class DeadlineChange:
+    """A payment starts waiting for the gateway (`requested_at` given) or stops waiting (None)."""
+
+    payment_id: UUID
+    order_id: UUID | None = None
+    requested_at: datetime | None = None
+
+
 class PaymentDeadlinesView(TrackingRecorder, ABC):
     @abstractmethod
     def await_answer(self, payment_id: UUID, order_id: UUID, requested_at: datetime, tracking: Tracking) -> None:
@@ -30,6 +41,10 @@ class PaymentDeadlinesView(TrackingRecorder, ABC):
     @abstractmethod
     def answered(self, payment_id: UUID, tracking: Tracking) -> None:
         """The payment no longer waits (authorized, declined, voided or timed out)."""
+
+    @abstractmethod
+    def record(self, changes: Sequence[DeadlineChange], trackings: Sequence[Tracking], fence: object = None) -> None:
+        """Apply the changes in order and record the trackings, in one transaction (under `fence`, if any)."""
 
     @abstractmethod
     def overdue(self, timeout: timedelta, limit: int = 100) -> list[tuple[UUID, UUID]]:
@@ -48,18 +63,29 @@ class PaymentDeadlines(Projection[PaymentDeadlinesView]):
     _requested = fact(Payment, "Requested")
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        self.process_batch([(domain_event, tracking)])
+
+    def process_batch(self, batch: Sequence[tuple[Any, Tracking]], fence: object = None,
+                      advance: Sequence[Tracking] = ()) -> None:
+        """The batch's changes, each partition's last tracking and `advance`, in one transaction."""
+        changes = [self._change(domain_event) for domain_event, _ in batch]
+        last = {tracking.application_name: tracking for _, tracking in batch}
+        self.view.record(changes, [*last.values(), *advance], fence)
+
+    def _change(self, domain_event: Any) -> DeadlineChange:
         topic = f"{type(domain_event).__module__}:{type(domain_event).__qualname__}"
         if topic == self._requested:
-            self.view.await_answer(domain_event.originator_id, domain_event.order_id, domain_event.timestamp,
-                                   tracking)
-        else:
-            self.view.answered(domain_event.originator_id, tracking)
+            return DeadlineChange(domain_event.originator_id, domain_event.order_id, domain_event.timestamp)
+        return DeadlineChange(domain_event.originator_id)
 
 
-def fire_overdue(view: PaymentDeadlinesView, payments: Payments, timeout: timedelta) -> int:
-    """Time out every overdue payment; returns how many timed out."""
+def fire_overdue(view: PaymentDeadlinesView, payments: Payments, timeout: timedelta,
+                 mine: Callable[[UUID], bool] = lambda _: True) -> int:
+    """Time out every overdue payment (of those `mine` picks); returns how many timed out."""
     fired = 0
     for payment_id, order_id in view.overdue(timeout):
+        if not mine(payment_id):
+            continue
         with message_context(str(order_id), f"deadline:payment:{payment_id}"):
             if payments.time_out(payment_id):
                 fired += 1

@@ -25,12 +25,14 @@ from commands.errors import ConcurrencyConflict, NotFound
 from commands.inventory import Inventory
 from commands.orders import Orders
 from commands.payments import Payments
+from commands.ports import PaymentGateway
 from commands.shipping import Shipping
 from domain.base import message_context
 from domain.order import Order, OrderStatus
 from domain.payment import Payment
 from domain.reservation import StockReservation
 from domain.shipping import Shipment
+from projections.partitions import upstream_of
 
 Reaction = Callable[[Any], Changed]
 A = TypeVar("A")
@@ -149,7 +151,7 @@ class SagaStep(EventSourcedProjection[UUID], ContextApplication):
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         """One event, recorded with its tracking: a batch of one."""
-        self.process_batch([(domain_event, tracking)], upstream=tracking.application_name.split("#", 1)[0])
+        self.process_batch([(domain_event, tracking)], upstream=upstream_of(tracking.application_name))
 
 
 class InventoryPolicies(SagaStep, Inventory):
@@ -181,6 +183,11 @@ class PaymentPolicies(SagaStep, Payments):
         fact(Order, "Cancelled"): "on_order_cancelled",
         fact(Order, "InTransit"): "on_order_in_transit",
     }
+
+    def __init__(self, env: Mapping[str, str] | None = None, gateway: PaymentGateway | None = None) -> None:
+        super().__init__(env)
+        if gateway is not None:
+            self._gateway = gateway
 
     def on_order_placed(self, placed: Any) -> Changed:
         return self.request_payment(placed.originator_id, placed.total, placed.payment_token)

@@ -12,9 +12,11 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from projections.model import Doc, ReadModel
+from projections.partitions import partition_of, position_name, upstream_of
 
 Positions = dict[str, int]
-"""The last position taken from each upstream context's log (absent: none of that log)."""
+"""Tracking rows: the last position taken from each partition of each upstream's log (`Orders#2`), or from a
+whole log before partitions (`Orders`). A log with no row contributes nothing."""
 
 
 @dataclass
@@ -23,7 +25,7 @@ class ModelFold:
 
     model: ReadModel
     stops: Mapping[str, int]
-    """Per upstream, the last position to fold; an upstream missing here contributes nothing."""
+    """The tracking rows to fold up to (see `Positions`)."""
     docs: dict[UUID, Doc] = field(default_factory=dict)
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     events: int = 0
@@ -33,20 +35,20 @@ class ModelFold:
     _unique_at: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        unknown = set(self.stops) - self.model.upstreams
+        unknown = {upstream_of(name) for name in self.stops} - self.model.upstreams
         if unknown:
             raise ValueError(f"{self.model.name} does not follow {', '.join(sorted(unknown))}")
         if self.model.rows is not None:
             names = [name for name, _ in self.model.rows.columns]
             self._unique_at = tuple(names.index(name) for name in self.model.rows.unique)
 
-    def wants(self, application_name: str, position: int) -> bool:
-        stop = self.stops.get(application_name)
-        return stop is not None and position <= stop
+    def wants(self, application_name: str, position: int, partition: int) -> bool:
+        name = position_name(self.stops, application_name, partition)
+        return name is not None and position <= self.stops[name]
 
     def apply(self, event: Any, application_name: str, position: int) -> None:
         """Fold one event; events of one context must come in that context's order."""
-        if not self.wants(application_name, position):
+        if not self.wants(application_name, position, partition_of(event.originator_id)):
             return
         self.events += 1
         documents = self.model.documents
@@ -98,7 +100,10 @@ class ModelFold:
 
     def total(self) -> int:
         """An upper bound of the events to fold: positions are numbered from 1, with rare gaps."""
-        return sum(self.stops.values())
+        furthest: dict[str, int] = {}
+        for name, position in self.stops.items():
+            furthest[upstream_of(name)] = max(furthest.get(upstream_of(name), 0), position)
+        return sum(furthest.values())
 
 
 class ReplayProgress(Protocol):
@@ -129,12 +134,13 @@ class Replay:
 
     def stop(self, application_name: str) -> int | None:
         """How far to read a context's log: to the furthest stop any model has in it."""
-        stops = [fold.stops[application_name] for fold in self.folds if application_name in fold.stops]
+        stops = [position for fold in self.folds for name, position in fold.stops.items()
+                 if upstream_of(name) == application_name]
         return max(stops) if stops else None
 
     def feed(self, application_name: str, batch: Sequence[tuple[int, Any]]) -> None:
         """Fold a batch of (position, event) of one context, then report progress."""
-        takers = [fold for fold in self.folds if application_name in fold.stops]
+        takers = [fold for fold in self.folds if any(upstream_of(name) == application_name for name in fold.stops)]
         self.read += len(batch)
         for position, event in batch:
             for fold in takers:

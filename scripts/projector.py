@@ -1,78 +1,111 @@
-"""`logistics projector`: the read models' runners (one per context) and the outbox relay, supervised."""
+"""`logistics projector`: each context's read models and the outbox relay, partitioned followers, supervised.
+
+Any number of projectors share the read models' partitions (and the relay's one) through leases.
+"""
 
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any, Final, cast
 
-from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.persistence import InfrastructureFactory, Tracking
 from eventsourcing.utils import Environment
 
-from adapters.batch_projection import project_in_batches
-from adapters.bootstrap import CONTEXT_APPLICATIONS, locate_database, migrate, open_broker, runner_env
+from adapters.bootstrap import CONTEXT_APPLICATIONS, locate_database, migrate, open_broker, runner_env, upstream_mapper
 from adapters.database import Database
+from adapters.follower_host import FollowerHost
+from adapters.follower_leases import Fence
+from adapters.follower_runner import FollowerRunner
+from adapters.followers import RELAY_FOLLOWER, read_models_follower
 from adapters.health import broker_reachable, database_reachable
 from adapters.messaging import MessageBroker
 from adapters.metrics import install_platform_metrics
 from adapters.outbox_relay import OutboxRelay
-from adapters.postgres_read_models import PostgresReadModelsView, read_models_view
+from adapters.partitioned_log import PartitionedLog
+from adapters.postgres_read_models import OUTBOX_CHANNEL, PostgresReadModelsView, read_models_view
 from adapters.read_generations import live_generations
 from adapters.settings import Settings
-from adapters.supervisor import Loop, RestartRequested, Supervisor, run_until_interrupted, select_tasks
+from adapters.supervisor import Loop, RestartRequested, Supervisor, run_until_interrupted, select_names
+from commands.base import ContextApplication
 from projections.models import ALL_MODELS
+from projections.partitions import PARTITIONS
 from projections.projection import ReadModelsProjection
 
 log = logging.getLogger(__name__)
 
-GENERATION_CHECK_S = 2.0
+GENERATION_CHECK_S: Final = 2.0
 
 
-def read_models_loop(upstream: type[Any], database: Database, env: Mapping[str, str]) -> Loop:
+class ReadModelsFollower:
+    """Every live read model of one context's log, in one view: batches go to the view, fenced."""
+
+    def __init__(self, upstream: str, view: PostgresReadModelsView) -> None:
+        self.upstream = upstream
+        self.follower = read_models_follower(upstream)
+        self.view = view
+
+    def tracked(self, partitions: Sequence[int]) -> dict[int, int]:
+        return self.view.partition_positions(self.upstream, partitions)
+
+    def handle(self, batch: Sequence[tuple[Any, Tracking]], fence: Fence, advance: Sequence[Tracking]) -> None:
+        self.view.project_batch(batch, fence, advance)
+
+
+def read_models_loop(host: FollowerHost, upstream: type[ContextApplication], env: Mapping[str, str],
+                     factory: InfrastructureFactory[Any]) -> Loop:
     """Project one context's events into every live read model that follows it."""
     models = [model for model in ALL_MODELS.values() if upstream.name in model.upstreams]
+    log_ = PartitionedLog(host.pool, upstream.name)
+    mapper = upstream_mapper(upstream, env)
 
     def loop(stop: threading.Event) -> None:
-        pairs = live_generations(database, models)
-        factory = InfrastructureFactory.construct(Environment(ReadModelsProjection.name, env))
-        app = upstream(env=env)
-        try:
-            view = cast(PostgresReadModelsView, factory.tracking_recorder(read_models_view(pairs, publishing=True)))
-            checked = time.monotonic()
+        pairs = live_generations(host.database, models)
+        view = cast(PostgresReadModelsView, factory.tracking_recorder(read_models_view(pairs, publishing=True)))
+        checked = time.monotonic()
 
-            def swapped() -> None:
-                nonlocal checked
-                if time.monotonic() - checked >= GENERATION_CHECK_S:
-                    checked = time.monotonic()
-                    if live_generations(database, models) != pairs:
-                        raise RestartRequested("a read model was swapped to a new generation")
+        def swapped() -> None:
+            nonlocal checked
+            if time.monotonic() - checked >= GENERATION_CHECK_S:
+                checked = time.monotonic()
+                if live_generations(host.database, models) != pairs:
+                    raise RestartRequested("a read model was swapped to a new generation")
 
-            project_in_batches(database, app, view, stop, every_poll=swapped)
-        finally:
-            app.close()
-            factory.close()
+        runner = FollowerRunner(ReadModelsFollower(upstream.name, view), log_, mapper, host.leases,
+                                host.wakeups.wakeup(f"{upstream.name.lower()}_events"))
+        runner.run(stop, every_poll=swapped)
 
     return loop
 
 
-def relay_loop(database: Database, broker: MessageBroker, retention: timedelta) -> tuple[Loop, OutboxRelay]:
-    relay = OutboxRelay(database, broker, retention=retention)
-    return relay.run, relay
+def relay_loop(host: FollowerHost, broker: MessageBroker, retention: timedelta) -> Loop:
+    def loop(stop: threading.Event) -> None:
+        relay = OutboxRelay(host.database, broker, retention=retention, wakeup=host.wakeups.wakeup(OUTBOX_CHANNEL),
+                            holding=lambda: bool(host.leases.held(RELAY_FOLLOWER)))
+        relay.run(stop)
 
-
-def projector_tasks(database: Database, broker: MessageBroker, retention: timedelta) -> dict[str, Loop]:
-    env = runner_env(database)
-    tasks = {f"readmodels-from-{upstream.name.lower()}": read_models_loop(upstream, database, env)
-             for upstream in CONTEXT_APPLICATIONS}
-    tasks["relay"], _ = relay_loop(database, broker, retention)
-    return tasks
+    return loop
 
 
 def projector_supervisor(database: Database, broker: MessageBroker, settings: Settings,
                          only: list[str] | None = None) -> Supervisor:
-    tasks = projector_tasks(database, broker, timedelta(hours=settings.outbox_retention_h))
-    return Supervisor(select_tasks(tasks, only))
+    """The projector's loops, not yet started."""
+    env = runner_env(database)
+    names = select_names([*(read_models_follower(upstream.name) for upstream in CONTEXT_APPLICATIONS),
+                          RELAY_FOLLOWER], only)
+    partitions = {name: 1 if name == RELAY_FOLLOWER else PARTITIONS for name in names}
+    channels = {f"{upstream.name.lower()}_events" for upstream in CONTEXT_APPLICATIONS} | {OUTBOX_CHANNEL}
+    host = FollowerHost(database, partitions, channels)
+    # One pool for every context's view: each runner holds a connection only while it writes a batch.
+    factory = InfrastructureFactory.construct(Environment(ReadModelsProjection.name, env))
+    tasks: dict[str, Loop] = {}
+    for upstream in CONTEXT_APPLICATIONS:
+        if read_models_follower(upstream.name) in names:
+            tasks[read_models_follower(upstream.name)] = read_models_loop(host, upstream, env, factory)
+    if RELAY_FOLLOWER in names:
+        tasks[RELAY_FOLLOWER] = relay_loop(host, broker, timedelta(hours=settings.outbox_retention_h))
+    return Supervisor(tasks, services=[host], closing=[factory.close])
 
 
 def run_projector(settings: Settings, only: list[str] | None = None, health_port: int | None = None) -> None:

@@ -1,81 +1,151 @@
-"""`logistics worker`: every saga runner and the payment-deadline scheduler, under one supervisor."""
+"""`logistics worker`: the saga's steps and the payment deadlines, each a partitioned follower, supervised.
+
+Any number of workers, on any machines, share the followers' partitions through leases (see
+`adapters.follower_leases`); each process keeps its connections bounded whatever it holds.
+"""
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any, Final
+from uuid import UUID
 
-from eventsourcing.projection import EventSourcedProjectionRunner, ProjectionRunner
+from eventsourcing.persistence import InfrastructureFactory, Mapper
+from eventsourcing.utils import Environment
 
-from adapters.bootstrap import bind_payment_gateway, locate_database, migrate, runner_env
+from adapters.bootstrap import locate_database, migrate, runner_env, upstream_mapper
 from adapters.database import Database
+from adapters.follower_host import FollowerHost
+from adapters.follower_leases import Fence
+from adapters.follower_runner import FollowerRunner
+from adapters.followers import DEADLINES_FOLLOWER, edge_name
 from adapters.health import database_reachable
 from adapters.metrics import install_platform_metrics
+from adapters.partitioned_log import PartitionedLog
+from adapters.payment_gateway import SimulatedPaymentGateway
 from adapters.postgres_deadlines import PostgresPaymentDeadlinesView
-from adapters.runner_watch import watch
 from adapters.settings import Settings
-from adapters.supervisor import Loop, Supervisor, run_until_interrupted, select_tasks
+from adapters.supervisor import Loop, Supervisor, run_until_interrupted, select_names
 from commands.deadlines import PaymentDeadlines, fire_overdue
 from commands.payments import Payments
-from commands.policies import SAGA_EDGES, SagaStep
+from commands.policies import SAGA_EDGES, OrderPolicies, PaymentPolicies, SagaStep
+from projections.partitions import PARTITIONS, partition_of, tracking_name
 
 log = logging.getLogger(__name__)
 
-DEADLINE_CHECK_S = 1.0
+DEADLINE_CHECK_S: Final = 1.0
+# Connections per saga step's application: one per runner thread that uses it at a time. Orders follows three
+# logs and payments also serves the deadline timer, so those two may use a second one.
+SHARED_STEPS: Final = frozenset({OrderPolicies, PaymentPolicies})
 
 
-def edge_name(upstream: type[Any], policy: type[SagaStep]) -> str:
-    return f"{upstream.name.lower()}-to-{policy.name.lower()}"
+class SagaEdge:
+    """One saga step following one upstream log: the batches go to the step, which records them fenced."""
+
+    def __init__(self, step: SagaStep, upstream: str) -> None:
+        self.step = step
+        self.upstream = upstream
+        self.follower = edge_name(upstream, step.name)
+
+    def tracked(self, partitions: list[int] | Any) -> dict[int, int]:
+        recorder = self.step.recorder
+        legacy = recorder.max_tracking_id(self.upstream) or 0
+        return {partition: recorder.max_tracking_id(tracking_name(self.upstream, partition)) or legacy
+                for partition in partitions}
+
+    def handle(self, batch: Any, fence: Fence, advance: Any) -> None:
+        self.step.process_batch(batch, upstream=self.upstream, fence=fence, advance=advance)
 
 
-def saga_loop(upstream: type[Any], policy: type[SagaStep], env: Mapping[str, str]) -> Loop:
+class DeadlineFollower:
+    """The payment deadlines view following the payments log."""
+
+    follower = DEADLINES_FOLLOWER
+    upstream = Payments.name
+
+    def __init__(self, view: PostgresPaymentDeadlinesView) -> None:
+        self.view = view
+        self.projection = PaymentDeadlines(view=view)
+
+    def tracked(self, partitions: list[int] | Any) -> dict[int, int]:
+        legacy = self.view.max_tracking_id(self.upstream) or 0
+        return {partition: self.view.max_tracking_id(tracking_name(self.upstream, partition)) or legacy
+                for partition in partitions}
+
+    def handle(self, batch: Any, fence: Fence, advance: Any) -> None:
+        self.projection.process_batch(batch, fence, advance)
+
+
+def follow(host: FollowerHost, handler: SagaEdge | DeadlineFollower, mapper: Mapper[Any],
+           topics: Sequence[str]) -> Loop:
+    log_ = PartitionedLog(host.pool, handler.upstream, topics)
+
     def loop(stop: threading.Event) -> None:
-        with EventSourcedProjectionRunner(application_class=upstream, projection_class=policy, env=env) as runner:
-            watch(runner, stop)
+        wakeup = host.wakeups.wakeup(f"{handler.upstream.lower()}_events")
+        FollowerRunner(handler, log_, mapper, host.leases, wakeup).run(stop)
 
     return loop
 
 
-def deadline_view_loop(env: Mapping[str, str]) -> Loop:
+def deadline_timer(host: FollowerHost, view: PostgresPaymentDeadlinesView, payments: Payments,
+                   timeout: timedelta) -> Loop:
+    def mine(payment_id: UUID) -> bool:
+        # Only the payments of partitions this process follows: no two workers fire one deadline twice.
+        return partition_of(payment_id) in host.leases.held(DEADLINES_FOLLOWER)
+
     def loop(stop: threading.Event) -> None:
-        with ProjectionRunner(application_class=Payments, projection_class=PaymentDeadlines,
-                              view_class=PostgresPaymentDeadlinesView, env=env) as runner:
-            watch(runner, stop)
+        while not stop.wait(DEADLINE_CHECK_S):
+            if host.leases.held(DEADLINES_FOLLOWER):
+                fire_overdue(view, payments, timeout, mine)
 
     return loop
 
 
-def deadline_timer_loop(env: Mapping[str, str], timeout: timedelta) -> Loop:
-    def loop(stop: threading.Event) -> None:
-        from eventsourcing.persistence import InfrastructureFactory
-        from eventsourcing.utils import Environment
-
-        factory = InfrastructureFactory.construct(Environment(PaymentDeadlines.name, env))
-        view = cast(PostgresPaymentDeadlinesView, factory.tracking_recorder(PostgresPaymentDeadlinesView))
-        payments = Payments(env=env)
-        try:
-            while not stop.wait(DEADLINE_CHECK_S):
-                fire_overdue(view, payments, timeout)
-        finally:
-            payments.close()
-            factory.close()
-
-    return loop
+def _sized(env: Mapping[str, str], step: type[SagaStep]) -> dict[str, str]:
+    return {**env, "POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "1" if step in SHARED_STEPS else "0"}
 
 
-def worker_tasks(env: Mapping[str, str], payment_timeout: timedelta) -> dict[str, Loop]:
-    tasks = {edge_name(upstream, policy): saga_loop(upstream, policy, env) for upstream, policy in SAGA_EDGES}
-    tasks["payment-deadlines"] = deadline_view_loop(env)
-    tasks["payment-timer"] = deadline_timer_loop(env, payment_timeout)
-    return tasks
+def worker_supervisor(database: Database, settings: Settings, only: list[str] | None = None,
+                      steps: Mapping[type[SagaStep], SagaStep] | None = None) -> Supervisor:
+    """The worker's loops, not yet started. `steps`: applications to use instead of building them (the
+    all-in-one run shares its command API's)."""
+    env = runner_env(database)
+    names = [edge_name(upstream.name, policy.name) for upstream, policy in SAGA_EDGES]
+    wanted = select_names([*names, DEADLINES_FOLLOWER, "payment-timer"], only)
+    built: dict[type[SagaStep], SagaStep] = dict(steps or {})
+    closing = []
 
+    def step_of(policy: type[SagaStep]) -> SagaStep:
+        if policy not in built:
+            extra: dict[str, Any] = {"gateway": SimulatedPaymentGateway()} if policy is PaymentPolicies else {}
+            built[policy] = policy(env=_sized(env, policy), **extra)
+            closing.append(built[policy].close)
+        return built[policy]
 
-def worker_supervisor(database: Database, settings: Settings, only: list[str] | None = None) -> Supervisor:
-    """The saga's runners and the deadline scheduler, not yet started."""
-    bind_payment_gateway()
-    tasks = worker_tasks(runner_env(database), timedelta(seconds=settings.payment_timeout_s))
-    return Supervisor(select_tasks(tasks, only))
+    partitions = {name: PARTITIONS for name in wanted if name != "payment-timer"}
+    channels = {f"{upstream.name.lower()}_events" for upstream, _ in SAGA_EDGES} | {"payments_events"}
+    host = FollowerHost(database, partitions, channels)
+    tasks: dict[str, Loop] = {}
+    for upstream, policy in SAGA_EDGES:
+        name = edge_name(upstream.name, policy.name)
+        if name in wanted:
+            tasks[name] = follow(host, SagaEdge(step_of(policy), upstream.name), upstream_mapper(upstream, env),
+                                 policy.topics)
+    if DEADLINES_FOLLOWER in wanted or "payment-timer" in wanted:
+        factory = InfrastructureFactory.construct(Environment(PaymentDeadlines.name, {
+            **env, "POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "0"}))
+        closing.append(factory.close)
+        view: Any = factory.tracking_recorder(PostgresPaymentDeadlinesView)
+        if DEADLINES_FOLLOWER in wanted:
+            tasks[DEADLINES_FOLLOWER] = follow(host, DeadlineFollower(view), upstream_mapper(Payments, env),
+                                               PaymentDeadlines.topics)
+        if "payment-timer" in wanted:
+            payments = step_of(PaymentPolicies)
+            assert isinstance(payments, Payments)
+            tasks["payment-timer"] = deadline_timer(host, view, payments,
+                                                    timedelta(seconds=settings.payment_timeout_s))
+    return Supervisor(tasks, services=[host], closing=closing)
 
 
 def run_worker(settings: Settings, only: list[str] | None = None, health_port: int | None = None) -> None:

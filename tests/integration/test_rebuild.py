@@ -8,6 +8,7 @@ by row through the text of every row, so that any difference in a document, a co
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -18,23 +19,25 @@ from psycopg.sql import SQL, Identifier
 from adapters import postgres_rebuild
 from adapters.bootstrap import CONTEXT_APPLICATIONS, migrate, runner_env
 from adapters.database import CONTEXT_SCHEMAS, READ_SCHEMA, Database
+from adapters.followers import read_models_follower
+from adapters.inprocess_broker import InProcessBroker
+from adapters.positions import platform_status
 from adapters.postgres_read_models import doc_table, read_models_view, tracking_table
 from adapters.postgres_rebuild import (
     RebuildInProgress,
     rebuild_blue_green,
     rebuild_in_place,
     rebuild_lock,
-    tracking_positions,
 )
 from adapters.read_generations import REGISTRY, live_generations
-from adapters.supervisor import Supervisor
 from projections.model import ReadModel
 from projections.models import ALL_MODELS
 from projections.models.audit import AUDIT_EVENTS
 from projections.models.orders import ORDERS
 from projections.projection import ReadModelsProjection
 from scripts.bench_rebuild import HistoryWriter
-from scripts.projector import read_models_loop
+from scripts.projector import projector_supervisor
+from tests.conftest import make_settings
 
 MODELS = list(ALL_MODELS.values())
 Snapshot = dict[str, list[str]]
@@ -154,15 +157,11 @@ def test_blue_green_rebuilds_reproduce_the_live_projection_swap_and_drop_the_old
 
 
 def wait_caught_up(database: Database, timeout: float = 120.0) -> None:
-    """Until every live generation has reached every upstream's head."""
+    """Until every live generation has processed every upstream event (in each of its partitions)."""
     deadline = time.monotonic() + timeout
     while True:
-        target = heads(database)
-        with database.connect() as connection:
-            behind = [(model.name, name) for model, generation in live_generations(database, MODELS)
-                      for name, position in target.items()
-                      if name in model.upstreams and position
-                      and tracking_positions(connection, model, generation).get(name, 0) < position]
+        behind = [(follower.follower, follower.upstream) for follower in platform_status(database).followers
+                  if follower.follower.startswith("read model") and follower.lag_events]
         if not behind:
             return
         assert time.monotonic() < deadline, f"the live projector did not catch up: {behind}"
@@ -170,11 +169,11 @@ def wait_caught_up(database: Database, timeout: float = 120.0) -> None:
 
 
 def test_a_blue_green_rebuild_under_load_loses_and_repeats_no_message(
-        history: HistoryWriter, database: Database) -> None:
+        history: HistoryWriter, database: Database, tmp_path: Path) -> None:
     """Orders keep coming and the live projector keeps projecting while models are rebuilt beside it."""
-    env = runner_env(database)
-    projector = Supervisor({f"readmodels-from-{upstream.name.lower()}": read_models_loop(upstream, database, env)
-                            for upstream in CONTEXT_APPLICATIONS})
+    broker = InProcessBroker()
+    projector = projector_supervisor(database, broker, make_settings(database, tmp_path),
+                                     only=[read_models_follower(upstream.name) for upstream in CONTEXT_APPLICATIONS])
     stop_writing = threading.Event()
     failures: list[BaseException] = []
 
@@ -205,6 +204,7 @@ def test_a_blue_green_rebuild_under_load_loses_and_repeats_no_message(
         wait_caught_up(database)
     finally:
         projector.stop()
+        broker.close()
 
     assert registry(database, ORDERS) == (2, None)
     assert registry(database, AUDIT_EVENTS) == (2, None)

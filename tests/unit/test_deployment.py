@@ -7,7 +7,6 @@ the commands the operations guide tells an operator to type.
 """
 
 import hashlib
-import inspect
 import json
 import re
 import shlex
@@ -18,7 +17,6 @@ import tomllib
 from argparse import ArgumentParser, Namespace, _SubParsersAction
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -28,14 +26,8 @@ import jsonschema
 import pytest
 import yaml
 
-from adapters.bootstrap import CONTEXT_APPLICATIONS, runner_env
-from adapters.database import Database
-from adapters.idempotency_store import PostgresIdempotencyStore
-from adapters.inprocess_broker import InProcessBroker
 from adapters.settings import Settings
 from scripts.cli import build_parser
-from scripts.projector import projector_tasks
-from scripts.worker import worker_tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "compose.yaml"
@@ -686,29 +678,3 @@ def test_operations_guide_has_a_row_per_benchmark_and_placeholders_only_there(pa
     assert text.count(TBD) == table.count(TBD), f"{TBD} belongs in the Measured figures table only"
 
 
-def test_the_guides_connection_budget_is_the_codes(tmp_path: Path) -> None:
-    """At most this many connections per process, from the pool sizes the code configures."""
-    settings = Settings.from_env({"LOGISTICS_SECRET": "test-secret", "LOGISTICS_DATA_DIR": str(tmp_path)},
-                                 env_file=tmp_path / "absent.env")
-    api_application = settings.db_pool_size + settings.db_max_overflow
-    runner_defaults = inspect.signature(runner_env).parameters
-    runner_pool = int(runner_defaults["pool_size"].default) + int(runner_defaults["max_overflow"].default)
-    idempotency = int(inspect.signature(PostgresIdempotencyStore).parameters["max_size"].default)
-    database = Database.from_url("postgresql://user:secret@db.invalid:5432/logistics")  # never connected to
-    broker = InProcessBroker()
-    try:
-        projector_loops = projector_tasks(database, broker, timedelta(hours=1))
-    finally:
-        broker.close()
-    worker_loops = worker_tasks(runner_env(database), timedelta(seconds=30))
-    # Each runner holds its upstream application's pool and its policy's or view's; a read-model runner also
-    # keeps its own LISTEN connection (adapters/batch_projection.py); the relay keeps one.
-    command_api = len(CONTEXT_APPLICATIONS) * api_application + idempotency
-    query_api = max(2, api_application)
-    worker = len(worker_loops) * 2 * runner_pool
-    projector = len([name for name in projector_loops if name != "relay"]) * (2 * runner_pool + 1) + 1
-    expected = {"command-api": command_api, "query-api": query_api, "worker": worker, "projector": projector,
-                "run": command_api + query_api + worker + projector}
-    table = {match["process"]: int(match["most"]) for match in re.finditer(
-        r"^\| `(?P<process>[a-z-]+)` \|[^\n]*\| \*\*(?P<most>\d+)\*\* \|", OPERATIONS_GUIDE.read_text(), re.MULTILINE)}
-    assert table == expected, "docs/operations.md's connection budget no longer matches the code's pool sizes"
