@@ -21,10 +21,15 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the whole platform in one process")
     _add_server_options(run, settings)
+    run.add_argument("--grpc-port", type=int, default=settings.grpc_port,
+                     help="port of the gRPC face (default %(default)s)")
     command_api = commands.add_parser("command-api", help="run the command API alone")
     _add_server_options(command_api, settings)
     query_api = commands.add_parser("query-api", help="run the query API alone (read-only)")
     _add_server_options(query_api, settings, settings.query_port)
+    grpc = commands.add_parser("grpc", help="run the gRPC face alone: products, orders, the order-status stream")
+    _add_server_options(grpc, settings, settings.grpc_port)
+    grpc.add_argument("--health-port", type=int, help="serve /health/live, /health/ready and /metrics here")
     commands.add_parser("migrate", help="create the database schemas and tables (idempotent)")
     verify = commands.add_parser("verify", help="replay every stream and check the invariants (exit 1 on a breach)")
     verify.add_argument("--stuck-after-s", type=float, metavar="SECONDS",
@@ -238,10 +243,14 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Se
         from scripts.serve import run_query_api
 
         run_query_api(settings, args.host, args.port)
+    elif args.command == "grpc":
+        from scripts.serve import run_grpc
+
+        run_grpc(settings, args.host, args.port, args.health_port)
     elif args.command == "run":
         from scripts.serve import run_all
 
-        run_all(settings, args.host, args.port)
+        run_all(settings, args.host, args.port, args.grpc_port)
     return 0
 
 

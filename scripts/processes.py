@@ -29,6 +29,8 @@ class RunningProcess:
     process: subprocess.Popen[bytes]
     base_url: str
     log_path: Path
+    grpc_target: str = ""
+    """`host:port` of its gRPC server, for `logistics grpc` (whose base_url is then its health port)."""
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -62,6 +64,26 @@ def logistics_process(args: list[str], env: Mapping[str, str], log_dir: Path,
         try:
             wait_until_healthy(process, base_url, log_path, startup_limit_s)
             yield RunningProcess(process, base_url, log_path)
+        finally:
+            stop(process)
+
+
+@contextmanager
+def grpc_process(env: Mapping[str, str], log_dir: Path, startup_limit_s: float = 60.0) -> Iterator[RunningProcess]:
+    """Run `logistics grpc` on a free port with a health port, and yield once it serves (its health port answers)."""
+    port, health_port = free_port(), free_port()
+    while health_port == port:
+        health_port = free_port()
+    log_path = log_dir / f"grpc-{port}.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen([*LOGISTICS, "grpc", "--host", "127.0.0.1", "--port", str(port),
+                                    "--health-port", str(health_port)], cwd=ROOT,
+                                   env={**os.environ, **env, "PYTHONUNBUFFERED": "1"}, stdout=log_file,
+                                   stderr=subprocess.STDOUT)
+        base_url = f"http://127.0.0.1:{health_port}"
+        try:
+            wait_until_healthy(process, base_url, log_path, startup_limit_s)
+            yield RunningProcess(process, base_url, log_path, grpc_target=f"127.0.0.1:{port}")
         finally:
             stop(process)
 

@@ -1,6 +1,7 @@
-"""Running the platform's HTTP processes under uvicorn."""
+"""Running the platform's servers: the HTTP processes under uvicorn, and the gRPC face."""
 
 import logging
+from http.server import ThreadingHTTPServer
 
 import uvicorn
 from litestar import Litestar
@@ -36,10 +37,34 @@ def run_query_api(settings: Settings, host: str, port: int) -> None:
         serve(create_query_api(read), host, port)
 
 
-def run_all(settings: Settings, host: str, port: int) -> None:
-    """Everything in one process: the command API, the saga's worker, and the projector with its relay."""
+def run_grpc(settings: Settings, host: str, port: int, health_port: int | None = None) -> None:
+    """The gRPC face alone: the write side for its commands, the read side for its reads and streams."""
+    from adapters.health import database_reachable
+    from adapters.health_server import serve_health
+    from web.grpc_api.server import GrpcFace, serve_forever
+
+    with open_platform(settings) as platform, \
+            open_read_side(settings, platform.database, platform.broker) as read:
+        # /health/* and /metrics over HTTP, as the worker and projector serve them, for probes and scrapes; up
+        # once the gRPC server serves, so that a live health port means a listening gRPC port.
+        health: list[ThreadingHTTPServer] = []
+
+        def serving(_: int) -> None:
+            if health_port:
+                health.append(serve_health(host, health_port, [database_reachable(platform.database)]))
+
+        try:
+            serve_forever(GrpcFace(platform, read), host, port, serving)
+        finally:
+            for server in health:
+                server.shutdown()
+
+
+def run_all(settings: Settings, host: str, port: int, grpc_port: int | None = None) -> None:
+    """Everything in one process: the HTTP APIs, the gRPC face, the saga's worker, the projector with its relay."""
     from scripts.projector import projector_supervisor
     from scripts.worker import worker_supervisor
+    from web.grpc_api.server import GrpcFace, GrpcThread
 
     with open_platform(settings) as platform, \
             open_read_side(settings, platform.database, platform.broker) as read:
@@ -49,10 +74,15 @@ def run_all(settings: Settings, host: str, port: int) -> None:
                        projector_supervisor(platform.database, platform.broker, settings)]
         for supervisor in supervisors:
             supervisor.start()
+        # The gRPC face shares the platform: its write side, its read pool and its broker (in-process, embedded).
+        grpc_server = GrpcThread(GrpcFace(platform, read), host, settings.grpc_port if grpc_port is None else grpc_port)
         try:
-            log.info("logistics platform on http://%s:%d with %s and %s", host, port, mode, broker)
+            grpc_server.start()
+            log.info("logistics platform on http://%s:%d and gRPC %s:%d with %s and %s", host, port, host,
+                     grpc_server.port, mode, broker)
             command_api = create_command_api(platform, schema_path=COMBINED_COMMAND_SCHEMA)
             serve(PlatformApp(command_api, create_query_api(read)), host, port)
         finally:
+            grpc_server.stop()
             for supervisor in supervisors:
                 supervisor.stop()
