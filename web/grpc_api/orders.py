@@ -4,9 +4,10 @@ Commands make the command API's calls (PlaceOrderHandler, Orders with the caller
 Idempotency-Key store: a CreateOrder's idempotency_key is the customer's key whichever face it is used on, and
 the stored answer is the HTTP API's 202 body. Reads come from the orders read model with the query API's
 visibility rule. The status stream is the SSE stream's own follower (web/query_api/push.py), fed by this
-process's push feed and resumed from the outbox.
+process's push feed and resumed from the outbox; who may follow an order is Orders.get_order's answer.
 """
 
+import asyncio
 import contextlib
 import logging
 from typing import Final
@@ -22,7 +23,8 @@ from commands.ports import IdempotencyStore
 from domain.order import MAX_ORDER_LINES
 from domain.values import DeliveryAddress
 from queries.orders import OrderQueries
-from queries.push_hub import SubscriberDropped
+from queries.push import OrderSnapshot
+from queries.push_hub import SubscriberDropped, topic_of
 from web.command_api.idempotency import MAX_KEY_LENGTH, REPLAYED_HEADER, run_once
 from web.command_api.orders import order_accepted
 from web.command_api.schemas import Delivery, OrderAccepted, OrderItem, PaymentMethod, PlaceOrder
@@ -39,7 +41,7 @@ from web.grpc_api.messages import (
     status_update,
 )
 from web.query_api.orders import visible_order
-from web.query_api.push import PUSH_ROLES, PushContext, order_status_changes, visible_snapshot
+from web.query_api.push import PUSH_ROLES, PushContext, order_status_changes
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,9 @@ CUSTOMERS_AND_OPERATORS = roles(Role.CUSTOMER, Role.ADMIN)
 # As the HTTP API's CancelOrder body.
 MAX_REASON_LENGTH: Final = 500
 MAX_CUSTOMER_ID_LENGTH: Final = 200
+# How long a stream of an order that exists waits for the read model to show it, and how often it looks again.
+APPEAR_TIMEOUT_S: Final = 30.0
+RECHECK_S: Final = 1.0
 
 
 class OrderRpcs:
@@ -147,9 +152,10 @@ class OrderRpcs:
         after = request.after if request.HasField("after") else None
         if after is not None and after < 0:
             raise invalid_argument("after", "must not be negative")
-        snapshot = await visible_snapshot(self._push, order_id, call.actor)
-        if snapshot is None:
-            raise Refusal(Code.NOT_FOUND, f"order {order_id} not found")
+        # Whether the caller may follow it is the write side's answer (someone else's order: NOT_FOUND), given at
+        # once, whether or not the read model has caught up with an order placed a moment ago.
+        await call.run(lambda: self._orders.get_order(order_id, call.actor))
+        snapshot = await self._projected(order_id)
         last = after or 0
         changes = order_status_changes(self._push, order_id, snapshot, after, kind="grpc")
         async with contextlib.aclosing(changes):
@@ -160,3 +166,26 @@ class OrderRpcs:
                         last = change.outbox_id
             except SubscriberDropped as dropped:
                 raise Refusal(Code.UNAVAILABLE, f"{dropped.reason} (resume with after={last})") from None
+
+    async def _projected(self, order_id: UUID) -> OrderSnapshot:
+        """The order's view once the projector has shown it: woken by its first view change, or looked at again
+        every second; UNAVAILABLE when the read side is so far behind that it does not come."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + APPEAR_TIMEOUT_S
+        with self._push.hub.connect() as subscriber:
+            subscriber.follow(topic_of("order", order_id))
+            while True:
+                snapshot = await asyncio.to_thread(self._push.queries.order_snapshot, order_id)
+                # A document without a status holds another context's part of an order not projected yet.
+                if snapshot is not None and snapshot.status is not None:
+                    return snapshot
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise Refusal(Code.UNAVAILABLE, f"order {order_id} is not readable yet (the read models are "
+                                                    "behind); retry the call")
+                try:
+                    await asyncio.wait_for(subscriber.get(), min(remaining, RECHECK_S))
+                except TimeoutError:
+                    pass
+                except SubscriberDropped as dropped:
+                    raise Refusal(Code.UNAVAILABLE, f"{dropped.reason}") from None
