@@ -90,6 +90,18 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     push.add_argument("--duration-s", type=_positive_float, default=10.0,
                       help="how long each rate runs (default %(default)s)")
 
+    grpc_bench = benches.add_parser("grpc", help="unary CreateOrder beside POST /api/orders, and commit -> stream "
+                                                 "latency at a steady rate")
+    grpc_bench.add_argument("--server-url", default=orders.get_default("server_url"))
+    grpc_bench.add_argument("--amqp-url", default=relay.get_default("amqp_url"))
+    grpc_bench.add_argument("--count", type=_positive_int, default=2000,
+                            help="orders placed over each face (default %(default)s)")
+    grpc_bench.add_argument("--concurrency", type=_positive_int, default=8, help="(default %(default)s)")
+    grpc_bench.add_argument("--rate", type=_positive_float, default=50.0,
+                            help="orders per second for the stream latency (default %(default)s)")
+    grpc_bench.add_argument("--duration-s", type=_positive_float, default=10.0,
+                            help="how long the stream latency runs (default %(default)s)")
+
     api_url = f"http://127.0.0.1:{settings.port}"
     simulate = commands.add_parser("simulate", help="drive the platform over its API as simulated clients would")
     simulations = simulate.add_subparsers(dest="simulation", required=True, metavar="SIMULATION")
@@ -209,6 +221,13 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Se
             except ValueError as error:
                 parser.error(f"--rates: {error}")
             report_push(bench_push(args.server_url, args.amqp_url, push_rates, args.duration_s), args.duration_s)
+        elif args.bench == "grpc":
+            from scripts.bench_grpc import bench_grpc, report_grpc
+            from scripts.simulate import quiet_http_logs
+
+            quiet_http_logs()
+            report_grpc(bench_grpc(args.server_url, args.amqp_url, args.count, args.concurrency, args.rate,
+                                   args.duration_s))
         elif args.bench == "saga":
             from scripts.bench_saga import bench_saga
 

@@ -13,6 +13,7 @@ import asyncio
 import math
 import re
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -594,6 +595,49 @@ def test_200_concurrent_streams_receive_every_change_while_orders_flow(stack: Gr
         assert statuses[-1] == "CANCELLED", statuses
         expected = status_changes(truth[order_id], after=updates[0].position, known=statuses[0])
         assert [(update.position, status_name(update.status)) for update in updates[1:]] == expected, order_id
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_client_example() -> str:
+    section = README.read_text().split("### API (gRPC)", 1)[1].split("\n### ", 1)[0]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_client_example_places_an_order_and_follows_it_to_the_end(
+        stack: GrpcStack, product: products_pb2.Product) -> None:
+    customer = f"kiki-{uuid4().hex[:6]}"
+    code = readme_client_example()
+    token = stack.clients.tokens.issue("customer", customer)
+    for name, value in (("TARGET", stack.server.grpc_target), ("TOKEN", token), ("PRODUCT_ID", product.id)):
+        code, replaced = re.subn(rf"^{name} = .*$", f"{name} = {value!r}", code, flags=re.MULTILINE)
+        assert replaced == 1, f"the README's example no longer sets {name}"
+    printed: list[str] = []
+    failure: list[BaseException] = []
+
+    def say(*words: object) -> None:
+        printed.append(" ".join(map(str, words)))
+
+    def run() -> None:
+        try:
+            exec(compile(code, str(README), "exec"), {"print": say})
+        except BaseException as error:  # handed to the test thread
+            failure.append(error)
+
+    example = threading.Thread(target=run, name="readme-example", daemon=True)
+    example.start()
+    wait_until(lambda: len(printed) >= 2 or failure, "the example placed an order and printed its status")
+    assert not failure, failure
+    order_id = printed[0].removeprefix("order ")
+    assert printed[1].startswith(("ORDER_STATUS_PENDING at ", "ORDER_STATUS_CONFIRMED at ")), printed
+    cancel_quietly(stack, order_id)
+    example.join(30)
+    assert not example.is_alive(), f"the example is still following the order: {printed}"
+    assert not failure, failure
+    assert printed[-1].startswith("ORDER_STATUS_CANCELLED at "), printed
+    positions = [int(line.rsplit(" ", 1)[1]) for line in printed[1:]]
+    assert positions == sorted(set(positions))
 
 
 def test_stopping_the_server_ends_open_streams_cleanly(stack: GrpcStack, product: products_pb2.Product) -> None:
