@@ -41,7 +41,7 @@ def run_grpc(settings: Settings, host: str, port: int, health_port: int | None =
     """The gRPC face alone: the write side for its commands, the read side for its reads and streams."""
     from adapters.health import database_reachable
     from adapters.health_server import serve_health
-    from web.grpc_api.server import GrpcFace, serve_forever
+    from web.grpc_api.server import GrpcFace, PortUnavailable, serve_forever
 
     with open_platform(settings) as platform, \
             open_read_side(settings, platform.database, platform.broker) as read:
@@ -55,6 +55,8 @@ def run_grpc(settings: Settings, host: str, port: int, health_port: int | None =
 
         try:
             serve_forever(GrpcFace(platform, read), host, port, serving)
+        except PortUnavailable as error:
+            raise SystemExit(f"logistics grpc: {error}") from None
         finally:
             for server in health:
                 server.shutdown()
@@ -64,7 +66,7 @@ def run_all(settings: Settings, host: str, port: int, grpc_port: int | None = No
     """Everything in one process: the HTTP APIs, the gRPC face, the saga's worker, the projector with its relay."""
     from scripts.projector import projector_supervisor
     from scripts.worker import worker_supervisor
-    from web.grpc_api.server import GrpcFace, GrpcThread
+    from web.grpc_api.server import GrpcFace, GrpcThread, PortUnavailable
 
     with open_platform(settings) as platform, \
             open_read_side(settings, platform.database, platform.broker) as read:
@@ -77,7 +79,10 @@ def run_all(settings: Settings, host: str, port: int, grpc_port: int | None = No
         # The gRPC face shares the platform: its write side, its read pool and its broker (in-process, embedded).
         grpc_server = GrpcThread(GrpcFace(platform, read), host, settings.grpc_port if grpc_port is None else grpc_port)
         try:
-            grpc_server.start()
+            try:
+                grpc_server.start()
+            except PortUnavailable as error:
+                raise SystemExit(f"logistics run: {error}") from None
             log.info("logistics platform on http://%s:%d and gRPC %s:%d with %s and %s", host, port, host,
                      grpc_server.port, mode, broker)
             command_api = create_command_api(platform, schema_path=COMBINED_COMMAND_SCHEMA)

@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import grpc
 import grpc.aio
 import httpx
+import msgspec
 import pytest
 from google.protobuf import descriptor_pb2
 from google.protobuf.message import Message
@@ -49,6 +50,8 @@ from tests.e2e.grpc_clients import (
     status_name,
 )
 from tests.rabbit_env import RabbitEnv
+from web.command_api.idempotency import request_fingerprint
+from web.command_api.schemas import Delivery, OrderItem, PaymentMethod, PlaceOrder
 from web.grpc_api.generated import orders_pb2, orders_pb2_grpc, products_pb2
 
 pytestmark = pytest.mark.e2e
@@ -482,6 +485,15 @@ def test_an_idempotency_key_names_one_order_on_both_faces(stack: GrpcStack, prod
     assert answer.status_code == 202, answer.text
     assert answer.json()["order_id"] == first.order_id
     assert answer.headers["Idempotent-Replayed"] == "true"
+    # A key whose first request is still running (here: claimed a moment ago and not answered yet).
+    running = f"running-{uuid4().hex}"
+    body = PlaceOrder(items=[OrderItem(UUID(product.id), 1)], payment=PaymentMethod("tok_ok"),
+                      delivery=Delivery(DELIVERY.address, DELIVERY.lat, DELIVERY.lng))
+    with stack.database.connect() as connection:
+        connection.execute("INSERT INTO read.idempotency_keys (scope, key, request_hash) VALUES (%s, %s, %s)",
+                           (f"orders:{dana}", running, request_fingerprint(msgspec.json.encode(body))))
+    assert refusal(lambda: clients.place(dana, product.id, key=running)) == \
+        (Code.ABORTED, f"the first request with idempotency_key {running!r} is running")
     # Another customer's key of the same text is theirs alone.
     other = clients.place(f"erik-{uuid4().hex[:6]}", product.id, key=key)
     assert other.order_id != first.order_id

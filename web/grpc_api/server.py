@@ -56,6 +56,10 @@ OPTIONS: Final = [
 ]
 
 
+class PortUnavailable(OSError):
+    """The server could not listen where it was told to (the port is taken, or the address is not ours)."""
+
+
 class GrpcFace:
     """The server with everything it serves; `start` binds and serves, `stop` ends it gracefully."""
 
@@ -93,7 +97,10 @@ class GrpcFace:
     async def start(self, host: str, port: int) -> int:
         """Bind and serve; returns the port (the one given, or the one chosen for 0)."""
         server = self._build()
-        bound = server.add_insecure_port(f"{host}:{port}")
+        try:
+            bound = server.add_insecure_port(f"{host}:{port}")
+        except RuntimeError as error:
+            raise PortUnavailable(f"the gRPC server cannot listen on {host}:{port} (is the port taken?)") from error
         await self.watch.check_now()  # the first health answer is a real one
         await self.feed.start()
         await server.start()
@@ -166,6 +173,8 @@ class GrpcThread:
         self._thread.start()
         if not self._ready.wait(timeout_s):
             raise RuntimeError(f"the gRPC server did not start within {timeout_s} s")
+        if isinstance(self._error, PortUnavailable):
+            raise self._error
         if self._error is not None:
             raise RuntimeError(f"the gRPC server did not start: {self._error}") from self._error
         assert self.port is not None
