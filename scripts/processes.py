@@ -24,6 +24,15 @@ def free_port() -> int:
         return port
 
 
+def free_ports(count: int) -> list[int]:
+    """Ports that are free now and differ from each other (one process may listen on several)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        if (port := free_port()) not in ports:
+            ports.append(port)
+    return ports
+
+
 @dataclass
 class RunningProcess:
     process: subprocess.Popen[bytes]
@@ -51,10 +60,10 @@ def wait_until_healthy(process: subprocess.Popen[bytes], base_url: str, log_path
 
 
 @contextmanager
-def logistics_process(args: list[str], env: Mapping[str, str], log_dir: Path,
-                      startup_limit_s: float = 60.0) -> Iterator[RunningProcess]:
-    """Run `logistics <args> --port <free>` and yield once it answers its health check."""
-    port = free_port()
+def logistics_process(args: list[str], env: Mapping[str, str], log_dir: Path, startup_limit_s: float = 60.0,
+                      port: int | None = None) -> Iterator[RunningProcess]:
+    """Run `logistics <args> --port <port, or a free one>` and yield once it answers its health check."""
+    port = port or free_port()
     log_path = log_dir / f"{args[0]}-{port}.log"
     full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
     with log_path.open("wb") as log_file:
@@ -71,9 +80,7 @@ def logistics_process(args: list[str], env: Mapping[str, str], log_dir: Path,
 @contextmanager
 def grpc_process(env: Mapping[str, str], log_dir: Path, startup_limit_s: float = 60.0) -> Iterator[RunningProcess]:
     """Run `logistics grpc` on a free port with a health port, and yield once it serves (its health port answers)."""
-    port, health_port = free_port(), free_port()
-    while health_port == port:
-        health_port = free_port()
+    port, health_port = free_ports(2)
     log_path = log_dir / f"grpc-{port}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen([*LOGISTICS, "grpc", "--host", "127.0.0.1", "--port", str(port),

@@ -37,7 +37,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from adapters.database import Database, drop_database
 from adapters.positions import platform_status
 from adapters.tokens import TokenIssuer
-from scripts.processes import RunningProcess, background_process, free_port, grpc_process, logistics_process
+from scripts.processes import RunningProcess, background_process, free_ports, grpc_process, logistics_process
 from tests.conftest import fresh_database
 from tests.e2e.grpc_clients import (
     DELIVERY,
@@ -801,10 +801,10 @@ def test_health_follows_the_database_and_calls_are_unavailable_while_it_is_down(
 
 def test_the_all_in_one_run_serves_grpc_on_its_in_process_broker(pg_server: Database, tmp_path: Path) -> None:
     database = fresh_database(pg_server)
-    grpc_port = free_port()
+    http_port, grpc_port = free_ports(2)
     try:
-        with logistics_process(["run", "--grpc-port", str(grpc_port)], platform_env(database, tmp_path),
-                               tmp_path) as run, open_channel(f"127.0.0.1:{grpc_port}") as channel:
+        with logistics_process(["run", "--grpc-port", str(grpc_port)], platform_env(database, tmp_path), tmp_path,
+                               port=http_port) as run, open_channel(f"127.0.0.1:{grpc_port}") as channel:
             clients = GrpcClients(channel, TokenIssuer(SECRET))
             assert clients.serving_status() == SERVING
             product_id = clients.create_product("RUN-1").id

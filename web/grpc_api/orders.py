@@ -4,7 +4,8 @@ Commands make the command API's calls (PlaceOrderHandler, Orders with the caller
 Idempotency-Key store: a CreateOrder's idempotency_key is the customer's key whichever face it is used on, and
 the stored answer is the HTTP API's 202 body. Reads come from the orders read model with the query API's
 visibility rule. The status stream is the SSE stream's own follower (web/query_api/push.py), fed by this
-process's push feed and resumed from the outbox; who may follow an order is Orders.get_order's answer.
+process's push feed and resumed from the outbox. Who may follow an order is the SSE stream's rule on the read
+model's document, or Orders.get_order's answer for an order the read model does not show yet.
 """
 
 import asyncio
@@ -17,6 +18,7 @@ import msgspec
 from litestar import Response
 
 from commands.actor import Role
+from commands.errors import NotFound
 from commands.ordering import PlaceOrderHandler, RequestedItem
 from commands.orders import Orders
 from commands.ports import IdempotencyStore
@@ -41,7 +43,7 @@ from web.grpc_api.messages import (
     status_update,
 )
 from web.query_api.orders import visible_order
-from web.query_api.push import PUSH_ROLES, PushContext, order_status_changes
+from web.query_api.push import PUSH_ROLES, PushContext, may_see, order_status_changes
 
 log = logging.getLogger(__name__)
 
@@ -152,10 +154,14 @@ class OrderRpcs:
         after = request.after if request.HasField("after") else None
         if after is not None and after < 0:
             raise invalid_argument("after", "must not be negative")
-        # Whether the caller may follow it is the write side's answer (someone else's order: NOT_FOUND), given at
-        # once, whether or not the read model has caught up with an order placed a moment ago.
-        await call.run(lambda: self._orders.get_order(order_id, call.actor))
-        snapshot = await self._projected(order_id)
+        snapshot = await call.run(lambda: self._push.queries.order_snapshot(order_id))
+        if snapshot is None or snapshot.status is None:
+            # Not shown by the read model yet: whether it exists, and is the caller's, is the write side's answer,
+            # given at once (someone else's order is NOT_FOUND), and then the read model is waited for.
+            await call.run(lambda: self._orders.get_order(order_id, call.actor))
+            snapshot = await self._projected(order_id)
+        if not may_see(call.actor, snapshot):
+            raise NotFound("order", order_id)
         last = after or 0
         changes = order_status_changes(self._push, order_id, snapshot, after, kind="grpc")
         async with contextlib.aclosing(changes):
