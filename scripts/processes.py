@@ -17,6 +17,15 @@ LOGISTICS = [sys.executable, "-m", "scripts.cli"]
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def process_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a started process: ours, the caller's settings over it.
+
+    Unless someone sets it, the gRPC face of a `logistics run` listens on a port of the system's choosing: the
+    processes of one machine's test and benchmark runs must not contend for the default 50051.
+    """
+    return {"LOGISTICS_GRPC_PORT": "0", **os.environ, **env, "PYTHONUNBUFFERED": "1"}
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -65,7 +74,7 @@ def logistics_process(args: list[str], env: Mapping[str, str], log_dir: Path, st
     """Run `logistics <args> --port <port, or a free one>` and yield once it answers its health check."""
     port = port or free_port()
     log_path = log_dir / f"{args[0]}-{port}.log"
-    full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    full_env = process_env(env)
     with log_path.open("wb") as log_file:
         process = subprocess.Popen([*LOGISTICS, *args, "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT,
                                    env=full_env, stdout=log_file, stderr=subprocess.STDOUT)
@@ -85,7 +94,7 @@ def grpc_process(env: Mapping[str, str], log_dir: Path, startup_limit_s: float =
     with log_path.open("wb") as log_file:
         process = subprocess.Popen([*LOGISTICS, "grpc", "--host", "127.0.0.1", "--port", str(port),
                                     "--health-port", str(health_port)], cwd=ROOT,
-                                   env={**os.environ, **env, "PYTHONUNBUFFERED": "1"}, stdout=log_file,
+                                   env=process_env(env), stdout=log_file,
                                    stderr=subprocess.STDOUT)
         base_url = f"http://127.0.0.1:{health_port}"
         try:
@@ -100,7 +109,7 @@ def background_process(args: list[str], env: Mapping[str, str], log_dir: Path) -
     """Run a `logistics` subcommand that serves no HTTP (the worker, the projector) until the block ends."""
     log_path = log_dir / f"{args[0]}-{time.monotonic_ns()}.log"
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen([*LOGISTICS, *args], cwd=ROOT, env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+        process = subprocess.Popen([*LOGISTICS, *args], cwd=ROOT, env=process_env(env),
                                    stdout=log_file, stderr=subprocess.STDOUT)
         try:
             yield RunningProcess(process, "", log_path)
