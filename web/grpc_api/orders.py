@@ -52,9 +52,10 @@ CUSTOMERS_AND_OPERATORS = roles(Role.CUSTOMER, Role.ADMIN)
 # As the HTTP API's CancelOrder body.
 MAX_REASON_LENGTH: Final = 500
 MAX_CUSTOMER_ID_LENGTH: Final = 200
-# How long a stream of an order that exists waits for the read model to show it, and how often it looks again.
+# How long a stream of an order that exists waits for the read model to show it, and how often it looks again
+# meanwhile (it is woken by the order's view changes, so this is only in case one went by unseen).
 APPEAR_TIMEOUT_S: Final = 30.0
-RECHECK_S: Final = 1.0
+RECHECK_S: Final = 5.0
 
 
 class OrderRpcs:
@@ -174,8 +175,10 @@ class OrderRpcs:
                 raise Refusal(Code.UNAVAILABLE, f"{dropped.reason} (resume with after={last})") from None
 
     async def _projected(self, order_id: UUID) -> OrderSnapshot:
-        """The order's view once the projector has shown it: woken by its first view change, or looked at again
-        every second; UNAVAILABLE when the read side is so far behind that it does not come."""
+        """The order's view once the projector has shown it: taken from the first view change that carries its
+        status (the document and its position, as the snapshot query would read them), looked for again now and
+        then in case a change went by unseen; UNAVAILABLE when the read side is so far behind that it does not come.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + APPEAR_TIMEOUT_S
         with self._push.hub.connect() as subscriber:
@@ -185,13 +188,16 @@ class OrderRpcs:
                 # A document without a status holds another context's part of an order not projected yet.
                 if snapshot is not None and snapshot.status is not None:
                     return snapshot
-                remaining = deadline - loop.time()
-                if remaining <= 0:
+                recheck = loop.time() + RECHECK_S
+                while (remaining := min(deadline, recheck) - loop.time()) > 0:
+                    try:
+                        change = await asyncio.wait_for(subscriber.get(), remaining)
+                    except TimeoutError:
+                        break
+                    except SubscriberDropped as dropped:
+                        raise Refusal(Code.UNAVAILABLE, f"{dropped.reason}") from None
+                    if change.data is not None and change.data.get("status") is not None:
+                        return OrderSnapshot(doc=dict(change.data), outbox_id=change.outbox_id)
+                if loop.time() >= deadline:
                     raise Refusal(Code.UNAVAILABLE, f"order {order_id} is not readable yet (the read models are "
                                                     "behind); retry the call")
-                try:
-                    await asyncio.wait_for(subscriber.get(), min(remaining, RECHECK_S))
-                except TimeoutError:
-                    pass
-                except SubscriberDropped as dropped:
-                    raise Refusal(Code.UNAVAILABLE, f"{dropped.reason}") from None

@@ -43,7 +43,7 @@ SERVICE_NAMES: Final = (PRODUCT_SERVICE.full_name, ORDER_SERVICE.full_name)
 
 STOP_GRACE_S: Final = 5.0
 # Calls run the application services (blocking, on the database pools) on these threads.
-CALL_THREADS: Final = 16
+CALL_THREADS: Final = 32
 OPTIONS: Final = [
     # Without this gRPC sets SO_REUSEPORT, and a second server on a taken port would start without an error.
     ("grpc.so_reuseport", 0),
