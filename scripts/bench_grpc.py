@@ -1,7 +1,7 @@
 """Benchmark: unary CreateOrder calls per second beside POST /api/orders, and commit -> stream latency at a rate.
 
-Every process is real and separate (command API, gRPC face, worker, projector with its relay) on a fresh database
-and a private RabbitMQ exchange, all with the default pool sizes.
+Every process is real and separate, with the default pool sizes, on a fresh database and a private RabbitMQ
+exchange for each part.
 
 1. Latency: orders are placed over gRPC at a steady rate, each followed with StreamOrderStatus at once. The saga
    confirms them; the clock runs from the confirmation's event being recorded (its timestamp, carried by the
@@ -9,16 +9,17 @@ and a private RabbitMQ exchange, all with the default pool sizes.
    projection, outbox, relay, RabbitMQ, the gRPC process's hub and the stream, as a client sees it. An order
    already confirmed when its stream opened has no live change to time and is counted apart. Wall clocks of one
    machine.
-2. Throughput: the same number of orders placed over each face by the same number of concurrent clients, in
-   alternating rounds (gRPC, HTTP, gRPC, HTTP) on a fresh product each, so that both meet the same background
-   (the saga and the projector working off what was placed before). Each call is timed from request to answer.
+2. Throughput: the same number of orders placed over each face (the command API and the gRPC face running side
+   by side, nothing else) by the same number of concurrent clients, in alternating rounds (gRPC, HTTP, gRPC,
+   HTTP) so that both meet the same database. Each call is timed from request to answer.
 """
 
 import asyncio
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from uuid import uuid4
@@ -33,9 +34,9 @@ from adapters.bootstrap import migrate
 from adapters.database import Database, create_database, drop_database
 from adapters.tokens import TokenIssuer
 from scripts.bench_orders import SECRET, Measurement
-from scripts.bench_push import _delete_exchange, _settle, percentile
+from scripts.bench_push import _delete_exchange, percentile
 from scripts.processes import background_process, grpc_process, logistics_process
-from web.grpc_api.generated import orders_pb2, orders_pb2_grpc
+from web.grpc_api.generated import orders_pb2, orders_pb2_grpc, products_pb2, products_pb2_grpc
 
 ROUNDS = 2
 _CUSTOMERS = 50
@@ -73,55 +74,38 @@ class GrpcBench:
     concurrency: int
 
 
-def _new_product(http: httpx.Client, tokens: TokenIssuer) -> str:
-    """A product of its own for each part: a product's stock holds every open reservation, so one that many orders
-    before have reserved is slower to load, and no part should inherit that from another."""
-    answer = http.post("/api/products", headers={"Authorization": f"Bearer {tokens.issue('admin', 'bench')}"}, json={
-        "sku": f"BENCH-{uuid4().hex[:10]}", "name": "Benchmark item", "price": "1.00", "initial_stock": 1_000_000})
-    answer.raise_for_status()
-    product_id: str = answer.json()["id"]
-    return product_id
-
-
-def _throughput(http: httpx.Client, target: str, tokens: TokenIssuer, count: int, concurrency: int,
-                database: Database) -> list[Measurement]:
+def _throughput(http: httpx.Client, target: str, tokens: TokenIssuer, count: int,
+                concurrency: int) -> list[Measurement]:
+    admin = {"Authorization": f"Bearer {tokens.issue('admin', 'bench')}"}
+    product = http.post("/api/products", headers=admin, json={
+        "sku": "BENCH-1", "name": "Benchmark item", "price": "1.00", "initial_stock": 1_000_000})
+    product.raise_for_status()
+    product_id = product.json()["id"]
     customer = tokens.issue("customer", "bench-customer")
+    body = {"items": [{"product_id": product_id, "quantity": 1}], "payment": {"token": "tok_ok"}, "delivery": _ADDRESS}
+    request = orders_pb2.CreateOrderRequest(items=[orders_pb2.OrderItem(product_id=product_id, quantity=1)],
+                                            payment=orders_pb2.Payment(token="tok_ok"), delivery=_DELIVERY)
     metadata = (("authorization", f"Bearer {customer}"),)
     with grpc.insecure_channel(target) as channel:
         stub = orders_pb2_grpc.OrderServiceStub(channel)
 
-        def over_grpc(product_id: str) -> Callable[[int], None]:
-            request = orders_pb2.CreateOrderRequest(items=[orders_pb2.OrderItem(product_id=product_id, quantity=1)],
-                                                    payment=orders_pb2.Payment(token="tok_ok"), delivery=_DELIVERY)
+        def over_grpc(_: int) -> None:
+            stub.CreateOrder(request, metadata=metadata, timeout=30)
 
-            def place(_: int) -> None:
-                stub.CreateOrder(request, metadata=metadata, timeout=30)
+        def over_http(index: int) -> None:
+            response = http.post("/api/orders", json=body, headers={"Authorization": f"Bearer {customer}"})
+            if response.status_code != 202:
+                raise RuntimeError(f"order {index}: {response.status_code} {response.text}")
 
-            return place
-
-        def over_http(product_id: str) -> Callable[[int], None]:
-            body = {"items": [{"product_id": product_id, "quantity": 1}], "payment": {"token": "tok_ok"},
-                    "delivery": _ADDRESS}
-
-            def place(index: int) -> None:
-                response = http.post("/api/orders", json=body, headers={"Authorization": f"Bearer {customer}"})
-                if response.status_code != 202:
-                    raise RuntimeError(f"order {index}: {response.status_code} {response.text}")
-
-            return place
-
-        faces = {"gRPC CreateOrder (unary)": over_grpc, "HTTP POST /api/orders": over_http}
-        warm_up = _new_product(http, tokens)
-        for face in faces.values():
-            face(warm_up)(-1)  # connections and prepared statements, outside the measurement
+        faces: dict[str, Callable[[int], None]] = {"gRPC CreateOrder (unary)": over_grpc,
+                                                   "HTTP POST /api/orders": over_http}
+        for place in faces.values():
+            place(-1)  # connections and prepared statements, outside the measurement
         timed: dict[str, list[float]] = {name: [] for name in faces}
         seconds: dict[str, float] = dict.fromkeys(faces, 0.0)
-        per_round = max(1, count // ROUNDS)
         for _ in range(ROUNDS):
-            for name, face in faces.items():
-                place = face(_new_product(http, tokens))
-                _settle(database)
-                latencies, took = _timed(place, per_round, concurrency)
+            for name, place in faces.items():
+                latencies, took = _timed(place, max(1, count // ROUNDS), concurrency)
                 timed[name].extend(latencies)
                 seconds[name] += took
     return [Measurement(name, len(timed[name]), seconds[name], timed[name]) for name in faces]
@@ -202,34 +186,50 @@ def _from_commit(database: Database, result: StreamLatency, arrivals: dict[int, 
         result.outbox_to_client_ms.append((arrived - float(written_at)) * 1000)
 
 
-def bench_grpc(server_url: str, amqp_url: str, count: int, concurrency: int, rate: float,
-               duration_s: float) -> GrpcBench:
-    server = Database.from_url(server_url)
+@contextmanager
+def _platform(server: Database, amqp_url: str, log_dir: Path) -> Iterator[tuple[Database, dict[str, str]]]:
+    """A fresh database and private exchange, and the settings that point the processes at them; removed after."""
     database = create_database(server, f"logistics_bench_{uuid4().hex[:10]}")
     exchange = f"bench.grpc.{uuid4().hex[:10]}"
-    tokens = TokenIssuer(SECRET)
     try:
         migrate(database)
-        with tempfile.TemporaryDirectory() as log_dir:
-            env = {"LOGISTICS_DATABASE_URL": database.url, "LOGISTICS_SECRET": SECRET, "LOGISTICS_AMQP_URL": amqp_url,
-                   "LOGISTICS_AMQP_EXCHANGE": exchange, "LOGISTICS_DATA_DIR": log_dir,
-                   "LOGISTICS_ENV_FILE": str(Path(log_dir) / "none")}
-            logs = Path(log_dir)
-            with logistics_process(["command-api"], env, logs) as api, grpc_process(env, logs) as face, \
-                    background_process(["worker"], env, logs), background_process(["projector"], env, logs), \
-                    httpx.Client(base_url=api.base_url, timeout=30, trust_env=False,
-                                 limits=httpx.Limits(max_connections=concurrency)) as http:
-                # The latency first, on a quiet platform: the throughput part leaves thousands of confirmed orders
-                # waiting for a courier in the shipping context's one dispatcher, which every later step then loads.
-                product_id = _new_product(http, tokens)
-                latency, arrivals = asyncio.run(_stream_latency(face.grpc_target, tokens, product_id, rate,
-                                                                duration_s))
-                _from_commit(database, latency, arrivals)
-                throughput = _throughput(http, face.grpc_target, tokens, count, concurrency, database)
-        return GrpcBench(throughput=throughput, latency=latency, concurrency=concurrency)
+        yield database, {"LOGISTICS_DATABASE_URL": database.url, "LOGISTICS_SECRET": SECRET,
+                         "LOGISTICS_AMQP_URL": amqp_url, "LOGISTICS_AMQP_EXCHANGE": exchange,
+                         "LOGISTICS_DATA_DIR": str(log_dir), "LOGISTICS_ENV_FILE": str(log_dir / "none")}
     finally:
         drop_database(server, database.dbname)
         _delete_exchange(amqp_url, exchange)
+
+
+def bench_grpc(server_url: str, amqp_url: str, count: int, concurrency: int, rate: float,
+               duration_s: float) -> GrpcBench:
+    server = Database.from_url(server_url)
+    tokens = TokenIssuer(SECRET)
+    with tempfile.TemporaryDirectory() as log_dir:
+        logs = Path(log_dir)
+        # Throughput: the two faces alone, as `logistics bench orders` measures the HTTP API alone (the saga and
+        # the projector would spend the same cores on what was placed, whichever face placed it).
+        with _platform(server, amqp_url, logs) as (_, env), logistics_process(["command-api"], env, logs) as api, \
+                grpc_process(env, logs) as face, \
+                httpx.Client(base_url=api.base_url, timeout=30, trust_env=False,
+                             limits=httpx.Limits(max_connections=concurrency)) as http:
+            throughput = _throughput(http, face.grpc_target, tokens, count, concurrency)
+        # Latency: the gRPC face with the saga's worker and the projector and its relay, on a platform of its own.
+        with _platform(server, amqp_url, logs) as (database, env), grpc_process(env, logs) as face, \
+                background_process(["worker"], env, logs), background_process(["projector"], env, logs):
+            product_id = _grpc_product(face.grpc_target, tokens)
+            latency, arrivals = asyncio.run(_stream_latency(face.grpc_target, tokens, product_id, rate, duration_s))
+            _from_commit(database, latency, arrivals)
+    return GrpcBench(throughput=throughput, latency=latency, concurrency=concurrency)
+
+
+def _grpc_product(target: str, tokens: TokenIssuer) -> str:
+    with grpc.insecure_channel(target) as channel:
+        created = products_pb2_grpc.ProductServiceStub(channel).CreateProduct(
+            products_pb2.CreateProductRequest(sku="STREAM-1", name="Streamed item", price="1.00",
+                                              initial_stock=1_000_000),
+            metadata=(("authorization", f"Bearer {tokens.issue('admin', 'bench')}"),), timeout=30)
+    return str(created.product.id)
 
 
 def report_grpc(bench: GrpcBench) -> None:
