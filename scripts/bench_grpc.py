@@ -34,7 +34,7 @@ from adapters.bootstrap import migrate
 from adapters.database import Database, create_database, drop_database
 from adapters.tokens import TokenIssuer
 from scripts.bench_orders import SECRET, Measurement
-from scripts.bench_push import _delete_exchange, percentile
+from scripts.bench_push import _delete_exchange, _settle, percentile
 from scripts.processes import background_process, grpc_process, logistics_process
 from web.grpc_api.generated import orders_pb2, orders_pb2_grpc, products_pb2, products_pb2_grpc
 
@@ -218,6 +218,12 @@ def bench_grpc(server_url: str, amqp_url: str, count: int, concurrency: int, rat
         with _platform(server, amqp_url, logs) as (database, env), grpc_process(env, logs) as face, \
                 background_process(["worker"], env, logs), background_process(["projector"], env, logs):
             product_id = _grpc_product(face.grpc_target, tokens)
+            # A few orders followed to their confirmation first: every runner, the relay and the feed are up and
+            # warm, and the platform is quiet again when the clock starts.
+            warm_up, _ = asyncio.run(_stream_latency(face.grpc_target, tokens, product_id, 5.0, 1.0))
+            if warm_up.missing:
+                raise RuntimeError("the platform did not confirm and stream the warm-up orders")
+            _settle(database)
             latency, arrivals = asyncio.run(_stream_latency(face.grpc_target, tokens, product_id, rate, duration_s))
             _from_commit(database, latency, arrivals)
     return GrpcBench(throughput=throughput, latency=latency, concurrency=concurrency)
