@@ -130,6 +130,8 @@ async def _stream_latency(target: str, tokens: TokenIssuer, product_id: str, rat
     """The measurement, and when (wall clock) each timed CONFIRMED update, by its position, reached the client."""
     result = StreamLatency(rate=rate, duration_s=duration_s, placed=max(1, round(rate * duration_s)))
     arrivals: dict[int, float] = {}
+    callers = [(("authorization", f"Bearer {tokens.issue('customer', f'bench-{index}')}"),)
+               for index in range(_CUSTOMERS)]
     request = orders_pb2.CreateOrderRequest(items=[orders_pb2.OrderItem(product_id=product_id, quantity=1)],
                                             payment=orders_pb2.Payment(token="tok_ok"), delivery=_DELIVERY)
     async with grpc.aio.insecure_channel(target) as channel:
@@ -156,7 +158,7 @@ async def _stream_latency(target: str, tokens: TokenIssuer, product_id: str, rat
 
         async def one(index: int) -> None:
             await asyncio.sleep(max(0.0, started + index / rate - loop.time()))
-            customer = (("authorization", f"Bearer {tokens.issue('customer', f'bench-{index % _CUSTOMERS}')}"),)
+            customer = callers[index % _CUSTOMERS]
             placed = await stub.CreateOrder(request, metadata=customer, timeout=30)
             placed_at = time.perf_counter()
             result.seconds = max(result.seconds, loop.time() - started)
