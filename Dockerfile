@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image for every process of the platform: compose.yaml picks the process with `command:`
-# (run | command-api | query-api | worker | projector | migrate | status | rebuild | verify | ...).
+# (run | command-api | query-api | grpc | worker | projector | migrate | status | rebuild | verify | ...).
 # Build: docker build -t logistics .     Try it alone: docker run --rm -p 8000:8000 logistics
 # (with no LOGISTICS_DATABASE_URL the default `run` starts its own embedded PostgreSQL inside the container).
 
@@ -38,8 +38,9 @@ RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     pip install --no-index --find-links=/wheels logistics
 USER logistics:logistics
 WORKDIR /home/logistics
-# 8000 command API (or the whole platform with `run`), 8001 query API, 9000 worker/projector --health-port.
-EXPOSE 8000 8001 9000
+# 8000 command API (or the whole platform with `run`), 8001 query API, 50051 gRPC (alone and in `run`),
+# 9000 the --health-port of grpc, worker and projector.
+EXPOSE 8000 8001 9000 50051
 # For the default `run`; compose.yaml gives each process its own check (the slim image has no curl).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/ready', timeout=4)"]

@@ -40,6 +40,8 @@ class Settings:
     """How long sent outbox rows are kept, so that push clients can resume from them."""
     demo: bool = False
     """The web login offers ready-made demo identities instead of asking for a token."""
+    grpc_port: int = 50051
+    """Where the gRPC face listens, alone (`logistics grpc`) or beside the HTTP server (`logistics run`)."""
 
     @property
     def secret(self) -> str:
@@ -76,6 +78,7 @@ class Settings:
             ready_max_lag_s=_number(get("READY_MAX_LAG_S"), "READY_MAX_LAG_S", 30.0, float),
             # A private embedded database is a try-out; a configured one may hold real customers.
             demo=_flag(get("DEMO"), "DEMO", default=database_url is None),
+            grpc_port=_number(get("GRPC_PORT"), "GRPC_PORT", 50051, int),
         )
 
 

@@ -21,10 +21,15 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the whole platform in one process")
     _add_server_options(run, settings)
+    run.add_argument("--grpc-port", type=int, default=settings.grpc_port,
+                     help="port of the gRPC face (default %(default)s)")
     command_api = commands.add_parser("command-api", help="run the command API alone")
     _add_server_options(command_api, settings)
     query_api = commands.add_parser("query-api", help="run the query API alone (read-only)")
     _add_server_options(query_api, settings, settings.query_port)
+    grpc = commands.add_parser("grpc", help="run the gRPC face alone: products, orders, the order-status stream")
+    _add_server_options(grpc, settings, settings.grpc_port)
+    grpc.add_argument("--health-port", type=int, help="serve /health/live, /health/ready and /metrics here")
     commands.add_parser("migrate", help="create the database schemas and tables (idempotent)")
     verify = commands.add_parser("verify", help="replay every stream and check the invariants (exit 1 on a breach)")
     verify.add_argument("--stuck-after-s", type=float, metavar="SECONDS",
@@ -84,6 +89,18 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
                       help="orders per second, one run each (default %(default)s)")
     push.add_argument("--duration-s", type=_positive_float, default=10.0,
                       help="how long each rate runs (default %(default)s)")
+
+    grpc_bench = benches.add_parser("grpc", help="unary CreateOrder beside POST /api/orders, and commit -> stream "
+                                                 "latency at a steady rate")
+    grpc_bench.add_argument("--server-url", default=orders.get_default("server_url"))
+    grpc_bench.add_argument("--amqp-url", default=relay.get_default("amqp_url"))
+    grpc_bench.add_argument("--count", type=_positive_int, default=2000,
+                            help="orders placed over each face (default %(default)s)")
+    grpc_bench.add_argument("--concurrency", type=_positive_int, default=8, help="(default %(default)s)")
+    grpc_bench.add_argument("--rate", type=_positive_float, default=50.0,
+                            help="orders per second for the stream latency (default %(default)s)")
+    grpc_bench.add_argument("--duration-s", type=_positive_float, default=10.0,
+                            help="how long the stream latency runs (default %(default)s)")
 
     api_url = f"http://127.0.0.1:{settings.port}"
     simulate = commands.add_parser("simulate", help="drive the platform over its API as simulated clients would")
@@ -205,6 +222,13 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Se
             except ValueError as error:
                 parser.error(f"--rates: {error}")
             report_push(bench_push(args.server_url, args.amqp_url, push_rates, args.duration_s), args.duration_s)
+        elif args.bench == "grpc":
+            from scripts.bench_grpc import bench_grpc, report_grpc
+            from scripts.simulate import quiet_http_logs
+
+            quiet_http_logs()
+            report_grpc(bench_grpc(args.server_url, args.amqp_url, args.count, args.concurrency, args.rate,
+                                   args.duration_s))
         elif args.bench == "saga":
             from scripts.bench_saga import bench_saga
 
@@ -239,10 +263,14 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Se
         from scripts.serve import run_query_api
 
         run_query_api(settings, args.host, args.port)
+    elif args.command == "grpc":
+        from scripts.serve import run_grpc
+
+        run_grpc(settings, args.host, args.port, args.health_port)
     elif args.command == "run":
         from scripts.serve import run_all
 
-        run_all(settings, args.host, args.port)
+        run_all(settings, args.host, args.port, args.grpc_port)
     return 0
 
 

@@ -17,6 +17,15 @@ LOGISTICS = [sys.executable, "-m", "scripts.cli"]
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def process_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a started process: ours, the caller's settings over it.
+
+    Unless someone sets it, the gRPC face of a `logistics run` listens on a port of the system's choosing: the
+    processes of one machine's test and benchmark runs must not contend for the default 50051.
+    """
+    return {"LOGISTICS_GRPC_PORT": "0", **os.environ, **env, "PYTHONUNBUFFERED": "1"}
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -24,11 +33,22 @@ def free_port() -> int:
         return port
 
 
+def free_ports(count: int) -> list[int]:
+    """Ports that are free now and differ from each other (one process may listen on several)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        if (port := free_port()) not in ports:
+            ports.append(port)
+    return ports
+
+
 @dataclass
 class RunningProcess:
     process: subprocess.Popen[bytes]
     base_url: str
     log_path: Path
+    grpc_target: str = ""
+    """`host:port` of its gRPC server, for `logistics grpc` (whose base_url is then its health port)."""
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -49,12 +69,12 @@ def wait_until_healthy(process: subprocess.Popen[bytes], base_url: str, log_path
 
 
 @contextmanager
-def logistics_process(args: list[str], env: Mapping[str, str], log_dir: Path,
-                      startup_limit_s: float = 60.0) -> Iterator[RunningProcess]:
-    """Run `logistics <args> --port <free>` and yield once it answers its health check."""
-    port = free_port()
+def logistics_process(args: list[str], env: Mapping[str, str], log_dir: Path, startup_limit_s: float = 60.0,
+                      port: int | None = None) -> Iterator[RunningProcess]:
+    """Run `logistics <args> --port <port, or a free one>` and yield once it answers its health check."""
+    port = port or free_port()
     log_path = log_dir / f"{args[0]}-{port}.log"
-    full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    full_env = process_env(env)
     with log_path.open("wb") as log_file:
         process = subprocess.Popen([*LOGISTICS, *args, "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT,
                                    env=full_env, stdout=log_file, stderr=subprocess.STDOUT)
@@ -67,11 +87,29 @@ def logistics_process(args: list[str], env: Mapping[str, str], log_dir: Path,
 
 
 @contextmanager
+def grpc_process(env: Mapping[str, str], log_dir: Path, startup_limit_s: float = 60.0) -> Iterator[RunningProcess]:
+    """Run `logistics grpc` on a free port with a health port, and yield once it serves (its health port answers)."""
+    port, health_port = free_ports(2)
+    log_path = log_dir / f"grpc-{port}.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen([*LOGISTICS, "grpc", "--host", "127.0.0.1", "--port", str(port),
+                                    "--health-port", str(health_port)], cwd=ROOT,
+                                   env=process_env(env), stdout=log_file,
+                                   stderr=subprocess.STDOUT)
+        base_url = f"http://127.0.0.1:{health_port}"
+        try:
+            wait_until_healthy(process, base_url, log_path, startup_limit_s)
+            yield RunningProcess(process, base_url, log_path, grpc_target=f"127.0.0.1:{port}")
+        finally:
+            stop(process)
+
+
+@contextmanager
 def background_process(args: list[str], env: Mapping[str, str], log_dir: Path) -> Iterator[RunningProcess]:
     """Run a `logistics` subcommand that serves no HTTP (the worker, the projector) until the block ends."""
     log_path = log_dir / f"{args[0]}-{time.monotonic_ns()}.log"
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen([*LOGISTICS, *args], cwd=ROOT, env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+        process = subprocess.Popen([*LOGISTICS, *args], cwd=ROOT, env=process_env(env),
                                    stdout=log_file, stderr=subprocess.STDOUT)
         try:
             yield RunningProcess(process, "", log_path)

@@ -1,8 +1,9 @@
-"""Running the platform's HTTP processes under uvicorn."""
+"""Running the platform's servers: the HTTP processes under uvicorn, and the gRPC face."""
 
 import logging
 import sys
 from collections.abc import Callable
+from http.server import ThreadingHTTPServer
 from socket import socket
 
 import uvicorn
@@ -43,7 +44,7 @@ def serve(app: Litestar | PlatformApp, host: str, port: int, on_ready: Callable[
     _Server(config, on_ready).run()
 
 
-def banner(settings: Settings, host: str, port: int, database: str, broker: str) -> str:
+def banner(settings: Settings, host: str, port: int, database: str, broker: str, grpc_port: int | None = None) -> str:
     """What a person who just typed `./dev run` needs: where to go, who to be, how to stop."""
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     lines = [
@@ -52,6 +53,8 @@ def banner(settings: Settings, host: str, port: int, database: str, broker: str)
         f"  Web console   {url}/",
         f"  API docs      {url}/schema  (commands and queries; also /schema/redoc, /schema/elements, /schema/rapidoc)",
         f"  Health        {url}/health/ready    Metrics  {url}/metrics",
+        *([f"  gRPC          {url.split('//', 1)[1].rsplit(':', 1)[0]}:{grpc_port}  (logistics.v1; reflection on)"]
+          if grpc_port else []),
         "",
     ]
     if settings.demo:
@@ -76,10 +79,36 @@ def run_query_api(settings: Settings, host: str, port: int) -> None:
         serve(create_query_api(read), host, port)
 
 
-def run_all(settings: Settings, host: str, port: int) -> None:
-    """Everything in one process: the command API, the saga's worker, and the projector with its relay."""
+def run_grpc(settings: Settings, host: str, port: int, health_port: int | None = None) -> None:
+    """The gRPC face alone: the write side for its commands, the read side for its reads and streams."""
+    from adapters.health import database_reachable
+    from adapters.health_server import serve_health
+    from web.grpc_api.server import GrpcFace, PortUnavailable, serve_forever
+
+    with open_platform(settings) as platform, \
+            open_read_side(settings, platform.database, platform.broker) as read:
+        # /health/* and /metrics over HTTP, as the worker and projector serve them, for probes and scrapes; up
+        # once the gRPC server serves, so that a live health port means a listening gRPC port.
+        health: list[ThreadingHTTPServer] = []
+
+        def serving(_: int) -> None:
+            if health_port:
+                health.append(serve_health(host, health_port, [database_reachable(platform.database)]))
+
+        try:
+            serve_forever(GrpcFace(platform, read), host, port, serving)
+        except PortUnavailable as error:
+            raise SystemExit(f"logistics grpc: {error}") from None
+        finally:
+            for server in health:
+                server.shutdown()
+
+
+def run_all(settings: Settings, host: str, port: int, grpc_port: int | None = None) -> None:
+    """Everything in one process: the HTTP APIs, the gRPC face, the saga's worker, the projector with its relay."""
     from scripts.projector import projector_supervisor
     from scripts.worker import worker_supervisor
+    from web.grpc_api.server import GrpcFace, GrpcThread, PortUnavailable
 
     with open_platform(settings) as platform, \
             open_read_side(settings, platform.database, platform.broker) as read:
@@ -89,7 +118,13 @@ def run_all(settings: Settings, host: str, port: int) -> None:
                        projector_supervisor(platform.database, platform.broker, settings)]
         for supervisor in supervisors:
             supervisor.start()
+        # The gRPC face shares the platform: its write side, its read pool and its broker (in-process, embedded).
+        grpc_server = GrpcThread(GrpcFace(platform, read), host, settings.grpc_port if grpc_port is None else grpc_port)
         try:
+            try:
+                grpc_server.start()
+            except PortUnavailable as error:
+                raise SystemExit(f"logistics run: {error}") from None
             loops = [supervised_loops_healthy(supervisor) for supervisor in supervisors]
             docs = PlatformSchema()
             command_api = create_command_api(platform, schema_path=COMBINED_COMMAND_SCHEMA, alone=False,
@@ -98,10 +133,11 @@ def run_all(settings: Settings, host: str, port: int) -> None:
             docs.attach(command_api, query_api)
 
             def ready() -> None:
-                print(banner(settings, host, port, mode, broker), file=sys.stdout, flush=True)
+                print(banner(settings, host, port, mode, broker, grpc_server.port), file=sys.stdout, flush=True)
 
             # The banner says what uvicorn's startup lines would, and more; its warnings and errors still show.
             serve(PlatformApp(command_api, query_api), host, port, on_ready=ready, log_level="warning")
         finally:
+            grpc_server.stop()
             for supervisor in supervisors:
                 supervisor.stop()

@@ -40,8 +40,10 @@ SETTINGS_SOURCE = ROOT / "adapters" / "settings.py"
 OPERATIONS_GUIDE = ROOT / "docs" / "operations.md"
 README = ROOT / "README.md"
 
-PLATFORM_SERVICES = ("migrate", "command-api", "query-api", "worker", "projector")
-LONG_RUNNING = ("command-api", "query-api", "worker", "projector")
+PLATFORM_SERVICES = ("migrate", "command-api", "query-api", "grpc", "worker", "projector")
+LONG_RUNNING = ("command-api", "query-api", "grpc", "worker", "projector")
+# Processes whose health is served on a --health-port of their own (the gRPC face's own port speaks gRPC).
+HEALTH_PORT_SERVICES = ("grpc", "worker", "projector")
 BACKING_SERVICES = ("postgres", "rabbitmq")
 REQUIRED_SECRETS = ("LOGISTICS_SECRET", "POSTGRES_PASSWORD", "RABBITMQ_PASSWORD")
 PREFIX = "LOGISTICS_"
@@ -449,7 +451,7 @@ def test_platform_processes_use_the_compose_services_and_one_secret(name: str, t
 
 def listen_port(name: str, parser: ArgumentParser) -> int:
     args = parse(parser, service(name)["command"])
-    port = getattr(args, "health_port", None) if name in ("worker", "projector") else args.port
+    port = getattr(args, "health_port", None) if name in HEALTH_PORT_SERVICES else args.port
     assert isinstance(port, int), f"{name} serves no HTTP port for its health check"
     return port
 
@@ -460,7 +462,7 @@ def test_health_checks_ask_each_process_whether_it_is_ready(parser: ArgumentPars
     url = PROBE_URL.search(probe_code(healthcheck["test"]))
     assert url is not None, f"{name}: no http://127.0.0.1:PORT/... in its health check"
     assert (int(url["port"]), url["path"]) == (listen_port(name, parser), "/health/ready")
-    if name in ("worker", "projector"):
+    if name in HEALTH_PORT_SERVICES:
         assert option(service(name)["command"], "--health-port") == url["port"]
     assert durations_s(healthcheck["timeout"]) < durations_s(healthcheck["interval"])
     timeout = re.search(r"timeout=(\d+(?:\.\d+)?)", probe_code(healthcheck["test"]))
@@ -510,6 +512,17 @@ def test_platform_ports_are_exposed_by_the_image(parser: ArgumentParser) -> None
     exposed = {int(port.split("/")[0]) for instruction in final_stage() if instruction.keyword == "EXPOSE"
                for port in instruction.arguments.split()}
     assert {listen_port(name, parser) for name in LONG_RUNNING} <= exposed
+    assert parse(parser, service("grpc")["command"]).port in exposed
+
+
+def test_the_grpc_face_publishes_its_port_and_reads_the_platforms_default(parser: ArgumentParser,
+                                                                          tmp_path: Path) -> None:
+    args = parse(parser, service("grpc")["command"])
+    assert [str(port).rsplit(":", 1)[-1] for port in service("grpc")["ports"]] == [str(args.port)]
+    default = Settings.from_env({"LOGISTICS_SECRET": "test-secret", "LOGISTICS_DATA_DIR": str(tmp_path)},
+                                env_file=tmp_path / "absent.env")
+    assert parse(parser, ["grpc"]).port == default.grpc_port == 50051
+    assert parse(parser, ["run"]).grpc_port == default.grpc_port
 
 
 # ---- Dockerfile and .dockerignore ------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ ORDER_ACCEPTED = {202: ResponseSpec(OrderAccepted, description="Recorded; the sa
                                     generate_examples=False)}
 
 
-def _accepted(order_id: UUID, status: str, position: int, *, created: bool = False) -> Response[bytes]:
+def order_accepted(order_id: UUID, status: str, position: int, *, created: bool = False) -> Response[bytes]:
+    """The 202 answer (also what an Idempotency-Key stores: the gRPC face replays it too, see web/grpc_api)."""
     body = msgspec.json.encode(OrderAccepted(order_id=order_id, status=status, position=position))
     headers = {"Location": f"/api/orders/{order_id}"} if created else {}
     return Response(content=body, status_code=202, headers=headers, media_type="application/json")
@@ -63,7 +64,7 @@ class OrderCommands(Controller):
                 )
                 log.info("order %s placed by %s: %d items, total %s", order.id, customer, len(order.lines),
                          order.total)
-            return _accepted(order.id, "PENDING", position, created=True)
+            return order_accepted(order.id, "PENDING", position, created=True)
 
         if idempotency_key is None:
             return execute(uuid4())
@@ -79,7 +80,7 @@ class OrderCommands(Controller):
         with command_context(request, correlation_id=order_id):
             order, position = orders.cancel_order(actor_of(request), order_id, data.reason if data else None)
             log.info("order %s cancelled by %s", order_id, actor_of(request).subject)
-        return _accepted(order.id, order.status.value, position)
+        return order_accepted(order.id, order.status.value, position)
 
     @post("/{order_id:uuid}/receipt", status_code=202, operation_id="ConfirmReceipt", sync_to_thread=True,
           guards=[requires(Role.CUSTOMER)], responses=ORDER_ACCEPTED, summary="Confirm that a delivered order arrived")
@@ -89,4 +90,4 @@ class OrderCommands(Controller):
         with command_context(request, correlation_id=order_id):
             order, position = orders.confirm_receipt(actor_of(request), order_id)
             log.info("order %s received by %s", order_id, actor_of(request).subject)
-        return _accepted(order.id, order.status.value, position)
+        return order_accepted(order.id, order.status.value, position)

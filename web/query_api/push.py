@@ -22,7 +22,7 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
@@ -427,14 +427,27 @@ async def push_socket(
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Server-Sent Events, in the original gRPC gateway's format
+# An order's status changes, whatever the transport (Server-Sent Events here, the gRPC face's stream)
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """The order reached `status`; `outbox_id` is where, among its view changes (a client resumes after it)."""
+
+    status: str
+    outbox_id: int
+    doc: Mapping[str, Any]
+    """The order's document as of this change."""
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_STATUSES
 
 
 class _StatusTracker:
-    """Turns view changes into status events: one per status change, then `completed` at a final status."""
+    """Turns view changes into status changes: one per change of status, none for the view's other changes."""
 
-    def __init__(self, order_id: UUID, last_id: int, last_status: str | None) -> None:
-        self.order_id = order_id
+    def __init__(self, last_id: int, last_status: str | None) -> None:
         self.last_id = last_id
         self.last_status = last_status
 
@@ -442,34 +455,37 @@ class _StatusTracker:
     def done(self) -> bool:
         return self.last_status in FINAL_STATUSES
 
-    def status_event(self, status: str, outbox_id: int) -> Iterator[ServerSentEventMessage]:
+    def record(self, status: str, outbox_id: int, doc: Mapping[str, Any]) -> StatusChange:
         self.last_status, self.last_id = status, max(self.last_id, outbox_id)
-        # json.dumps' default separators give the gateway's exact `{"order_id": "...", "status": ...}` spacing.
-        yield ServerSentEventMessage(id=outbox_id, data=json.dumps(
-            {"order_id": str(self.order_id), "status": status, "message": f"order {status}"}))
-        if self.done:
-            yield ServerSentEventMessage(id=outbox_id, event="completed", data="stream closed")
+        return StatusChange(status, outbox_id, doc)
 
-    def apply(self, change: ViewChange) -> Iterator[ServerSentEventMessage]:
+    def apply(self, change: ViewChange) -> StatusChange | None:
         if change.outbox_id <= self.last_id:
-            return  # sent already: the live feed repeats what the outbox catch-up read
-        status = (change.data or {}).get("status")
+            return None  # sent already: the live feed repeats what the outbox catch-up read
+        doc = change.data or {}
+        status = doc.get("status")
         if isinstance(status, str) and status != self.last_status:
-            yield from self.status_event(status, change.outbox_id)
-        else:
-            self.last_id = change.outbox_id
+            return self.record(status, change.outbox_id, doc)
+        self.last_id = change.outbox_id
+        return None
 
 
-async def _status_stream(context: PushContext, order_id: UUID, snapshot: OrderSnapshot,
-                         resume_after: int | None) -> AsyncIterator[ServerSentEventMessage]:
-    with context.hub.connect() as subscriber, PUSH_CONNECTIONS.labels(kind="sse").track_inprogress():
+async def order_status_changes(context: PushContext, order_id: UUID, snapshot: OrderSnapshot,
+                               resume_after: int | None, *, kind: str,
+                               idle_s: float | None = None) -> AsyncGenerator[StatusChange | None, None]:
+    """The order's status now (or, resuming, every change after `resume_after`), then each change as it happens.
+
+    Ends after a final status. Yields None whenever `idle_s` passes without a change (for keep-alives); raises
+    SubscriberDropped when the hub lets go of the stream (too slow, or the server stops): the client resumes
+    from the last outbox id it got. `kind` labels the open stream in the push-connections metric.
+    """
+    with context.hub.connect() as subscriber, PUSH_CONNECTIONS.labels(kind=kind).track_inprogress():
         if resume_after is None:
-            tracker = _StatusTracker(order_id, 0, None)
-            for message in tracker.status_event(snapshot.status or "", snapshot.outbox_id):
-                yield message
+            tracker = _StatusTracker(0, None)
+            yield tracker.record(snapshot.status or "", snapshot.outbox_id, snapshot.doc)
             after, including = snapshot.outbox_id, False
         else:
-            tracker = _StatusTracker(order_id, resume_after, None)
+            tracker = _StatusTracker(resume_after, None)
             # The row the client saw last tells which status it knows, so that an unchanged one is not repeated.
             after, including = resume_after, True
         if tracker.done:
@@ -481,28 +497,53 @@ async def _status_stream(context: PushContext, order_id: UUID, snapshot: OrderSn
             known = (missed.pop(0).data or {}).get("status")
             tracker.last_status = known if isinstance(known, str) else None
         for change in missed:
-            for message in tracker.apply(change):
-                yield message
+            if (update := tracker.apply(change)) is not None:
+                yield update
             if tracker.done:
                 return
         if tracker.last_status is None and snapshot.status in FINAL_STATUSES and snapshot.outbox_id <= tracker.last_id:
             # Resumed past the end of an order whose rows the outbox no longer holds: nothing more will come.
-            for message in tracker.status_event(snapshot.status, snapshot.outbox_id):
-                yield message
+            yield tracker.record(snapshot.status, snapshot.outbox_id, snapshot.doc)
             return
         while True:
             try:
-                change = await asyncio.wait_for(subscriber.get(), context.ping_interval_s)
+                change = await asyncio.wait_for(subscriber.get(), idle_s)
             except TimeoutError:
-                # Keeps proxies from closing an idle stream; a comment is invisible to EventSource.
-                yield ServerSentEventMessage(data=None, comment="ping")
+                yield None
                 continue
-            except SubscriberDropped:
-                return  # too slow (or the server stops): the client reconnects with Last-Event-ID
-            for message in tracker.apply(change):
-                yield message
+            if (update := tracker.apply(change)) is not None:
+                yield update
             if tracker.done:
                 return
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Server-Sent Events, in the original gRPC gateway's format
+
+
+def _status_events(order_id: UUID, change: StatusChange) -> Iterator[ServerSentEventMessage]:
+    # json.dumps' default separators give the gateway's exact `{"order_id": "...", "status": ...}` spacing.
+    yield ServerSentEventMessage(id=change.outbox_id, data=json.dumps(
+        {"order_id": str(order_id), "status": change.status, "message": f"order {change.status}"}))
+    if change.final:
+        yield ServerSentEventMessage(id=change.outbox_id, event="completed", data="stream closed")
+
+
+async def _status_stream(context: PushContext, order_id: UUID, snapshot: OrderSnapshot,
+                         resume_after: int | None) -> AsyncIterator[ServerSentEventMessage]:
+    changes = order_status_changes(context, order_id, snapshot, resume_after, kind="sse",
+                                   idle_s=context.ping_interval_s)
+    async with contextlib.aclosing(changes):
+        try:
+            async for change in changes:
+                if change is None:
+                    # Keeps proxies from closing an idle stream; a comment is invisible to EventSource.
+                    yield ServerSentEventMessage(data=None, comment="ping")
+                    continue
+                for message in _status_events(order_id, change):
+                    yield message
+        except SubscriberDropped:
+            return  # too slow (or the server stops): the client reconnects with Last-Event-ID
 
 
 def _last_event_id(header: str | None, query: str | None) -> int | None:
