@@ -353,6 +353,12 @@ BAD_INPUT: list[tuple[str, str, Message, str]] = [
     ("ConfirmReceipt", "customer", orders_pb2.ConfirmReceiptRequest(order_id="zzz"), "order_id"),
     ("StreamOrderStatus", "customer", orders_pb2.StreamOrderStatusRequest(order_id="zzz"), "order_id"),
     ("StreamOrderStatus", "customer", orders_pb2.StreamOrderStatusRequest(order_id=ANY_ID, after=-1), "after"),
+    # Control characters in text the domain checks: refused by the same rules as over HTTP.
+    ("CreateProduct", "admin", products_pb2.CreateProductRequest(sku="OK-2", name="Kopi\x00", price="1.00"), "name"),
+    ("UpdateProduct", "admin", products_pb2.UpdateProductRequest(product_id=THE_PRODUCT, name="Te\x1bh"), "name"),
+    ("Restock", "admin", products_pb2.RestockRequest(product_id=THE_PRODUCT, quantity=1, reason="a\x00"), "reason"),
+    ("CreateOrder", "customer", order_request(delivery=delivery(address="Jl. Jaksa \x00 5")), "delivery.address"),
+    ("CreateProduct", "admin", products_pb2.CreateProductRequest(sku="OK-3", name="X", price="1E+999999"), "price"),
 ]
 
 
