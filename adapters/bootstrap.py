@@ -3,8 +3,8 @@
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 from eventsourcing.persistence import InfrastructureFactory, Mapper
 from eventsourcing.utils import Environment
@@ -17,6 +17,7 @@ from adapters.idempotency_store import PostgresIdempotencyStore
 from adapters.messaging import MessageBroker
 from adapters.metrics import install_platform_metrics
 from adapters.payment_gateway import SimulatedPaymentGateway
+from adapters.positions import StatusReader
 from adapters.postgres_deadlines import PostgresPaymentDeadlinesView
 from adapters.read_database import ReadPool, read_only_pool
 from adapters.read_generations import create_registry
@@ -28,7 +29,7 @@ from commands.inventory import Inventory
 from commands.ordering import PlaceOrderHandler
 from commands.orders import Orders
 from commands.payments import Payments
-from commands.policies import InventoryPolicies, OrderPolicies, PaymentPolicies, ShippingPolicies
+from commands.policies import InventoryPolicies, OrderPolicies, PaymentPolicies, SagaStep, ShippingPolicies
 from commands.shipping import Shipping
 from projections.models import ALL_MODELS
 from projections.projection import ReadModelsProjection
@@ -48,6 +49,8 @@ class WriteSide:
     payments: Payments
     shipping: Shipping
     place_order: PlaceOrderHandler
+    steps: dict[type[SagaStep], SagaStep] = field(default_factory=dict)
+    """In the all-in-one run, the same applications as the saga's steps (one pool per context)."""
 
 
 @dataclass
@@ -58,6 +61,7 @@ class Platform:
     idempotency: PostgresIdempotencyStore
     tokens: TokenIssuer
     broker: MessageBroker
+    status: StatusReader
 
 
 def locate_database(settings: Settings) -> Database:
@@ -122,33 +126,46 @@ def open_broker(settings: Settings) -> MessageBroker:
 API_CHECKOUT_TIMEOUT_S = 1
 
 
-def build_write_side(database: Database, settings: Settings, stack: ExitStack) -> WriteSide:
-    env = database.eventsourcing_env(pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow,
-                                     checkout_timeout_s=API_CHECKOUT_TIMEOUT_S)
-    orders = Orders(env=env)
-    stack.callback(orders.close)
-    inventory = Inventory(env=env)
-    stack.callback(inventory.close)
-    payments = Payments(env=env, gateway=SimulatedPaymentGateway())
-    stack.callback(payments.close)
-    shipping = Shipping(env=env)
-    stack.callback(shipping.close)
-    return WriteSide(
-        orders=orders,
-        inventory=inventory,
-        payments=payments,
-        shipping=shipping,
-        place_order=PlaceOrderHandler(orders, catalog=inventory, payment_gateway=SimulatedPaymentGateway()),
-    )
+ALL_IN_ONE_POOL: Final = (1, 1)
+"""Pool size and overflow of each context's one application in `logistics run` (the API and the saga share it)."""
+
+
+def build_write_side(database: Database, settings: Settings, stack: ExitStack, *,
+                     all_in_one: bool = False) -> WriteSide:
+    """The four contexts' applications. `all_in_one`: built as the saga's steps, which the worker then uses too,
+    so that the one process holds one pool per context."""
+    pool_size, overflow = ALL_IN_ONE_POOL if all_in_one else (settings.db_pool_size, settings.db_max_overflow)
+    env = {**runner_env(database, pool_size=pool_size, max_overflow=overflow),
+           "POSTGRES_CONNECT_TIMEOUT": str(API_CHECKOUT_TIMEOUT_S)}
+    gateway = SimulatedPaymentGateway()
+    if all_in_one:
+        orders: Orders = OrderPolicies(env=env)
+        inventory: Inventory = InventoryPolicies(env=env)
+        payments: Payments = PaymentPolicies(env=env, gateway=gateway)
+        shipping: Shipping = ShippingPolicies(env=env)
+    else:
+        orders, inventory = Orders(env=env), Inventory(env=env)
+        payments, shipping = Payments(env=env, gateway=gateway), Shipping(env=env)
+    for application in (orders, inventory, payments, shipping):
+        stack.callback(application.close)
+    steps: dict[type[SagaStep], SagaStep] = {}
+    for application in (orders, inventory, payments, shipping):
+        if isinstance(application, SagaStep):
+            steps[type(application)] = application
+    return WriteSide(orders=orders, inventory=inventory, payments=payments, shipping=shipping,
+                     place_order=PlaceOrderHandler(orders, catalog=inventory, payment_gateway=gateway), steps=steps)
 
 
 @contextmanager
-def open_platform(settings: Settings, database: Database | None = None) -> Iterator[Platform]:
+def open_platform(settings: Settings, database: Database | None = None, *,
+                  all_in_one: bool = False) -> Iterator[Platform]:
     with ExitStack() as stack:
         database = database or locate_database(settings)
         migrate(database)
-        install_platform_metrics(database)
-        write = build_write_side(database, settings, stack)
+        status = StatusReader(database)
+        stack.callback(status.close)
+        install_platform_metrics(status)
+        write = build_write_side(database, settings, stack, all_in_one=all_in_one)
         idempotency = PostgresIdempotencyStore(database)
         stack.callback(idempotency.close)
         broker = open_broker(settings)
@@ -160,6 +177,7 @@ def open_platform(settings: Settings, database: Database | None = None) -> Itera
             idempotency=idempotency,
             tokens=TokenIssuer(settings.secret),
             broker=broker,
+            status=status,
         )
 
 
@@ -171,19 +189,25 @@ class ReadSide:
     database: Database
     pool: ReadPool
     broker: MessageBroker
+    status: StatusReader
 
 
 @contextmanager
-def open_read_side(settings: Settings, database: Database | None = None,
-                   broker: MessageBroker | None = None) -> Iterator[ReadSide]:
-    """The query side; `broker` is given when it shares a process (and so an in-process broker) with writers."""
+def open_read_side(settings: Settings, database: Database | None = None, broker: MessageBroker | None = None,
+                   status: StatusReader | None = None, pool_size: int | None = None) -> Iterator[ReadSide]:
+    """The query side; `broker` and `status` are given when it shares a process with the writers (an
+    in-process broker, one status connection), `pool_size` to bound its read-only pool."""
     with ExitStack() as stack:
         # No migrate here: the query side never writes, so it can point at a read replica.
         database = database or locate_database(settings)
-        install_platform_metrics(database)
-        pool = read_only_pool(database, max_size=max(2, settings.db_pool_size + settings.db_max_overflow))
+        if status is None:
+            status = StatusReader(database)
+            stack.callback(status.close)
+        install_platform_metrics(status)
+        size = pool_size or max(2, settings.db_pool_size + settings.db_max_overflow)
+        pool = read_only_pool(database, max_size=size)
         stack.callback(pool.close)
         if broker is None:
             broker = open_broker(settings)
             stack.callback(broker.close)
-        yield ReadSide(settings=settings, database=database, pool=pool, broker=broker)
+        yield ReadSide(settings=settings, database=database, pool=pool, broker=broker, status=status)

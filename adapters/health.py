@@ -1,23 +1,22 @@
 """Readiness checks: each says nothing when its dependency is fine, and why not otherwise."""
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import psycopg
+from psycopg_pool import PoolTimeout
 
-from adapters.database import Database
 from adapters.messaging import MessageBroker
+
+if TYPE_CHECKING:
+    from adapters.positions import StatusReader
 
 Check = Callable[[], str | None]
 
 
-def database_reachable(database: Database) -> Check:
+def database_reachable(status: "StatusReader") -> Check:
     def check() -> str | None:
-        try:
-            with psycopg.connect(database.url, connect_timeout=3) as connection:
-                connection.execute("SELECT 1")
-        except psycopg.Error as error:
-            return f"database unreachable: {error}".strip()
-        return None
+        return None if status.reachable() else "database unreachable"
 
     return check
 
@@ -29,15 +28,13 @@ def broker_reachable(broker: MessageBroker) -> Check:
     return check
 
 
-def read_models_fresh(database: Database, max_lag_s: float) -> Check:
+def read_models_fresh(status_reader: "StatusReader", max_lag_s: float) -> Check:
     """The query API is ready only while its read models are at most `max_lag_s` behind the event streams."""
 
     def check() -> str | None:
-        from adapters.positions import platform_status
-
         try:
-            status = platform_status(database)
-        except psycopg.Error as error:
+            status = status_reader.read()
+        except (psycopg.Error, PoolTimeout) as error:
             return f"cannot read projection positions: {error}"
         behind = [f"{follower.follower} <- {follower.upstream}: {follower.lag_seconds:.1f} s"
                   for follower in status.followers

@@ -19,7 +19,7 @@ STALE_CLAIM_AFTER: Final = timedelta(seconds=30)
 
 
 class PostgresIdempotencyStore:
-    def __init__(self, database: Database, *, max_size: int = 4) -> None:
+    def __init__(self, database: Database, *, max_size: int = 2) -> None:
         self._pool: ConnectionPool[Connection[TupleRow]] = ConnectionPool(
             database.url, min_size=1, max_size=max_size, open=True, timeout=CHECKOUT_TIMEOUT_S,
             kwargs={"autocommit": True}, name="idempotency")

@@ -5,14 +5,16 @@ from the database when scraped, so every process reports the same truth.
 """
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from prometheus_client import REGISTRY, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from psycopg_pool import PoolTimeout
 
-from adapters.database import Database
+if TYPE_CHECKING:
+    from adapters.positions import StatusReader
 
 EVENTS_APPENDED = Counter("logistics_events_appended_total", "Events recorded, by context", ["context"])
 SAGA_OUTCOMES = Counter("logistics_saga_outcomes_total", "Orders reaching an outcome, by outcome and reason",
@@ -44,8 +46,8 @@ def command_outcome(status_code: int) -> str:
 class PlatformStatusCollector(Collector):
     """Projection and saga lag, and the relay's backlog, read from the database at each scrape."""
 
-    def __init__(self, database: Database) -> None:
-        self._database = database
+    def __init__(self, status: "StatusReader") -> None:
+        self._status = status
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         # Registering asks for the metric names; answering from here keeps registration free of database work.
@@ -54,13 +56,11 @@ class PlatformStatusCollector(Collector):
             yield GaugeMetricFamily(name, name)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from adapters.positions import platform_status
-
         readable = GaugeMetricFamily("logistics_status_readable",
                                      "1 when the positions and backlogs could be read from the database at this scrape")
         try:
-            status = platform_status(self._database)
-        except psycopg.Error:
+            status = self._status.read()
+        except (psycopg.Error, PoolTimeout):
             # The database is down or out of connections: say so, and keep every other metric scrapeable.
             readable.add_metric([], 0)
             yield readable
@@ -87,12 +87,12 @@ class PlatformStatusCollector(Collector):
 _installed: set[str] = set()
 
 
-def install_platform_metrics(database: Database) -> None:
+def install_platform_metrics(status: "StatusReader") -> None:
     """Register the database-backed collector once per process (several apps may share a process)."""
     from commands.base import ContextApplication
 
     if count_recorded_events not in ContextApplication.observers:
         ContextApplication.observers.append(count_recorded_events)
     if "status" not in _installed:
-        REGISTRY.register(PlatformStatusCollector(database))
+        REGISTRY.register(PlatformStatusCollector(status))
         _installed.add("status")

@@ -7,11 +7,13 @@ from datetime import datetime
 import psycopg
 from psycopg.rows import TupleRow
 from psycopg.sql import SQL, Composed, Identifier
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from adapters.database import CONTEXT_SCHEMAS, READ_SCHEMA, Database
 from adapters.follower_leases import LEASES
 from adapters.followers import DEADLINES_FOLLOWER, edge_name, read_models_follower
 from adapters.partitioned_log import PARTITION_SQL
+from adapters.pool_retry import on_live_connection
 from adapters.postgres_read_models import tracking_table
 from adapters.read_generations import live_generations
 from commands.deadlines import PaymentDeadlines
@@ -170,14 +172,52 @@ def _owners(connection: psycopg.Connection[TupleRow]) -> dict[str, dict[int, str
 
 
 def platform_status(database: Database) -> PlatformStatus:
-    pairs = live_generations(database, ALL_MODELS.values())
+    """Read on a connection of its own (the CLI, tests); servers use a `StatusReader`."""
     with database.connect() as connection:
-        # One snapshot for every figure: heads read first and positions read later would otherwise disagree
-        # (a follower "behind" at the head, or past it) whenever events arrive in between.
-        connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        connection.read_only = True
-        with connection.transaction():
-            return _status_in(connection, pairs)
+        return _read_status(database, connection)
+
+
+def _read_status(database: Database, connection: psycopg.Connection[TupleRow]) -> PlatformStatus:
+    pairs = live_generations(database, ALL_MODELS.values())
+    # One snapshot for every figure: heads read first and positions read later would otherwise disagree
+    # (a follower "behind" at the head, or past it) whenever events arrive in between.
+    connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    connection.read_only = True
+    with connection.transaction():
+        return _status_in(connection, pairs)
+
+
+class StatusReader:
+    """A server's readiness checks and metrics scrapes: one connection at most, opened when first needed and
+    kept, instead of a new one for every probe (so a busy moment cannot push the process past its budget)."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._pool: ConnectionPool[psycopg.Connection[TupleRow]] = ConnectionPool(
+            database.url, min_size=0, max_size=1, timeout=5, open=False, name="status",
+            kwargs={"autocommit": True, "connect_timeout": 3})
+        self._opened = False
+
+    def _open(self) -> None:
+        if not self._opened:
+            self._pool.open(wait=False)
+            self._opened = True
+
+    def read(self) -> PlatformStatus:
+        self._open()
+        return on_live_connection(self._pool, lambda connection: _read_status(self.database, connection))
+
+    def reachable(self) -> bool:
+        self._open()
+        try:
+            on_live_connection(self._pool, lambda connection: connection.execute("SELECT 1"))
+        except (psycopg.Error, PoolTimeout):
+            return False
+        return True
+
+    def close(self) -> None:
+        if self._opened:
+            self._pool.close()
 
 
 def _status_in(connection: psycopg.Connection[TupleRow],

@@ -72,7 +72,7 @@ class Settings:
             port=_number(get("PORT"), "PORT", 8000, int),
             query_port=_number(get("QUERY_PORT"), "QUERY_PORT", 8001, int),
             db_pool_size=_number(get("DB_POOL_SIZE"), "DB_POOL_SIZE", 2, int),
-            db_max_overflow=_number(get("DB_MAX_OVERFLOW"), "DB_MAX_OVERFLOW", 4, int),
+            db_max_overflow=_number(get("DB_MAX_OVERFLOW"), "DB_MAX_OVERFLOW", 2, int),
             payment_timeout_s=_number(get("PAYMENT_TIMEOUT_S"), "PAYMENT_TIMEOUT_S", 30.0, float),
             outbox_retention_h=_number(get("OUTBOX_RETENTION_H"), "OUTBOX_RETENTION_H", 168.0, float),
             ready_max_lag_s=_number(get("READY_MAX_LAG_S"), "READY_MAX_LAG_S", 30.0, float),

@@ -1,6 +1,7 @@
 """`logistics`: the single entry point for every process and operation."""
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -158,6 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings.from_env()
     parser = build_parser(settings)
     args = parser.parse_args(argv)
+    # Every connection this process opens says whose it is (pg_stat_activity.application_name): an operator,
+    # and the budget test, can count each process's connections.
+    os.environ["PGAPPNAME"] = f"logistics {args.command} {os.getpid()}"
     try:
         return _run(parser, args, settings)
     except KeyboardInterrupt:

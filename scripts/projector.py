@@ -24,10 +24,11 @@ from adapters.messaging import MessageBroker
 from adapters.metrics import install_platform_metrics
 from adapters.outbox_relay import OutboxRelay
 from adapters.partitioned_log import PartitionedLog
+from adapters.positions import StatusReader
 from adapters.postgres_read_models import OUTBOX_CHANNEL, PostgresReadModelsView, read_models_view
 from adapters.read_generations import live_generations
 from adapters.settings import Settings
-from adapters.supervisor import Loop, RestartRequested, Supervisor, run_until_interrupted, select_names
+from adapters.supervisor import Loop, RestartRequested, Service, Supervisor, run_until_interrupted, select_names
 from commands.base import ContextApplication
 from projections.models import ALL_MODELS
 from projections.partitions import PARTITIONS
@@ -88,15 +89,24 @@ def relay_loop(host: FollowerHost, broker: MessageBroker, retention: timedelta) 
     return loop
 
 
-def projector_supervisor(database: Database, broker: MessageBroker, settings: Settings,
-                         only: list[str] | None = None) -> Supervisor:
-    """The projector's loops, not yet started."""
-    env = runner_env(database)
+def projector_followers(only: list[str] | None = None) -> tuple[list[str], dict[str, int], set[str]]:
+    """The projector's loop names, their followers' partitions, and the channels they need."""
     names = select_names([*(read_models_follower(upstream.name) for upstream in CONTEXT_APPLICATIONS),
                           RELAY_FOLLOWER], only)
     partitions = {name: 1 if name == RELAY_FOLLOWER else PARTITIONS for name in names}
     channels = {f"{upstream.name.lower()}_events" for upstream in CONTEXT_APPLICATIONS} | {OUTBOX_CHANNEL}
-    host = FollowerHost(database, partitions, channels)
+    return names, partitions, channels
+
+
+def projector_supervisor(database: Database, broker: MessageBroker, settings: Settings,
+                         only: list[str] | None = None, host: FollowerHost | None = None) -> Supervisor:
+    """The projector's loops, not yet started; `host`: shared with the worker in the all-in-one run."""
+    env = runner_env(database)
+    names, partitions, channels = projector_followers(only)
+    services: list[Service] = []
+    if host is None:
+        host = FollowerHost(database, partitions, channels)
+        services.append(host)
     # One pool for every context's view: each runner holds a connection only while it writes a batch.
     factory = InfrastructureFactory.construct(Environment(ReadModelsProjection.name, env))
     tasks: dict[str, Loop] = {}
@@ -105,16 +115,18 @@ def projector_supervisor(database: Database, broker: MessageBroker, settings: Se
             tasks[read_models_follower(upstream.name)] = read_models_loop(host, upstream, env, factory)
     if RELAY_FOLLOWER in names:
         tasks[RELAY_FOLLOWER] = relay_loop(host, broker, timedelta(hours=settings.outbox_retention_h))
-    return Supervisor(tasks, services=[host], closing=[factory.close])
+    return Supervisor(tasks, services=services, closing=[factory.close])
 
 
 def run_projector(settings: Settings, only: list[str] | None = None, health_port: int | None = None) -> None:
     database = locate_database(settings)
     migrate(database)
-    install_platform_metrics(database)
+    status = StatusReader(database)
+    install_platform_metrics(status)
     broker = open_broker(settings)
     try:
         run_until_interrupted("projector", projector_supervisor(database, broker, settings, only), settings.host,
-                              health_port, [database_reachable(database), broker_reachable(broker)])
+                              health_port, [database_reachable(status), broker_reachable(broker)])
     finally:
         broker.close()
+        status.close()

@@ -20,6 +20,7 @@ from web.query_api.app import create_query_api
 log = logging.getLogger(__name__)
 
 COMBINED_COMMAND_SCHEMA = "/schema/commands"
+ALL_IN_ONE_READ_POOL = 2
 
 
 class _Server(uvicorn.Server):
@@ -93,7 +94,7 @@ def run_grpc(settings: Settings, host: str, port: int, health_port: int | None =
 
         def serving(_: int) -> None:
             if health_port:
-                health.append(serve_health(host, health_port, [database_reachable(platform.database)]))
+                health.append(serve_health(host, health_port, [database_reachable(platform.status)]))
 
         try:
             serve_forever(GrpcFace(platform, read), host, port, serving)
@@ -106,16 +107,25 @@ def run_grpc(settings: Settings, host: str, port: int, health_port: int | None =
 
 def run_all(settings: Settings, host: str, port: int, grpc_port: int | None = None) -> None:
     """Everything in one process: the HTTP APIs, the gRPC face, the saga's worker, the projector with its relay."""
-    from scripts.projector import projector_supervisor
-    from scripts.worker import worker_supervisor
+    from adapters.follower_host import FollowerHost
+    from scripts.projector import projector_followers, projector_supervisor
+    from scripts.worker import worker_followers, worker_supervisor
     from web.grpc_api.server import GrpcFace, GrpcThread, PortUnavailable
 
-    with open_platform(settings) as platform, \
-            open_read_side(settings, platform.database, platform.broker) as read:
+    # One application per context (the API's and the saga's), one follower host (pool, leases, LISTEN) for the
+    # worker's and the projector's followers, one status connection, a small read pool: one process, one budget.
+    with open_platform(settings, all_in_one=True) as platform, \
+            open_read_side(settings, platform.database, platform.broker, platform.status,
+                           pool_size=ALL_IN_ONE_READ_POOL) as read:
         mode = "embedded PostgreSQL" if not settings.database_url else "PostgreSQL"
         broker = "RabbitMQ" if settings.amqp_url else "in-process broker"
-        supervisors = [worker_supervisor(platform.database, settings),
-                       projector_supervisor(platform.database, platform.broker, settings)]
+        _, worker_partitions, worker_channels = worker_followers()
+        _, projector_partitions, projector_channels = projector_followers()
+        followers = FollowerHost(platform.database, {**worker_partitions, **projector_partitions},
+                                 worker_channels | projector_channels)
+        followers.start()
+        supervisors = [worker_supervisor(platform.database, settings, steps=platform.write.steps, host=followers),
+                       projector_supervisor(platform.database, platform.broker, settings, host=followers)]
         for supervisor in supervisors:
             supervisor.start()
         # The gRPC face shares the platform: its write side, its read pool and its broker (in-process, embedded).
@@ -141,3 +151,4 @@ def run_all(settings: Settings, host: str, port: int, grpc_port: int | None = No
             grpc_server.stop()
             for supervisor in supervisors:
                 supervisor.stop()
+            followers.stop()

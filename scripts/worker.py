@@ -11,8 +11,7 @@ from datetime import timedelta
 from typing import Any, Final
 from uuid import UUID
 
-from eventsourcing.persistence import InfrastructureFactory, Mapper
-from eventsourcing.utils import Environment
+from eventsourcing.persistence import Mapper
 
 from adapters.bootstrap import locate_database, migrate, runner_env, upstream_mapper
 from adapters.database import Database
@@ -24,9 +23,10 @@ from adapters.health import database_reachable
 from adapters.metrics import install_platform_metrics
 from adapters.partitioned_log import PartitionedLog
 from adapters.payment_gateway import SimulatedPaymentGateway
+from adapters.positions import StatusReader
 from adapters.postgres_deadlines import PostgresPaymentDeadlinesView
 from adapters.settings import Settings
-from adapters.supervisor import Loop, Supervisor, run_until_interrupted, select_names
+from adapters.supervisor import Loop, Service, Supervisor, run_until_interrupted, select_names
 from commands.deadlines import PaymentDeadlines, fire_overdue
 from commands.payments import Payments
 from commands.policies import SAGA_EDGES, OrderPolicies, PaymentPolicies, SagaStep
@@ -35,6 +35,7 @@ from projections.partitions import PARTITIONS, partition_of, tracking_name
 log = logging.getLogger(__name__)
 
 DEADLINE_CHECK_S: Final = 1.0
+TIMER: Final = "payment-timer"
 # Connections per saga step's application: one per runner thread that uses it at a time. Orders follows three
 # logs and payments also serves the deadline timer, so those two may use a second one.
 SHARED_STEPS: Final = frozenset({OrderPolicies, PaymentPolicies})
@@ -106,13 +107,22 @@ def _sized(env: Mapping[str, str], step: type[SagaStep]) -> dict[str, str]:
     return {**env, "POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "1" if step in SHARED_STEPS else "0"}
 
 
+def worker_followers(only: list[str] | None = None) -> tuple[list[str], dict[str, int], set[str]]:
+    """The worker's loop names, the followers among them with their partitions, and the channels they need."""
+    names = select_names([*(edge_name(upstream.name, policy.name) for upstream, policy in SAGA_EDGES),
+                          DEADLINES_FOLLOWER, TIMER], only)
+    partitions = {name: PARTITIONS for name in names if name != TIMER}
+    channels = {f"{upstream.name.lower()}_events" for upstream, _ in SAGA_EDGES} | {"payments_events"}
+    return names, partitions, channels
+
+
 def worker_supervisor(database: Database, settings: Settings, only: list[str] | None = None,
-                      steps: Mapping[type[SagaStep], SagaStep] | None = None) -> Supervisor:
-    """The worker's loops, not yet started. `steps`: applications to use instead of building them (the
-    all-in-one run shares its command API's)."""
+                      steps: Mapping[type[SagaStep], SagaStep] | None = None,
+                      host: FollowerHost | None = None) -> Supervisor:
+    """The worker's loops, not yet started. `steps`: applications to use instead of building them, and `host`:
+    the followers' shared connections and leases (the all-in-one run shares both)."""
     env = runner_env(database)
-    names = [edge_name(upstream.name, policy.name) for upstream, policy in SAGA_EDGES]
-    wanted = select_names([*names, DEADLINES_FOLLOWER, "payment-timer"], only)
+    wanted, partitions, channels = worker_followers(only)
     built: dict[type[SagaStep], SagaStep] = dict(steps or {})
     closing = []
 
@@ -123,34 +133,37 @@ def worker_supervisor(database: Database, settings: Settings, only: list[str] | 
             closing.append(built[policy].close)
         return built[policy]
 
-    partitions = {name: PARTITIONS for name in wanted if name != "payment-timer"}
-    channels = {f"{upstream.name.lower()}_events" for upstream, _ in SAGA_EDGES} | {"payments_events"}
-    host = FollowerHost(database, partitions, channels)
+    services: list[Service] = []
+    if host is None:
+        host = FollowerHost(database, partitions, channels)
+        services.append(host)
     tasks: dict[str, Loop] = {}
     for upstream, policy in SAGA_EDGES:
         name = edge_name(upstream.name, policy.name)
         if name in wanted:
             tasks[name] = follow(host, SagaEdge(step_of(policy), upstream.name), upstream_mapper(upstream, env),
                                  policy.topics)
-    if DEADLINES_FOLLOWER in wanted or "payment-timer" in wanted:
-        factory = InfrastructureFactory.construct(Environment(PaymentDeadlines.name, {
-            **env, "POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "0"}))
-        closing.append(factory.close)
-        view: Any = factory.tracking_recorder(PostgresPaymentDeadlinesView)
+    if DEADLINES_FOLLOWER in wanted or TIMER in wanted:
+        # The deadlines live beside the payments, so the view shares the payments step's connections.
+        payments = step_of(PaymentPolicies)
+        assert isinstance(payments, Payments)
+        view = PostgresPaymentDeadlinesView(payments.recorder.datastore,  # type: ignore[attr-defined]
+                                            tracking_table_name=f"{PaymentDeadlines.name}_tracking")
         if DEADLINES_FOLLOWER in wanted:
             tasks[DEADLINES_FOLLOWER] = follow(host, DeadlineFollower(view), upstream_mapper(Payments, env),
                                                PaymentDeadlines.topics)
-        if "payment-timer" in wanted:
-            payments = step_of(PaymentPolicies)
-            assert isinstance(payments, Payments)
-            tasks["payment-timer"] = deadline_timer(host, view, payments,
-                                                    timedelta(seconds=settings.payment_timeout_s))
-    return Supervisor(tasks, services=[host], closing=closing)
+        if TIMER in wanted:
+            tasks[TIMER] = deadline_timer(host, view, payments, timedelta(seconds=settings.payment_timeout_s))
+    return Supervisor(tasks, services=services, closing=closing)
 
 
 def run_worker(settings: Settings, only: list[str] | None = None, health_port: int | None = None) -> None:
     database = locate_database(settings)
     migrate(database)
-    install_platform_metrics(database)
-    run_until_interrupted("worker", worker_supervisor(database, settings, only), settings.host, health_port,
-                          [database_reachable(database)])
+    status = StatusReader(database)
+    install_platform_metrics(status)
+    try:
+        run_until_interrupted("worker", worker_supervisor(database, settings, only), settings.host, health_port,
+                              [database_reachable(status)])
+    finally:
+        status.close()

@@ -58,7 +58,7 @@ def test_a_nul_stored_in_events_neither_stops_the_read_side_nor_readiness(settin
             assert product is not None
             assert product["name"] == "Kopi \ufffd Tubruk"
             assert all(state.last_error is None for state in supervisor.states.values()), supervisor.states
-            assert read_models_fresh(platform.database, max_lag_s=30.0)() is None
+            assert read_models_fresh(platform.status, max_lag_s=30.0)() is None
             assert supervised_loops_healthy(supervisor)() is None
         finally:
             supervisor.stop()

@@ -53,7 +53,7 @@ def create_command_api(platform: Platform, schema_path: str = "/schema", *, alon
         # Ready when the database is: commands never wait for the broker (the outbox does), so a broker outage
         # must not take the command API out of a load balancer's rotation.
         plugins=[CommandApiPlugin(platform), CommonPlugin(platform.settings.secret, readiness=(
-            database_reachable(platform.database), *extra_readiness))],
+            database_reachable(platform.status), *extra_readiness))],
         middleware=[CommandMetricsMiddleware()],
         openapi_config=OpenAPIConfig(title="Logistics command API", version="0.1.0", path=schema_path,
                                      description="Commands for orders, products, stock, couriers and shipments. "

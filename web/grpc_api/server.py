@@ -72,7 +72,7 @@ class GrpcFace:
         self.push = PushContext(hub=self.hub, queries=PushQueries(read.pool), feed=self.feed,
                                 secret=platform.settings.secret)
         self.health = health_aio.HealthServicer()
-        self.watch = DatabaseWatch(database_reachable(platform.database), self.health, SERVICE_NAMES,
+        self.watch = DatabaseWatch(database_reachable(platform.status), self.health, SERVICE_NAMES,
                                    health_interval_s)
         self._server: grpc.aio.Server | None = None
         self._watching: asyncio.Task[None] | None = None
