@@ -9,6 +9,8 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import TupleRow
 
+from adapters.event_codec import MAPPER_TOPIC
+
 CONTEXT_SCHEMAS: Final[Mapping[str, str]] = {
     "Orders": "orders",
     "Inventory": "inventory",
@@ -60,6 +62,7 @@ class Database:
         No pre-ping: a checkout costs no round trip. A pooled connection that died (a database restart) fails
         its statement, the pool drops it, and the library retries the statement on another connection.
         `checkout_timeout_s` bounds each wait for a connection (the library tries ten times before giving up).
+        Events are written as typed JSON and read in either format (`adapters.event_codec`).
         """
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -72,6 +75,7 @@ class Database:
             "POSTGRES_MAX_OVERFLOW": str(max_overflow),
             "POSTGRES_CONNECT_TIMEOUT": str(checkout_timeout_s),
             "CREATE_TABLE": "y" if create_table else "n",
+            "MAPPER_TOPIC": MAPPER_TOPIC,
         }
         for app_name, schema in CONTEXT_SCHEMAS.items():
             env[f"{app_name.upper()}_POSTGRES_SCHEMA"] = schema
