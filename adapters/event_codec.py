@@ -65,6 +65,7 @@ CLASS_VERSION_KEY: Final = "class_version"
 _ROW_FIELDS: Final = frozenset({"originator_id", "originator_version"})
 _SCALARS: Final = frozenset({str, int, float, bool, type(None), UUID, Decimal, datetime, date})
 _KEY_TYPES: Final = frozenset({str, int, UUID})
+_SCHEMAS: dict[type, "EventSchema | None"] = {}
 _typed_dict: Any = TypedDict  # called with a computed name, which the type checker refuses for TypedDict itself
 
 
@@ -93,14 +94,16 @@ class MsgspecMapper(Mapper[UUID]):
         super().__init__(transcoder, compressor=compressor, cipher=cipher)
         self._encoder = msgspec.json.Encoder()
         self._plain_decoder: msgspec.json.Decoder[dict[str, Any]] = msgspec.json.Decoder(dict[str, Any])
-        self._schemas: dict[type, EventSchema | None] = {}
 
-    def schema(self, cls: type) -> EventSchema | None:
+    @staticmethod
+    def schema(cls: type) -> EventSchema | None:
         """How `cls` is stored as typed JSON, or None when it stays on tagged JSON."""
         try:
-            return self._schemas[cls]
+            return _SCHEMAS[cls]
         except KeyError:
-            schema = self._schemas[cls] = event_schema(cls)
+            # Made once per class and process: every application's mapper shares them. Two threads may both
+            # make one; either result is the same.
+            schema = _SCHEMAS[cls] = event_schema(cls)
             return schema
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
