@@ -76,7 +76,7 @@ def values_of(hint: Any) -> st.SearchStrategy[Any]:
     """Any value of an annotation, as hypothesis draws it."""
     simple: dict[Any, st.SearchStrategy[Any]] = {
         str: st.text(max_size=30),
-        int: st.integers(min_value=-(2**63), max_value=2**63 - 1),
+        int: st.integers(),
         float: st.floats(allow_nan=False, allow_infinity=False),
         bool: st.booleans(),
         type(None): st.none(),
