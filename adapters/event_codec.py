@@ -27,10 +27,9 @@ import enum
 import logging
 import types
 import typing
-from collections.abc import Hashable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Final, NotRequired, TypedDict, cast
+from typing import Any, Final, NotRequired, TypedDict
 from uuid import UUID
 
 import msgspec
@@ -149,12 +148,13 @@ class MsgspecMapper(Mapper[UUID]):
                 f"Failed to deserialise state of stored event with topic '{stored_event.topic}', originator_id "
                 f"'{stored_event.originator_id}' and originator_version {stored_event.originator_version}: {error}"
             ) from error
-        id_convertor = find_id_convertor(cls, cast(Hashable, type(stored_event.originator_id)))
-        event_state["originator_id"] = id_convertor(stored_event.originator_id)
+        id_type: Any = type(stored_event.originator_id)
+        event_state["originator_id"] = find_id_convertor(cls, id_type)(stored_event.originator_id)
         event_state["originator_version"] = stored_event.originator_version
-        domain_event = object.__new__(cls)
+        # As the library's Mapper builds an event: without running its __init__ (nor its validation) again.
+        domain_event: DomainEventProtocol[UUID] = object.__new__(cls)
         object.__setattr__(domain_event, "__dict__", event_state)
-        return cast(DomainEventProtocol[UUID], domain_event)
+        return domain_event
 
 
 def upcast_state(cls: type, state: dict[str, Any]) -> None:
