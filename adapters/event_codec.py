@@ -239,5 +239,16 @@ def stored_event_mapper() -> MsgspecMapper:
     return MsgspecMapper(transcoder=transcoder)
 
 
+class TaggedWritingMapper(MsgspecMapper):
+    """Reads both formats and writes the library's tagged JSON, which processes not yet upgraded can read.
+
+    For the first step of a rolling upgrade: once every process reads typed JSON, switch to `MsgspecMapper`.
+    """
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        return Mapper.to_stored_event(self, domain_event)
+
+
 MAPPER_TOPIC: Final = get_topic(MsgspecMapper)
 """What `MAPPER_TOPIC` names in our applications' environment."""
+TAGGED_WRITING_MAPPER_TOPIC: Final = get_topic(TaggedWritingMapper)

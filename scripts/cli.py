@@ -73,7 +73,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     rebuild_bench.add_argument("--events", type=_positive_int, default=100_000, help="(default %(default)s)")
     codec = benches.add_parser("codec", help="stored-event encode and decode rates, tagged JSON beside typed JSON")
     codec.add_argument("--events", type=_positive_int, default=50_000, help="(default %(default)s)")
-    codec.add_argument("--rounds", type=_positive_int, default=3,
+    codec.add_argument("--rounds", type=_positive_int, default=5,
                        help="passes per figure, the best one counts (default %(default)s)")
     saga = benches.add_parser("saga", help="orders per second from placement to CONFIRMED, with the worker")
     saga.add_argument("--server-url", default=orders.get_default("server_url"))

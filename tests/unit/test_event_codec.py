@@ -26,7 +26,17 @@ from eventsourcing.utils import get_topic
 from hypothesis import HealthCheck, given, settings
 
 import domain
-from adapters.event_codec import MARKER, MsgspecMapper, event_schema, stored_event_mapper
+from adapters.database import Database
+from adapters.event_codec import (
+    MAPPER_TOPIC,
+    MARKER,
+    TAGGED_WRITING_MAPPER_TOPIC,
+    MsgspecMapper,
+    TaggedWritingMapper,
+    event_schema,
+    stored_event_mapper,
+)
+from adapters.settings import Settings, SettingsError
 from domain.base import LogisticsAggregate, message_context
 from domain.stock import Stock
 from domain.values import GeoPoint
@@ -339,3 +349,36 @@ def test_an_event_at_the_current_class_version_is_not_upcast(written_by: str) ->
     decoded = stored_event_mapper().to_domain_event(stored)
     assert_identical(decoded, current)
     assert "class_version" not in vars(decoded)
+
+
+# The rolling upgrade: first every process reads both formats while still writing tagged JSON, then typed.
+
+
+def test_the_first_step_of_an_upgrade_writes_tagged_json_and_reads_both() -> None:
+    first_step = TaggedWritingMapper(MAPPER.transcoder)
+    placed = Stock.create("ROLL-1", "Rolling", "1.00", 1).collect_events()[0]
+
+    stored = first_step.to_stored_event(placed)
+
+    assert not stored.state.startswith(MARKER)
+    assert LEGACY_MAPPER.to_domain_event(stored) == placed  # what a process not yet upgraded reads
+    assert first_step.to_domain_event(stored) == placed
+    assert first_step.to_domain_event(MAPPER.to_stored_event(placed)) == placed
+
+
+@pytest.mark.parametrize(("value", "typed"), [(None, True), ("typed", True), ("tagged", False), (" Tagged ", False)])
+def test_the_event_format_setting_picks_the_applications_mapper(value: str | None, typed: bool,
+                                                                 tmp_path: Any) -> None:
+    environ = {"LOGISTICS_DATA_DIR": str(tmp_path), **({"LOGISTICS_EVENT_FORMAT": value} if value else {})}
+    settings = Settings.from_env(environ, env_file=tmp_path / "absent.env")
+    database = dataclasses.replace(Database.from_url("postgresql://u@db.invalid/x"),
+                                   typed_events=settings.typed_events)
+
+    assert settings.typed_events is typed
+    env = database.with_dbname("other").eventsourcing_env(pool_size=1, max_overflow=1)
+    assert env["MAPPER_TOPIC"] == (MAPPER_TOPIC if typed else TAGGED_WRITING_MAPPER_TOPIC)
+
+
+def test_an_unknown_event_format_is_refused(tmp_path: Any) -> None:
+    with pytest.raises(SettingsError, match="LOGISTICS_EVENT_FORMAT"):
+        Settings.from_env({"LOGISTICS_EVENT_FORMAT": "msgpack"}, env_file=tmp_path / "absent.env")
