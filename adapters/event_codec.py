@@ -143,7 +143,7 @@ class MsgspecMapper(Mapper[UUID]):
             else:
                 event_state = self.transcoder.decode(stored_state)
                 upcast_state(cls, event_state)
-        except Exception as error:  # as the library's Mapper: whatever failed, say which event it was
+        except Exception as error:  # decoding or upcasting, whatever failed: say which event it was
             raise MapperDeserialisationError(
                 f"Failed to deserialise state of stored event with topic '{stored_event.topic}', originator_id "
                 f"'{stored_event.originator_id}' and originator_version {stored_event.originator_version}: {error}"
