@@ -3,7 +3,7 @@
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from eventsourcing.persistence import InfrastructureFactory, Mapper
@@ -66,9 +66,9 @@ class Platform:
 
 def locate_database(settings: Settings) -> Database:
     """The configured PostgreSQL, or a private embedded one when none is configured."""
-    if settings.database_url:
-        return Database.from_url(settings.database_url)
-    return start_embedded_postgres(settings.data_dir)
+    database = (Database.from_url(settings.database_url) if settings.database_url
+                else start_embedded_postgres(settings.data_dir))
+    return replace(database, typed_events=settings.typed_events)
 
 
 def migrate(database: Database) -> None:

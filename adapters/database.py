@@ -2,12 +2,14 @@
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import TupleRow
+
+from adapters.event_codec import MAPPER_TOPIC, TAGGED_WRITING_MAPPER_TOPIC
 
 CONTEXT_SCHEMAS: Final[Mapping[str, str]] = {
     "Orders": "orders",
@@ -31,6 +33,8 @@ class Database:
     dbname: str
     user: str
     password: str
+    typed_events: bool = True
+    """How the applications write new events (either format is read): see `Settings.typed_events`."""
 
     @classmethod
     def from_url(cls, url: str) -> "Database":
@@ -46,7 +50,7 @@ class Database:
 
     def with_dbname(self, dbname: str) -> "Database":
         conninfo = make_conninfo(self.url, dbname=dbname)
-        return Database(conninfo, self.host, self.port, dbname, self.user, self.password)
+        return replace(self, url=conninfo, dbname=dbname)
 
     def connect(self, *, read_only: bool = False) -> psycopg.Connection[TupleRow]:
         # A read-only session refuses every write, whatever code path tries one.
@@ -60,6 +64,8 @@ class Database:
         No pre-ping: a checkout costs no round trip. A pooled connection that died (a database restart) fails
         its statement, the pool drops it, and the library retries the statement on another connection.
         `checkout_timeout_s` bounds each wait for a connection (the library tries ten times before giving up).
+        Events are read in either stored format and written as typed JSON, or as the library's tagged JSON
+        while `typed_events` is off (`adapters.event_codec`).
         """
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -74,6 +80,7 @@ class Database:
             # Saga steps record a batch's several partition trackings and lease fence with its events.
             "PROCESS_RECORDER_TOPIC": "adapters.fenced_recorder:FencedProcessRecorder",
             "CREATE_TABLE": "y" if create_table else "n",
+            "MAPPER_TOPIC": MAPPER_TOPIC if self.typed_events else TAGGED_WRITING_MAPPER_TOPIC,
         }
         for app_name, schema in CONTEXT_SCHEMAS.items():
             env[f"{app_name.upper()}_POSTGRES_SCHEMA"] = schema

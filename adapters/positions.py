@@ -70,13 +70,15 @@ class PlatformStatus:
 
 
 def _event_time(connection: psycopg.Connection[TupleRow], context: str, position: int) -> datetime | None:
-    # The stored state is the library's JSON; its timestamp is an ISO string under _data_. Read as json, not
-    # jsonb: jsonb refuses a \u0000 anywhere in the event, and the timestamp is all that is wanted here.
+    # The stored state is JSON in one of two shapes (adapters.event_codec): typed, where the timestamp is an
+    # RFC 3339 string, or the library's tagged JSON, where it is an ISO string under _data_ (`->> '_data_'` of
+    # a string is NULL, so the first form that matches wins). Read as json, not jsonb: jsonb refuses a \u0000
+    # anywhere in the event, and the timestamp is all that is wanted here.
     schema = CONTEXT_SCHEMAS[context]
     row = connection.execute(SQL(
-        "SELECT ((convert_from(state, 'UTF8')::json -> 'timestamp' ->> '_data_'))::timestamptz "
-        "FROM {0}.{1} WHERE notification_id = %s").format(Identifier(schema), Identifier(f"{context.lower()}_events")),
-        (position,)).fetchone()
+        "SELECT coalesce(stored.event -> 'timestamp' ->> '_data_', stored.event ->> 'timestamp')::timestamptz "
+        "FROM (SELECT convert_from(state, 'UTF8')::json AS event FROM {0}.{1} WHERE notification_id = %s) AS stored"
+    ).format(Identifier(schema), Identifier(f"{context.lower()}_events")), (position,)).fetchone()
     return row[0] if row else None
 
 

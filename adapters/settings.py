@@ -11,6 +11,7 @@ from dotenv import dotenv_values
 
 PREFIX = "LOGISTICS_"
 _N = TypeVar("_N", int, float)
+_C = TypeVar("_C")
 
 
 class SettingsError(ValueError):
@@ -42,6 +43,9 @@ class Settings:
     """The web login offers ready-made demo identities instead of asking for a token."""
     grpc_port: int = 50051
     """Where the gRPC face listens, alone (`logistics grpc`) or beside the HTTP server (`logistics run`)."""
+    typed_events: bool = True
+    """Write new events as typed JSON (`LOGISTICS_EVENT_FORMAT=typed`); `tagged` keeps writing the library's
+    tagged JSON, both being read either way: the first step of a rolling upgrade (docs/operations.md)."""
 
     @property
     def secret(self) -> str:
@@ -79,6 +83,7 @@ class Settings:
             # A private embedded database is a try-out; a configured one may hold real customers.
             demo=_flag(get("DEMO"), "DEMO", default=database_url is None),
             grpc_port=_number(get("GRPC_PORT"), "GRPC_PORT", 50051, int),
+            typed_events=_choice(get("EVENT_FORMAT"), "EVENT_FORMAT", {"typed": True, "tagged": False}, True),
         )
 
 
@@ -100,6 +105,15 @@ def _flag(raw: str | None, name: str, *, default: bool) -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise SettingsError(f"{PREFIX}{name}={raw!r} is not a yes/no value")
+
+
+def _choice(raw: str | None, name: str, choices: Mapping[str, _C], default: _C) -> _C:
+    if raw is None:
+        return default
+    try:
+        return choices[raw.strip().lower()]
+    except KeyError:
+        raise SettingsError(f"{PREFIX}{name}={raw!r} is not one of {', '.join(choices)}") from None
 
 
 def _local_secret(data_dir: Path) -> str:

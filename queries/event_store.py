@@ -1,7 +1,7 @@
 """An aggregate as it was at any version, rebuilt from the event store itself rather than from a read model.
 
-The stored events are decoded with the same transcodings the writers use and folded with the library's own
-projector, so what this shows is what the write side would have loaded at that version.
+The stored events are decoded with the writers' own mapper (either stored format, the same transcodings) and
+folded with the library's own projector, so what this shows is what the write side would have loaded then.
 """
 
 import inspect
@@ -11,19 +11,12 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import project_aggregate
-from eventsourcing.persistence import (
-    DatetimeAsISO,
-    DecimalAsStr,
-    JSONTranscoder,
-    Mapper,
-    StoredEvent,
-    UUIDAsHex,
-)
+from eventsourcing.persistence import StoredEvent
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from adapters.database import CONTEXT_SCHEMAS
+from adapters.event_codec import stored_event_mapper
 from domain.base import EnumState
-from domain.transcodings import register_value_objects
 from projections.events import MASKED_FIELDS, event_id, event_name, masked_event_data, to_json_value
 from queries.pagination import InvalidQuery
 from queries.reading import Pool, fetch_all, fetch_one
@@ -78,16 +71,6 @@ class AggregateAt:
     event: EventAt
 
 
-def event_mapper() -> Mapper[UUID]:
-    transcoder = JSONTranscoder()
-    # What every eventsourcing application registers, then our value objects: the writers' exact transcodings.
-    transcoder.register(UUIDAsHex())
-    transcoder.register(DecimalAsStr())
-    transcoder.register(DatetimeAsISO())
-    register_value_objects(transcoder)
-    return Mapper(transcoder=transcoder)
-
-
 def aggregate_state(aggregate: Any) -> dict[str, Any]:
     """The aggregate's attributes as JSON, enum states under their public names, secrets masked."""
     state: dict[str, Any] = {}
@@ -119,7 +102,7 @@ def changes(before: dict[str, Any] | None, after: dict[str, Any]) -> dict[str, C
 class EventStoreQueries:
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
-        self._mapper = event_mapper()
+        self._mapper = stored_event_mapper()
 
     def current_version(self, aggregate_id: UUID) -> tuple[EventTable, int] | None:
         """The aggregate's context and latest version, looked up in every context's store at once."""

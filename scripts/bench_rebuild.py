@@ -39,61 +39,30 @@ from scripts.rebuild import RichProgress, summary
 JAKARTA = (-6.2000, 106.8166)
 
 
-class HistoryWriter:
-    """Writes whole orders' histories (placing, reserving, paying, shipping, delivering) in large saves.
+class OrderHistories:
+    """Whole orders' histories (placing, reserving, paying, shipping, delivering), made in memory.
 
-    It is the only writer of its stocks, couriers and dispatcher, so it keeps them in memory instead of
-    loading them for every order. Most orders are delivered and received; some are declined, some cancelled.
+    It keeps its stocks, couriers and dispatcher, as their only writer would. Most orders are delivered and
+    received; some are declined, some cancelled.
     """
 
-    def __init__(self, database: Database, *, products: int = 20, couriers: int = 40, seed: int = 7) -> None:
-        env = database.eventsourcing_env(pool_size=1, max_overflow=1)
-        self.orders = Orders(env=env)
-        self.inventory = Inventory(env=env)
-        self.payments = Payments(env=env)
-        self.shipping = Shipping(env=env)
+    def __init__(self, *, products: int = 20, couriers: int = 40, seed: int = 7) -> None:
         self.random = random.Random(seed)
         self.stocks = [Stock.create(f"BENCH-{index:03d}", f"Benchmark item {index}",
                                     Decimal(self.random.randint(100, 9999)) / 100, 1_000_000)
                        for index in range(products)]
         self.couriers = [Courier.register(f"Courier {index}", *self._near(JAKARTA)) for index in range(couriers)]
-        dispatcher = Dispatcher()
+        self.dispatcher = Dispatcher()
         for courier in self.couriers:
-            dispatcher.enroll(courier.id)
-        self.inventory.save(*self.stocks)
-        self.shipping.save(*self.couriers, dispatcher)
-        self.events = len(self.stocks) + 2 * len(self.couriers) + 1
+            self.dispatcher.enroll(courier.id)
         self.placed = 0
 
     def _near(self, point: tuple[float, float], spread: float = 0.05) -> tuple[float, float]:
         return (round(point[0] + self.random.uniform(-spread, spread), 6),
                 round(point[1] + self.random.uniform(-spread, spread), 6))
 
-    def write(self, orders: int, per_save: int = 200) -> int:
-        """Write this many orders' histories; returns the events written."""
-        written = 0
-        while orders > 0:
-            batch = min(per_save, orders)
-            written += self._write_batch(batch)
-            orders -= batch
-        return written
-
-    def _write_batch(self, count: int) -> int:
-        changed: dict[str, dict[UUID, Aggregate]] = {"orders": {}, "inventory": {}, "payments": {}, "shipping": {}}
-        for _ in range(count):
-            for context, aggregates in self._one_order().items():
-                for aggregate in aggregates:
-                    changed[context][aggregate.id] = aggregate
-        written = 0
-        for app, context in ((self.orders, "orders"), (self.inventory, "inventory"), (self.payments, "payments"),
-                             (self.shipping, "shipping")):
-            aggregates = list(changed[context].values())
-            written += sum(len(aggregate.pending_events) for aggregate in aggregates)
-            app.save(*aggregates)
-        self.events += written
-        return written
-
-    def _one_order(self) -> dict[str, list[Any]]:
+    def one_order(self) -> dict[str, list[Any]]:
+        """The aggregates one more order changed, by context, with their events pending."""
         self.placed += 1
         customer = f"customer-{self.random.randint(1, 500)}"
         stocks = {stock.id: stock for stock in self.random.sample(self.stocks, self.random.randint(1, 3))}
@@ -134,6 +103,50 @@ class HistoryWriter:
             order.confirm_receipt()
             return {"orders": [order], "inventory": [reservation, *stocks.values()], "payments": [payment],
                     "shipping": [shipment, courier]}
+
+
+class HistoryWriter:
+    """Writes order histories in large saves, many aggregates per save, so 100,000 events take seconds."""
+
+    def __init__(self, database: Database, *, products: int = 20, couriers: int = 40, seed: int = 7) -> None:
+        env = database.eventsourcing_env(pool_size=1, max_overflow=1)
+        self.orders = Orders(env=env)
+        self.inventory = Inventory(env=env)
+        self.payments = Payments(env=env)
+        self.shipping = Shipping(env=env)
+        self.histories = OrderHistories(products=products, couriers=couriers, seed=seed)
+        self.events = sum(len(aggregate.pending_events) for aggregate in (
+            *self.histories.stocks, *self.histories.couriers, self.histories.dispatcher))
+        self.inventory.save(*self.histories.stocks)
+        self.shipping.save(*self.histories.couriers, self.histories.dispatcher)
+
+    @property
+    def placed(self) -> int:
+        return self.histories.placed
+
+    def write(self, orders: int, per_save: int = 200) -> int:
+        """Write this many orders' histories; returns the events written."""
+        written = 0
+        while orders > 0:
+            batch = min(per_save, orders)
+            written += self._write_batch(batch)
+            orders -= batch
+        return written
+
+    def _write_batch(self, count: int) -> int:
+        changed: dict[str, dict[UUID, Aggregate]] = {"orders": {}, "inventory": {}, "payments": {}, "shipping": {}}
+        for _ in range(count):
+            for context, aggregates in self.histories.one_order().items():
+                for aggregate in aggregates:
+                    changed[context][aggregate.id] = aggregate
+        written = 0
+        for app, context in ((self.orders, "orders"), (self.inventory, "inventory"), (self.payments, "payments"),
+                             (self.shipping, "shipping")):
+            aggregates = list(changed[context].values())
+            written += sum(len(aggregate.pending_events) for aggregate in aggregates)
+            app.save(*aggregates)
+        self.events += written
+        return written
 
     def close(self) -> None:
         for app in (self.orders, self.inventory, self.payments, self.shipping):

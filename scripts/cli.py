@@ -77,6 +77,10 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     rebuild_bench = benches.add_parser("rebuild", help="rebuild rates beside the raw read rate of the event store")
     rebuild_bench.add_argument("--server-url", default=orders.get_default("server_url"))
     rebuild_bench.add_argument("--events", type=_positive_int, default=100_000, help="(default %(default)s)")
+    codec = benches.add_parser("codec", help="stored-event encode and decode rates, tagged JSON beside typed JSON")
+    codec.add_argument("--events", type=_positive_int, default=50_000, help="(default %(default)s)")
+    codec.add_argument("--rounds", type=_positive_int, default=5,
+                       help="passes per figure, the best one counts (default %(default)s)")
     saga = benches.add_parser("saga", help="orders per second from placement to CONFIRMED, with the worker")
     saga.add_argument("--server-url", default=orders.get_default("server_url"))
     saga.add_argument("--count", type=int, default=1000)
@@ -208,7 +212,12 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Se
     elif args.command == "bench":
         from scripts.bench_orders import report, run
 
-        if args.bench == "rebuild":
+        if args.bench == "codec":
+            from scripts.bench_codec import report as report_codec
+            from scripts.bench_codec import run as run_codec_bench
+
+            report_codec(run_codec_bench(args.events, args.rounds), args.rounds)
+        elif args.bench == "rebuild":
             from scripts.bench_rebuild import report as report_rebuild
             from scripts.bench_rebuild import run as run_rebuild_bench
 
