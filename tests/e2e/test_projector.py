@@ -22,26 +22,18 @@ from adapters.messaging import Message
 from adapters.positions import platform_status
 from domain.order import OrderStatus
 from scripts.processes import RunningProcess, background_process
+from tests.e2e.broker_checks import (
+    Collector,
+    first_deliveries,
+    outbox,
+    read_model_tables,
+    stored_event_count,
+    wait_until_received,
+)
 from tests.e2e.stack import Stack, running_stack
 from tests.rabbit_env import RabbitEnv
 
 pytestmark = pytest.mark.e2e
-
-
-class Collector:
-    """What a consumer of the exchange received, in arrival order."""
-
-    def __init__(self) -> None:
-        self.received: list[Message] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, message: Message) -> None:
-        with self._lock:
-            self.received.append(message)
-
-    def ids(self) -> set[str]:
-        with self._lock:
-            return {message.message_id for message in self.received}
 
 
 @pytest.fixture
@@ -51,26 +43,8 @@ def stack(database: Database, tmp_path: Path, rabbit: RabbitEnv) -> Iterator[Sta
         yield running
 
 
-@pytest.fixture
-def collector(rabbit: RabbitEnv) -> Iterator[Collector]:
-    collected = Collector()
-    broker = rabbit.broker()
-    broker.declare_topology()
-    # A durable quorum queue: it keeps what arrives while RabbitMQ restarts, as a real consumer's would.
-    subscription = broker.subscribe(["#"], collected, queue=rabbit.queue())
-    assert subscription.wait_until_consuming(30), "the test consumer never started"
-    yield collected
-    subscription.close()
-
-
 def start_projector(stack: Stack) -> Any:
     return background_process(["projector"], stack.env, stack.log_dir)
-
-
-def outbox(database: Database) -> list[tuple[int, str, str, UUID, dict[str, Any]]]:
-    with database.connect() as connection:
-        return [(int(row[0]), str(row[1]), str(row[2]), row[3], row[4]) for row in connection.execute(
-            "SELECT id, message_id, routing_key, aggregate_id, body FROM read.outbox ORDER BY id").fetchall()]
 
 
 def wait_until_caught_up(stack: Stack, projector: RunningProcess, limit_s: float = 180) -> None:
@@ -83,13 +57,6 @@ def wait_until_caught_up(stack: Stack, projector: RunningProcess, limit_s: float
             return
         assert time.monotonic() < deadline, f"not caught up: {behind}, {status.relay}\n{projector.log()[-3000:]}"
         time.sleep(0.3)
-
-
-def wait_until_received(collector: Collector, wanted: set[str], limit_s: float = 120) -> None:
-    deadline = time.monotonic() + limit_s
-    while not wanted <= collector.ids():
-        assert time.monotonic() < deadline, f"{len(wanted - collector.ids())} messages never arrived"
-        time.sleep(0.2)
 
 
 def place_orders(stack: Stack, count: int) -> list[UUID]:
@@ -114,15 +81,6 @@ def assert_in_order_per_aggregate(received: list[Message]) -> None:
             outbox_id = int(message.headers["outbox-id"])
             assert outbox_id > last_outbox_id[entity], f"view of {entity} out of order"
             last_outbox_id[entity] = outbox_id
-
-
-def stored_event_count(database: Database) -> int:
-    with database.connect() as connection:
-        row = connection.execute(
-            "SELECT (SELECT count(*) FROM orders.orders_events) + (SELECT count(*) FROM inventory.inventory_events)"
-            " + (SELECT count(*) FROM payments.payments_events) + (SELECT count(*) FROM shipping.shipping_events)"
-        ).fetchone()
-    return int(row[0]) if row else 0
 
 
 def test_every_event_reaches_rabbitmq_once_and_in_order(stack: Stack, collector: Collector) -> None:
@@ -170,26 +128,7 @@ def test_a_rabbitmq_restart_loses_nothing(stack: Stack, collector: Collector) ->
     wanted = {row[1] for row in outbox(stack.database)}
     wait_until_received(collector, wanted)
     assert collector.ids() == wanted  # nothing missing, nothing foreign
-    assert_in_order_per_aggregate(_first_deliveries(collector.received))
-
-
-def _first_deliveries(received: list[Message]) -> list[Message]:
-    """A redelivery after a reconnect repeats a message id; consumers drop it, and so does this check."""
-    seen: set[str] = set()
-    first = []
-    for message in received:
-        if message.message_id not in seen:
-            seen.add(message.message_id)
-            first.append(message)
-    return first
-
-
-def read_model_tables(database: Database) -> dict[str, list[tuple[Any, ...]]]:
-    tables = {"orders": "id", "products": "id", "payments": "id", "shipments": "id", "couriers": "id",
-              "audit_events": "event_id", "shipments_track": "shipment_id, version"}
-    with database.connect() as connection:
-        return {table: connection.execute(f"SELECT * FROM read.{table} ORDER BY {order}").fetchall()
-                for table, order in tables.items()}
+    assert_in_order_per_aggregate(first_deliveries(collector.received))
 
 
 def test_a_killed_projector_leaves_views_equal_to_a_rebuild(stack: Stack, collector: Collector) -> None:

@@ -1,0 +1,145 @@
+"""Two workers and two projectors share every follower's partitions; SIGKILL one of each mid-stream and the
+others take their partitions over. Afterwards nothing is lost or doubled: `logistics verify` is clean, every
+order is final, every read model equals `rebuild --all` row for row, and every outbox message reached
+RabbitMQ (each message id at least once; copies from the relay's at-least-once retry are counted apart).
+"""
+
+import json
+import os
+import random
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+
+from adapters.database import Database
+from adapters.follower_leases import LEASES
+from adapters.positions import platform_status
+from domain.order import OrderStatus
+from scripts.processes import LOGISTICS, ROOT, RunningProcess, background_process
+from tests.e2e.broker_checks import (
+    Collector,
+    collector,
+    outbox,
+    read_model_tables,
+    stored_event_count,
+    wait_until_received,
+)
+from tests.e2e.stack import FINAL, Stack, running_stack
+from tests.rabbit_env import RabbitEnv
+
+pytestmark = pytest.mark.e2e
+
+ORDERS = 200
+__all__ = ["collector"]  # the fixture, used by name below
+
+
+@pytest.fixture
+def stack(database: Database, tmp_path: Path, rabbit: RabbitEnv) -> Iterator[Stack]:
+    with running_stack(database, tmp_path, LOGISTICS_PAYMENT_TIMEOUT_S="3", LOGISTICS_AMQP_URL=rabbit.url,
+                       LOGISTICS_AMQP_EXCHANGE=rabbit.exchange) as running:
+        yield running
+
+
+def lease_owners(database: Database) -> dict[str, set[str]]:
+    """Follower -> the processes holding its partitions now (pids, from `host:pid:nonce`)."""
+    owners: dict[str, set[str]] = {}
+    with database.connect() as connection:
+        for follower, owner in connection.execute(
+                f"SELECT follower, owner FROM {LEASES} WHERE owner IS NOT NULL AND expires_at > now()").fetchall():
+            owners.setdefault(str(follower), set()).add(str(owner).split(":")[1])
+    return owners
+
+
+def wait_for(condition_name: str, check: Callable[[], bool], limit_s: float = 60.0) -> float:
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < limit_s, f"never: {condition_name}"
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def status_json(stack: Stack) -> dict[str, object]:
+    done = subprocess.run([*LOGISTICS, "status", "--json"], cwd=ROOT, env={**os.environ, **stack.env},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    parsed: dict[str, object] = json.loads(done.stdout)
+    return parsed
+
+
+def finish_every_order(stack: Stack, order_ids: list[UUID], couriers: dict[UUID, str]) -> None:
+    """Cancel what still waits for a courier, deliver and confirm what is on its way: every order final."""
+    for order_id in order_ids:
+        order = stack.wait_for(order_id, lambda order: order.status is not OrderStatus.PENDING, limit_s=180)
+        customer = stack.bearer("customer", order.customer_id)
+        if order.status is OrderStatus.CONFIRMED:
+            answer = stack.http.post(f"/api/orders/{order_id}/cancel", headers=customer)
+            assert answer.status_code in (202, 409), answer.text  # 409: a courier took it meanwhile
+        order = stack.order(order_id)
+        if order.status is OrderStatus.IN_TRANSIT and order.shipment_id is not None and order.courier_id:
+            courier = {"Authorization": f"Bearer {couriers[order.courier_id]}"}
+            stack.http.post(f"/api/shipments/{order.shipment_id}/delivered", headers=courier)
+            stack.wait_for(order_id, lambda order: order.status is OrderStatus.DELIVERED)
+            assert stack.http.post(f"/api/orders/{order_id}/receipt", headers=customer).status_code == 202
+    for order_id in order_ids:
+        stack.wait_for(order_id, lambda order: order.status in FINAL, limit_s=180)
+
+
+def test_two_of_each_share_the_work_and_survive_losing_one(stack: Stack, collector: Collector,
+                                                           tmp_path: Path) -> None:
+    rng = random.Random(11)
+    products = [stack.create_product(f"SCALE-{index}", stock=100_000, price="1.00") for index in range(3)]
+    couriers = dict(stack.register_courier(-6.2 + index / 100, 106.8, name=f"Courier {index}") for index in range(4))
+    tokens = ["tok_ok"] * 8 + ["tok_decline", "tok_timeout"]
+    with ExitStack() as processes:
+        second_worker: RunningProcess = processes.enter_context(background_process(["worker"], stack.env, tmp_path))
+        projectors = [processes.enter_context(background_process(["projector"], stack.env, tmp_path))
+                      for _ in range(2)]
+        # Both of each hold some partitions of every follower (the relay is one partition: one holds it).
+        wait_for("the followers shared between two processes each", lambda: all(
+            len(owners) == 2 for follower, owners in lease_owners(stack.database).items() if follower != "relay"))
+        partitions = status_json(stack)["followers"]
+        assert isinstance(partitions, list)
+        assert all({"partition", "owner", "position"} <= set(part) for follower in partitions
+                   for part in follower["partitions"])
+
+        def place(index: int) -> UUID:
+            return stack.place(f"scale-{index % 10}", rng.choice(products), 1, rng.choice(tokens))
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            placing = [pool.submit(place, index) for index in range(ORDERS)]
+            time.sleep(1.5)  # in the middle of the stream
+            killed = {str(stack.worker.process.pid), str(projectors[0].process.pid)}
+            stack.worker.process.kill()
+            projectors[0].process.kill()
+            order_ids = [future.result() for future in placing]
+        takeover_s = wait_for("the survivors holding every partition", lambda: all(
+            not (owners & killed) and len(owners) == 1 for owners in lease_owners(stack.database).values()))
+        print(f"partitions taken over {takeover_s:.1f} s after the kill was noticed")  # for the notes
+        assert {str(second_worker.process.pid), str(projectors[1].process.pid)} >= set().union(
+            *lease_owners(stack.database).values())
+
+        finish_every_order(stack, order_ids, couriers)
+        wait_for("every follower caught up", lambda: not any(
+            follower.lag_events for follower in platform_status(stack.database).followers), limit_s=120)
+
+    stack.verify()
+    live = read_model_tables(stack.database)
+    assert len(live["audit_events"]) == stored_event_count(stack.database)  # every event once, none lost
+    rows = outbox(stack.database)
+    wanted = {row[1] for row in rows}
+    assert len(wanted) == len(rows)
+    wait_until_received(collector, wanted)
+    assert collector.ids() == wanted  # nothing lost, nothing foreign
+    copies = sum(count - 1 for count in Counter(message.message_id for message in collector.received).values())
+    print(f"RabbitMQ received {copies} extra copies of {len(wanted)} messages (deduplicated by message id)")
+    rebuilt = subprocess.run([*LOGISTICS, "rebuild", "--all"], cwd=ROOT, env={**os.environ, **stack.env},
+                             capture_output=True, text=True, timeout=600)
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert read_model_tables(stack.database) == live
