@@ -87,6 +87,16 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     saga.add_argument("--concurrency", type=int, default=8)
     saga.add_argument("--rate", type=float, action="append",
                       help="orders per second to pace at (repeatable); without it, a burst as fast as possible")
+    pipeline = benches.add_parser("pipeline", help="the split deployment in one run: placement rate, placed -> "
+                                  "CONFIRMED against it, push latency per rate, connections per process")
+    pipeline.add_argument("--server-url", default=orders.get_default("server_url"))
+    pipeline.add_argument("--amqp-url", default=settings.amqp_url or "amqp://guest:guest@127.0.0.1:5672/%2F")
+    pipeline.add_argument("--count", type=_positive_int, default=2000, help="orders in the burst (default %(default)s)")
+    pipeline.add_argument("--concurrency", type=_positive_int, default=8, help="(default %(default)s)")
+    pipeline.add_argument("--rates", default="50,100,200", metavar="R1,R2,...",
+                          help="push latency at these orders per second (default %(default)s)")
+    pipeline.add_argument("--duration-s", type=_positive_float, default=10.0,
+                          help="how long each push rate runs (default %(default)s)")
     push = benches.add_parser("push", help="from an order's HTTP answer to its first WebSocket push, per rate")
     push.add_argument("--server-url", default=orders.get_default("server_url"))
     push.add_argument("--amqp-url", default=relay.get_default("amqp_url"))
@@ -227,6 +237,16 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Se
 
             count, seconds = bench_relay(args.server_url, args.amqp_url, args.messages, args.batch_size)
             report_relay(count, seconds, args.batch_size)
+        elif args.bench == "pipeline":
+            from scripts.bench_pipeline import bench_pipeline, report_pipeline
+            from scripts.bench_push import parse_rates
+
+            try:
+                pipeline_rates = parse_rates(args.rates)
+            except ValueError as error:
+                parser.error(f"--rates: {error}")
+            report_pipeline(bench_pipeline(args.server_url, args.amqp_url, args.count, args.concurrency,
+                                           pipeline_rates, args.duration_s), args.concurrency, args.duration_s)
         elif args.bench == "push":
             from scripts.bench_push import bench_push, parse_rates, report_push
 

@@ -5,10 +5,7 @@ tells how many each holds; a sampler records the most of each while orders flow,
 health and metrics are probed. The budgets are the operations guide's (docs/operations.md).
 """
 
-import re
-import threading
 import time
-from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -16,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
 from adapters.database import Database
 from adapters.tokens import TokenIssuer
+from scripts.connection_sampler import ConnectionSampler
 from scripts.processes import background_process, logistics_process
 
 pytestmark = pytest.mark.e2e
@@ -29,34 +26,6 @@ SECRET = "budget-secret-that-is-long-enough-for-hs256-signing"
 BUDGET = {"command-api": 19, "query-api": 5, "worker": 10, "projector": 7, "run": 20}
 """The most connections each process may hold at any moment (docs/operations.md, "Connection budget")."""
 ORDERS = 120
-
-
-class Sampler:
-    """The most connections each process held, sampled every 20 ms."""
-
-    def __init__(self, database: Database) -> None:
-        self._database = database
-        self.most: dict[str, int] = defaultdict(int)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def __enter__(self) -> "Sampler":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _sample(self) -> None:
-        with psycopg.connect(self._database.url, autocommit=True, application_name="budget sampler") as connection:
-            while not self._stop.wait(0.02):
-                rows = connection.execute("SELECT application_name, count(*) FROM pg_stat_activity "
-                                          "WHERE datname = %s GROUP BY 1", (self._database.dbname,)).fetchall()
-                for name, count in rows:
-                    found = re.match(r"logistics (\S+) \d+$", str(name))
-                    if found:
-                        self.most[found[1]] = max(self.most[found[1]], int(count))
 
 
 def bearer(role: str, subject: str) -> dict[str, str]:
@@ -119,7 +88,7 @@ def test_the_split_deployment_keeps_each_process_to_its_budget(database: Databas
         queries = stack.enter_context(logistics_process(["query-api"], env, tmp_path))
         stack.enter_context(background_process(["worker", "--health-port", "0"], env, tmp_path))
         stack.enter_context(background_process(["projector"], env, tmp_path))
-        with Sampler(database) as sampler:
+        with ConnectionSampler(database) as sampler:
             probes = [f"{url}/{path}" for url in (commands.base_url, queries.base_url)
                       for path in ("health/ready", "metrics")]
             drive(commands.base_url, queries.base_url, probes)
@@ -133,7 +102,7 @@ def test_the_split_deployment_keeps_each_process_to_its_budget(database: Databas
 
 def test_the_all_in_one_run_stays_within_twenty_connections(database: Database, tmp_path: Path) -> None:
     with environment(database, tmp_path) as env, logistics_process(["run"], env, tmp_path) as run, \
-            Sampler(database) as sampler:
+            ConnectionSampler(database) as sampler:
         drive(run.base_url, run.base_url, [f"{run.base_url}/health/ready", f"{run.base_url}/metrics"])
         wait_for_quiet(run.base_url)
     assert 0 < sampler.most["run"] <= BUDGET["run"], dict(sampler.most)
