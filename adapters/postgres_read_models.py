@@ -20,13 +20,15 @@ from psycopg.types.json import Jsonb
 from adapters.database import OUTBOX_LOCK_KEY, READ_SCHEMA
 from adapters.follower_leases import Fence, hold_leases
 from projections.messages import OutboxMessage, domain_event_message, view_message
-from projections.model import ReadModel
+from projections.model import Doc, ReadModel
 from projections.partitions import tracking_name, upstream_of
 from projections.projection import ReadModelsView
 
 OUTBOX_TABLE = "outbox"
 OUTBOX_CHANNEL: Final = "logistics_outbox"
 DOCUMENT_LOCK = SQL("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))")
+# In the array's order (the caller sorts it): a function scan yields its rows in order.
+DOCUMENTS_LOCK = SQL("SELECT pg_advisory_xact_lock(hashtextextended(key, 0)) FROM unnest(%s::text[]) AS key")
 
 # PostgreSQL's text and jsonb cannot hold NUL. An event stored before the API refused it must still project
 # (else every later event of its context would wait behind it), so NUL is written as U+FFFD, visibly replaced.
@@ -123,9 +125,8 @@ def put_on_outbox(cursor: Cursor[Any], messages: Sequence[OutboxMessage]) -> Non
     cursor.execute("SELECT pg_advisory_xact_lock(%s)", (OUTBOX_LOCK_KEY,), prepare=True)
     # Wakes the relay at commit; it would look within a second anyway.
     cursor.execute(SQL("NOTIFY {0}").format(Identifier(OUTBOX_CHANNEL)), prepare=True)
-    for message in messages:
-        cursor.execute(OUTBOX_INSERT, (message.message_id, message.routing_key, message.aggregate_id,
-                                       storable_json(message.body)), prepare=True)
+    cursor.executemany(OUTBOX_INSERT, [(message.message_id, message.routing_key, message.aggregate_id,
+                                        storable_json(message.body)) for message in messages])
 
 
 class _ModelWriter:
@@ -139,6 +140,9 @@ class _ModelWriter:
             "INSERT INTO {0} VALUES (%(app)s, %(id)s) ON CONFLICT (application_name) DO UPDATE "
             "SET notification_id = %(id)s WHERE {0}.notification_id < %(id)s RETURNING notification_id"
         ).format(tracking)
+        self.move = SQL(
+            "INSERT INTO {0} VALUES (%(app)s, %(id)s) ON CONFLICT (application_name) DO UPDATE "
+            "SET notification_id = %(id)s WHERE {0}.notification_id < %(id)s").format(tracking)
         self.position = SQL("SELECT notification_id FROM {0} WHERE application_name = %s").format(tracking)
         self.positions = SQL(
             "SELECT application_name, notification_id FROM {0} WHERE application_name = ANY(%s)").format(tracking)
@@ -151,7 +155,9 @@ class _ModelWriter:
             self.lock_doc = DOCUMENT_LOCK
             self.lock_prefix = f"{doc_table(model, generation)}:"
             self.select_doc = SQL("SELECT doc FROM {0} WHERE id = %s FOR UPDATE").format(table)
+            self.select_docs = SQL("SELECT id, doc FROM {0} WHERE id = ANY(%s)").format(table)
             self.delete_doc = SQL("DELETE FROM {0} WHERE id = %s").format(table)
+            self.delete_docs = SQL("DELETE FROM {0} WHERE id = ANY(%s)").format(table)
             self.upsert_doc = SQL(
                 "INSERT INTO {0} (id, doc, updated_at{1}) VALUES (%s, %s, %s{2}) ON CONFLICT (id) DO UPDATE SET "
                 "doc = EXCLUDED.doc, updated_at = EXCLUDED.updated_at{3}"
@@ -171,6 +177,65 @@ class _ModelWriter:
         """Record a position without an event (a partition that had none up to there)."""
         cursor.execute(self.advance, {"app": tracking.application_name, "id": tracking.notification_id},
                        prepare=True)
+
+    def apply_batch(self, cursor: Cursor[Any], batch: Sequence[tuple[Any, Tracking]]) -> list[list[OutboxMessage]]:
+        """Project a batch in a handful of statements, whatever its size: the positions read once, the documents
+        read once and folded in memory (the same reducers, in the same order), then written back together.
+        Returns each event's messages, by the event's place in the batch (none for one this pair had seen)."""
+        names = {tracking.application_name for _, tracking in batch}
+        cursor.execute(self.positions, (sorted(names | {upstream_of(name) for name in names}),), prepare=True)
+        seen_to = {str(row["application_name"]): int(row["notification_id"]) for row in cursor.fetchall()}
+        wanted = [(index, event, tracking) for index, (event, tracking) in enumerate(batch)
+                  if upstream_of(tracking.application_name) in self.model.upstreams
+                  and tracking.notification_id > seen_to.get(tracking.application_name,
+                                                             seen_to.get(upstream_of(tracking.application_name), 0))]
+        messages: list[list[OutboxMessage]] = [[] for _ in batch]
+        if self.model.documents:
+            self._fold_documents(cursor, wanted, messages)
+        if self.model.rows:
+            rows = [tuple(_sql_value(value) for value in row)
+                    for _, event, tracking in wanted for row in self.model.rows.rows(event, tracking.notification_id)]
+            if rows:
+                cursor.executemany(self.insert_rows, rows)
+        if self.model.publishes_domain_events:
+            for index, event, _ in wanted:
+                messages[index].append(domain_event_message(event))
+        last = {tracking.application_name: tracking.notification_id for _, tracking in batch}
+        cursor.executemany(self.move, [{"app": name, "id": position} for name, position in sorted(last.items())])
+        return messages
+
+    def _fold_documents(self, cursor: Cursor[Any], wanted: Sequence[tuple[int, Any, Tracking]],
+                        messages: list[list[OutboxMessage]]) -> None:
+        documents = self.model.documents
+        assert documents is not None
+        keyed = [(index, event, key) for index, event, _ in wanted if (key := documents.key(event)) is not None]
+        if not keyed:
+            return
+        cursor.execute(self.select_docs, (list({key for _, _, key in keyed}),), prepare=True)
+        current: dict[UUID, Doc | None] = {row["id"]: row["doc"] for row in cursor.fetchall()}
+        written: dict[UUID, str | None] = {}
+        for index, event, key in keyed:
+            before = current.get(key)
+            after = documents.reduce(before, event)
+            if after == before:
+                continue
+            current[key] = after
+            # The document's own updated_at (the latest of its events), not this event's time: a replay that
+            # meets the contexts' events in another order must still write the same row.
+            written[key] = None if after is None else (after.get("updated_at") or event.timestamp.isoformat())
+            if documents.kind:
+                messages[index].append(view_message(documents.kind, key, after, event))
+        upserts = []
+        for key, updated_at in written.items():
+            doc = current[key]
+            if doc is not None:
+                upserts.append((key, storable_json(doc), updated_at,
+                                *(_sql_value(column.value(doc)) for column in documents.columns)))
+        if upserts:
+            cursor.executemany(self.upsert_doc, upserts)
+        gone = [key for key in written if current[key] is None]
+        if gone:
+            cursor.execute(self.delete_docs, (gone,), prepare=True)
 
     def apply(self, cursor: Cursor[Any], event: Any, tracking: Tracking) -> list[OutboxMessage]:
         """Project one event; returns the messages it causes (none if this pair had already seen it)."""
@@ -256,10 +321,12 @@ class PostgresReadModelsView(ReadModelsView, PostgresTrackingRecorder):
                 hold_leases(cursor, fence)
             # Every document the batch will change is locked up front, in one global order: two runners'
             # batches then never wait for each other in a cycle (the outbox lock is always taken last).
-            for key in sorted(self._document_keys(batch)):
-                cursor.execute(DOCUMENT_LOCK, (key,), prepare=True)
-            messages = [message for event, tracking in batch for writer in self.writers
-                        for message in writer.apply(cursor, event, tracking)]
+            keys = sorted(self._document_keys(batch))
+            if keys:
+                cursor.execute(DOCUMENTS_LOCK, (keys,), prepare=True)
+            per_writer = [writer.apply_batch(cursor, batch) for writer in self.writers] if batch else []
+            # In the order the events came, each event's messages in the order of the models.
+            messages = [message for index in range(len(batch)) for found in per_writer for message in found[index]]
             for tracking in advance:
                 for writer in self.writers:
                     writer.move_to(cursor, tracking)

@@ -3,15 +3,11 @@ views equal to a rebuild."""
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
-import pytest
-
 from adapters.database import Database
 from adapters.messaging import Message
-from tests.rabbit_env import RabbitEnv
 
 
 class Collector:
@@ -28,18 +24,6 @@ class Collector:
     def ids(self) -> set[str]:
         with self._lock:
             return {message.message_id for message in self.received}
-
-
-@pytest.fixture
-def collector(rabbit: RabbitEnv) -> Iterator[Collector]:
-    collected = Collector()
-    broker = rabbit.broker()
-    broker.declare_topology()
-    # A durable quorum queue: it keeps what arrives while RabbitMQ restarts, as a real consumer's would.
-    subscription = broker.subscribe(["#"], collected, queue=rabbit.queue())
-    assert subscription.wait_until_consuming(30), "the test consumer never started"
-    yield collected
-    subscription.close()
 
 
 def outbox(database: Database) -> list[tuple[int, str, str, UUID, dict[str, Any]]]:

@@ -25,7 +25,6 @@ from domain.order import OrderStatus
 from scripts.processes import LOGISTICS, ROOT, RunningProcess, background_process
 from tests.e2e.broker_checks import (
     Collector,
-    collector,
     outbox,
     read_model_tables,
     stored_event_count,
@@ -37,7 +36,6 @@ from tests.rabbit_env import RabbitEnv
 pytestmark = pytest.mark.e2e
 
 ORDERS = 200
-__all__ = ["collector"]  # the fixture, used by name below
 
 
 @pytest.fixture
