@@ -162,6 +162,10 @@ def report_pipeline(result: PipelineResult, concurrency: int, duration_s: float)
         table.add_row(f"answer -> push frame at {push.rate:g}/s (achieved {push.achieved_rate:,.0f}/s, "
                       f"{push.missing} missing)", "", "", f"{push.percentile(50):,.0f}", f"{push.percentile(95):,.0f}",
                       f"{push.percentile(99):,.0f}")
+        for share, figures in (("answer -> outbox row (projector)", push.projected_ms),
+                               ("outbox row -> frame (relay, broker, hub)", push.delivered_ms)):
+            table.add_row(f"  of which {share}", "", "", f"{percentile(figures, 50):,.0f}",
+                          f"{percentile(figures, 95):,.0f}", f"{percentile(figures, 99):,.0f}")
     console.print(table)
     connections = Table(title="Most PostgreSQL connections held, per process")
     connections.add_column("process")
