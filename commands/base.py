@@ -67,7 +67,9 @@ class ContextApplication(Application[UUID]):
         register_value_objects(transcoder)
 
     def exists(self, aggregate_id: UUID) -> bool:
-        return aggregate_id in self.repository
+        # One indexed read of at most one row: the repository's `in` would read a snapshot, then every event,
+        # and rebuild the aggregate only to throw it away.
+        return bool(self.recorder.select_events(aggregate_id, limit=1))
 
     def load(self, aggregate_id: UUID, kind: type[A], label: str | None = None) -> A:
         try:

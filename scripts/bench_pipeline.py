@@ -8,7 +8,9 @@ a private RabbitMQ exchange. In one run this measures:
    second and as a ratio of the placement rate (the saga keeps pace when it is near 1), with the latency of
    each order read from its own events (Confirmed.timestamp - Placed.timestamp);
 3. push latency, HTTP answer -> first WebSocket frame at an operator's firehose, at paced rates;
-4. the most PostgreSQL connections each process held throughout (pg_stat_activity).
+4. the most PostgreSQL connections each process held throughout (pg_stat_activity);
+5. CPU milliseconds per order of the burst, for each process and for its PostgreSQL backends: on shared cores
+   the figure that says which process bounds the rate.
 """
 
 import tempfile
@@ -31,6 +33,7 @@ from scripts.bench_orders import SECRET
 from scripts.bench_push import FirehoseClient, PushMeasurement, _delete_exchange, _measure, _settle, percentile
 from scripts.bench_saga import _events_by_order
 from scripts.connection_sampler import ConnectionSampler
+from scripts.cpu_meter import cpu_spent, read_cpu
 from scripts.processes import background_process, logistics_process
 
 CONFIRM_LIMIT_S = 600.0
@@ -45,6 +48,8 @@ class PipelineResult:
     confirm_latencies_ms: list[float] = field(default_factory=list)
     push: list[PushMeasurement] = field(default_factory=list)
     connections: dict[str, int] = field(default_factory=dict)
+    cpu_s: dict[tuple[str, str], float] = field(default_factory=dict)
+    """CPU seconds spent from the burst's start to its last confirmation, per (command, process or postgres)."""
 
     @property
     def placement_rate(self) -> float:
@@ -118,10 +123,12 @@ def bench_pipeline(server_url: str, amqp_url: str, count: int, concurrency: int,
                 body: dict[str, object] = {
                     "items": [{"product_id": product.json()["id"], "quantity": 1}], "payment": {"token": "tok_ok"},
                     "delivery": {"address": "Jl. Benchmark 1", "lat": -6.2, "lng": 106.8}}
+                cpu_before = read_cpu(database)
                 order_ids, started_wall, result.placing_s = _burst(http, customer, body, count, concurrency,
                                                                     progress)
                 result.placed = len(order_ids)
                 stamps = _confirmations(database, order_ids, progress)
+                result.cpu_s = cpu_spent(cpu_before, read_cpu(database))
                 confirmed = [order_id for order_id in order_ids if (order_id, "Confirmed") in stamps]
                 if len(confirmed) < len(order_ids):
                     raise RuntimeError(f"only {len(confirmed)} of {len(order_ids)} orders were confirmed in "
@@ -167,10 +174,12 @@ def report_pipeline(result: PipelineResult, concurrency: int, duration_s: float)
             table.add_row(f"  of which {share}", "", "", f"{percentile(figures, 50):,.0f}",
                           f"{percentile(figures, 95):,.0f}", f"{percentile(figures, 99):,.0f}")
     console.print(table)
-    connections = Table(title="Most PostgreSQL connections held, per process")
-    connections.add_column("process")
-    connections.add_column("connections", justify="right")
+    per_process = Table(title="Per process: most PostgreSQL connections held; CPU ms per order of the burst")
+    for column in ("process", "connections", "CPU ms/order", "its PostgreSQL backends ms/order"):
+        per_process.add_column(column, justify="left" if column == "process" else "right")
     for process, most in sorted(result.connections.items()):
-        connections.add_row(process, str(most))
-    console.print(connections)
+        spent = [result.cpu_s.get((process, kind), 0.0) * 1000 / max(result.placed, 1)
+                 for kind in ("process", "postgres")]
+        per_process.add_row(process, str(most), f"{spent[0]:.1f}", f"{spent[1]:.1f}")
+    console.print(per_process)
     console.print(f"push rates ran {duration_s:g} s each; CONFIRMED latency includes the wait behind the burst.")
