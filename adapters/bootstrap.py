@@ -10,6 +10,7 @@ from eventsourcing.persistence import InfrastructureFactory, Mapper
 from eventsourcing.utils import Environment
 
 from adapters.database import READ_SCHEMA, Database, create_schemas, migration_lock
+from adapters.dispatch_index import fill_dispatch_index
 from adapters.embedded_database import start_embedded_postgres
 from adapters.follower_leases import ensure_partitions
 from adapters.followers import follower_partitions
@@ -75,6 +76,14 @@ def migrate(database: Database) -> None:
         # The policies' process recorders add each context's tracking table beside its events table.
         for application_class in (*CONTEXT_APPLICATIONS, *SAGA_POLICIES):
             application_class(env=env).close()
+        # A store written before the dispatch index existed gets its rows from its shipping log, once.
+        shipping = Shipping(env=env)
+        try:
+            read = fill_dispatch_index(shipping.recorder, shipping.mapper.to_domain_event)
+            if read:
+                log.info("dispatch index filled from the %d events of the shipping log", read)
+        finally:
+            shipping.close()
         deadlines = InfrastructureFactory.construct(Environment(PaymentDeadlines.name, {**env, **PROJECTION_SCHEMAS}))
         deadlines.tracking_recorder(PostgresPaymentDeadlinesView)
         deadlines.close()

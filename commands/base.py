@@ -78,6 +78,11 @@ class ContextApplication(Application[UUID]):
             raise NotFound(label or kind.__name__.lower(), aggregate_id)
         return aggregate
 
+    def in_hand(self) -> list[Any]:
+        """What the unit of work in progress on this thread has changed and not yet recorded: nothing for a
+        command, which records what it changes at once; a saga batch's aggregates (`SagaStep`)."""
+        return []
+
     def save_all(self, *aggregates: MutableOrImmutableAggregate[UUID]) -> int:
         """Save atomically; the position is the last written event's place in this context's log."""
         recordings = self.save(*aggregates)
