@@ -98,7 +98,7 @@ def rows_of(index: MemoryDispatchIndex) -> DispatchRows:
 
 
 def run(world: World, at: timedelta = timedelta(seconds=1),
-        index: Callable[[MemoryDispatchIndex], None] | None = None) -> dict[str, Check]:
+        index: Callable[[MemoryDispatchIndex], object] | None = None) -> dict[str, Check]:
     """Check the world's history as seen `at` after its last event, with the dispatch index it implies
     (changed by `index` first, when given)."""
     events = world.events()
