@@ -212,7 +212,8 @@ def test_concurrent_partitioned_dispatch_gives_no_courier_two_shipments_and_leav
         assert shipment.courier_id is not None
         assigned[shipment.courier_id].append(shipment.id)
     for courier in couriers:
-        facts = [event for event in shipping.events.get(courier.id) if type(event).__name__ != "Registered"]
+        facts: list[Any] = [event for event in shipping.events.get(courier.id)
+                            if type(event).__name__ != "Registered"]
         names = [type(event).__name__ for event in facts]
         assert names == ["BecameBusy", "BecameAvailable"] * (len(names) // 2)
         assert sorted(str(event.shipment_id) for event in facts if type(event).__name__ == "BecameBusy") == sorted(
