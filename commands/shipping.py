@@ -16,7 +16,7 @@ from eventsourcing.persistence import Recording
 from eventsourcing.popo import POPOFactory
 
 from commands.actor import Actor, Role
-from commands.base import Changed, ContextApplication, retry_on_conflict
+from commands.base import Changed, ContextApplication, fold_events, retry_on_conflict
 from commands.dispatch_index import RECORDING_KWARG, MemoryDispatchIndex, changes_of
 from commands.errors import ConcurrencyConflict, Forbidden, NotFound
 from commands.ports import DispatchIndex
@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 A = TypeVar("A", Courier, Shipment)
 
 NEAREST_CANDIDATES: Final = 5
-"""Couriers loaded per look at the index: the nearest free one is among them unless the index is behind."""
+"""Couriers named per look at the index (loaded one by one until one is free): the nearest free courier is
+among them unless the index is behind what an unrecorded decision has taken."""
 OLDEST_CANDIDATES: Final = 5
 CANDIDATE_ROUNDS: Final = 4
 """Looks at the index before a decision gives up (each passes over the candidates the last one disproved)."""
@@ -41,6 +42,7 @@ class Shipping(ContextApplication):
     name = "Shipping"
     # Couriers post a position every second: snapshots keep loading them cheap however long they work.
     snapshotting_intervals = {Courier: 100, Shipment: 100}
+    snapshotting_projectors = {Courier: fold_events, Shipment: fold_events}
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
@@ -180,7 +182,7 @@ class Shipping(ContextApplication):
     @retry_on_conflict
     def _dispatch_one(self, shipment_id: UUID) -> int | None:
         """1 if the shipment got a courier, 0 if it no longer waits, None if no courier is free."""
-        shipment = next(iter(self._loaded([shipment_id], Shipment)), None)
+        shipment = next(self._each([shipment_id], Shipment), None)
         if shipment is None or shipment.status is not ShipmentStatus.WAITING_FOR_COURIER:
             return 0
         courier = self._nearest_free_courier(shipment.destination.point)
@@ -194,12 +196,17 @@ class Shipping(ContextApplication):
     # Candidates: the index's hint, overlaid with what this unit of work has decided and not yet recorded.
 
     def _nearest_free_courier(self, point: GeoPoint) -> Courier | None:
+        """The first courier, nearest first, that its aggregate says is free; candidates load one at a time."""
         in_hand = [each for each in self.in_hand() if isinstance(each, Courier)]
         passed = {courier.id for courier in in_hand}
         freed_here = [courier for courier in in_hand if courier.is_available]
         for _ in range(CANDIDATE_ROUNDS):
             hinted = self.dispatch_index.nearest_available_couriers(point, NEAREST_CANDIDATES, passing_over=passed)
-            chosen = nearest_available([*freed_here, *self._loaded(hinted, Courier)], point)
+            if freed_here:
+                # Freed by this batch, so not free in the index yet: weigh them against the index's nearest.
+                chosen = nearest_available([*freed_here, *self._each(hinted, Courier)], point)
+            else:
+                chosen = next((courier for courier in self._each(hinted, Courier) if courier.is_available), None)
             if chosen is not None or len(hinted) < NEAREST_CANDIDATES:
                 return chosen
             passed.update(hinted)
@@ -211,7 +218,7 @@ class Shipping(ContextApplication):
         passed = {shipment.id for shipment in in_hand}
         for _ in range(CANDIDATE_ROUNDS):
             hinted = self.dispatch_index.oldest_waiting_shipments(OLDEST_CANDIDATES, passing_over=passed)
-            for shipment in self._loaded(hinted, Shipment):
+            for shipment in self._each(hinted, Shipment):
                 if shipment.status is ShipmentStatus.WAITING_FOR_COURIER:
                     yield shipment
             if len(hinted) < OLDEST_CANDIDATES:
@@ -230,12 +237,11 @@ class Shipping(ContextApplication):
             shipment.assign(courier)
         return [shipment]
 
-    def _loaded(self, ids: list[UUID], kind: type[A]) -> list[A]:
-        loaded = []
+    def _each(self, ids: list[UUID], kind: type[A]) -> Iterator[A]:
+        """The aggregates named, loaded as they are asked for (a decision usually needs the first only)."""
         for aggregate_id in ids:
             try:
-                loaded.append(self.load(aggregate_id, kind))
+                yield self.load(aggregate_id, kind)
             except NotFound:
                 # The index is a hint: a row it should not have is passed over, not trusted.
                 log.warning("dispatch index names %s %s, which the store does not have", kind.__name__, aggregate_id)
-        return loaded

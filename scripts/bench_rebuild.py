@@ -29,7 +29,7 @@ from domain.base import message_context
 from domain.order import CancelReason, Order
 from domain.payment import Payment
 from domain.reservation import StockReservation
-from domain.shipping import Courier, Dispatcher, Shipment
+from domain.shipping import Courier, Shipment
 from domain.stock import Stock
 from domain.values import DeliveryAddress, OrderLine
 from projections.models import ALL_MODELS
@@ -42,7 +42,7 @@ JAKARTA = (-6.2000, 106.8166)
 class HistoryWriter:
     """Writes whole orders' histories (placing, reserving, paying, shipping, delivering) in large saves.
 
-    It is the only writer of its stocks, couriers and dispatcher, so it keeps them in memory instead of
+    It is the only writer of its stocks and couriers, so it keeps them in memory instead of
     loading them for every order. Most orders are delivered and received; some are declined, some cancelled.
     """
 
@@ -57,12 +57,9 @@ class HistoryWriter:
                                     Decimal(self.random.randint(100, 9999)) / 100, 1_000_000)
                        for index in range(products)]
         self.couriers = [Courier.register(f"Courier {index}", *self._near(JAKARTA)) for index in range(couriers)]
-        dispatcher = Dispatcher()
-        for courier in self.couriers:
-            dispatcher.enroll(courier.id)
         self.inventory.save(*self.stocks)
-        self.shipping.save(*self.couriers, dispatcher)
-        self.events = len(self.stocks) + 2 * len(self.couriers) + 1
+        self.shipping.save(*self.couriers)
+        self.events = len(self.stocks) + len(self.couriers)
         self.placed = 0
 
     def _near(self, point: tuple[float, float], spread: float = 0.05) -> tuple[float, float]:
