@@ -1,5 +1,7 @@
 """Dispatching in memory: the index's rows from events, and the Shipping decisions that read it as a hint."""
 
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
@@ -331,3 +333,51 @@ class TestDispatchInABatch:
 
         assert step.get_courier(courier.id).shipment_id == Shipment.create_id(second.id)
         assert step.dispatch_index.oldest_waiting_shipments(5) == []
+
+
+class FakeLeases:
+    def __init__(self, partitions: dict[int, int]) -> None:
+        self.partitions = partitions
+        self.asked: list[str] = []
+
+    def held(self, follower: str) -> dict[int, int]:
+        self.asked.append(follower)
+        return self.partitions
+
+
+class FakeHost:
+    def __init__(self, partitions: dict[int, int]) -> None:
+        self.leases = FakeLeases(partitions)
+
+
+def wait_until(condition: Any, limit_s: float = 10.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("holds_partition_0", [True, False], ids=["partition 0 here", "partition 0 elsewhere"])
+def test_the_worker_sweeps_only_where_it_holds_partition_0_of_orders_to_shipping(
+        shipping: Shipping, monkeypatch: pytest.MonkeyPatch, holds_partition_0: bool) -> None:
+    from scripts import worker
+
+    monkeypatch.setattr(worker, "DISPATCH_SWEEP_S", 0.01)
+    courier = register(shipping, KOTA_TUA)
+    left_waiting = Shipment(order_id=uuid4(), customer_id="alice", destination=address(MONAS))
+    shipping.save(left_waiting)  # beside a free courier: a lost wake-up
+    host = FakeHost({0: 3, 5: 3} if holds_partition_0 else {1: 3, 5: 3})
+    stop = threading.Event()
+    loop = threading.Thread(target=worker.dispatch_sweeper(host, shipping, "orders-to-shipping"),  # type: ignore[arg-type]
+                            args=(stop,))
+    loop.start()
+    try:
+        if holds_partition_0:
+            wait_until(lambda: shipping.get_shipment(left_waiting.id).courier_id == courier.id)
+        else:
+            wait_until(lambda: len(host.leases.asked) >= 3)  # it looked, more than once, and left it alone
+            assert shipping.get_shipment(left_waiting.id).courier_id is None
+    finally:
+        stop.set()
+        loop.join()
+    assert set(host.leases.asked) == {"orders-to-shipping"}
