@@ -160,11 +160,12 @@ class DispatchIndexRecorder(PostgresApplicationRecorder):
         Writers of this context wait meanwhile (the fill takes their lock on the events table), so no event
         lands between the read of the log and the rows written from it. The events read; None if not filled.
         """
+        if not rebuild and self._filled_already():
+            return None  # the usual case at every process start: no lock taken
         with self.datastore.transaction(commit=True) as curs:
             self._lock_table(curs)
-            filled = curs.execute(SQL("SELECT up_to FROM {}").format(self._filled)).fetchone()
-            if filled is not None and not rebuild:
-                return None
+            if not rebuild and curs.execute(SQL("SELECT 1 FROM {}").format(self._filled)).fetchone():
+                return None  # another process filled it while this one waited for the lock
             for table in (self._couriers, self._waiting, self._filled):
                 curs.execute(SQL("DELETE FROM {}").format(table))
             head = curs.execute(SQL("SELECT max(notification_id) AS head FROM {}").format(self._events)).fetchone()
@@ -181,6 +182,10 @@ class DispatchIndexRecorder(PostgresApplicationRecorder):
             curs.execute(SQL("INSERT INTO {} (up_to) VALUES (%s)").format(self._filled),
                          ((head or {}).get("head") or 0,))
         return read[0]
+
+    def _filled_already(self) -> bool:
+        with self.datastore.get_connection() as connection:
+            return connection.execute(SQL("SELECT 1 FROM {}").format(self._filled)).fetchone() is not None
 
     def _stored_events(self, curs: Cursor[DictRow], read: list[int]) -> Iterator[StoredEvent]:
         position = 0

@@ -92,7 +92,8 @@ def test_a_wake_up_lost_between_two_decisions_is_made_up_by_the_sweep(shipping: 
     shipment_id = Shipment.create_id(waiting_order)
     assert (free_couriers(shipping), waiting(shipping)) == ({courier.id}, [shipment_id])
 
-    assert shipping.dispatch_waiting() == 1
+    with closing(ShippingPolicies(env=runner_env(migrated))) as sweeper:  # as the worker sweeps: on its step
+        assert sweeper.dispatch_waiting() == 1
 
     assert shipping.get_shipment(shipment_id).courier_id == courier.id
     assert (free_couriers(shipping), waiting(shipping)) == (set(), [])
