@@ -86,7 +86,7 @@ def _decisions(database: Database, couriers: int, count: int,
             started = time.perf_counter()
             shipping.save(*shipping.finish_shipment(order_id))
             free_ms.append((time.perf_counter() - started) * 1000)
-        load_fleet_ms = statistics.median(_timed(lambda: [shipping.repository.get(courier.id) for courier in fleet])
+        load_fleet_ms = statistics.median(_timed(lambda: [shipping.load(courier.id, Courier) for courier in fleet])
                                           for _ in range(3))
         moving = shipping.get_courier(fleet[0].id)
         # The worst case: as many events past the last snapshot as there can be (the interval is 100).
