@@ -79,7 +79,8 @@ class ContextApplication(Application[UUID]):
         register_value_objects(transcoder)
 
     def exists(self, aggregate_id: UUID) -> bool:
-        return aggregate_id in self.repository
+        # One event is enough to exist: one short query, instead of loading the aggregate.
+        return bool(self.recorder.select_events(aggregate_id, limit=1))
 
     def load(self, aggregate_id: UUID, kind: type[A], label: str | None = None) -> A:
         try:
