@@ -10,6 +10,7 @@ from eventsourcing.persistence import InfrastructureFactory, Mapper
 from eventsourcing.utils import Environment
 
 from adapters.database import READ_SCHEMA, Database, create_schemas, migration_lock
+from adapters.dispatch_index import fill_dispatch_index
 from adapters.embedded_database import start_embedded_postgres
 from adapters.follower_leases import ensure_partitions
 from adapters.followers import follower_partitions
@@ -79,11 +80,28 @@ def migrate(database: Database) -> None:
         # The policies' process recorders add each context's tracking table beside its events table.
         for application_class in (*CONTEXT_APPLICATIONS, *SAGA_POLICIES):
             application_class(env=env).close()
+        # A store written before the dispatch index existed gets its rows from its shipping log, once.
+        read = _fill_dispatch_index(env, rebuild=False)
+        if read:
+            log.info("dispatch index filled from the %d events of the shipping log", read)
         deadlines = InfrastructureFactory.construct(Environment(PaymentDeadlines.name, {**env, **PROJECTION_SCHEMAS}))
         deadlines.tracking_recorder(PostgresPaymentDeadlinesView)
         deadlines.close()
     create_registry(database, ALL_MODELS.values())
     ensure_partitions(database, follower_partitions())
+
+
+def rebuild_dispatch_index(database: Database) -> int:
+    """Refill the dispatch index from the shipping log (shipping writes wait meanwhile); the events read."""
+    return _fill_dispatch_index(database.eventsourcing_env(pool_size=1, max_overflow=0), rebuild=True) or 0
+
+
+def _fill_dispatch_index(env: Mapping[str, str], *, rebuild: bool) -> int | None:
+    shipping = Shipping(env=env)
+    try:
+        return fill_dispatch_index(shipping.recorder, shipping.mapper.to_domain_event, rebuild=rebuild)
+    finally:
+        shipping.close()
 
 
 # The payment deadlines live beside the payments they watch; the read models in their own schema.

@@ -79,6 +79,9 @@ class Database:
             "POSTGRES_CONNECT_TIMEOUT": str(checkout_timeout_s),
             # Saga steps record a batch's several partition trackings and lease fence with its events.
             "PROCESS_RECORDER_TOPIC": "adapters.fenced_recorder:FencedProcessRecorder",
+            # Shipping's recorders also keep the dispatch index in its events' transactions.
+            "SHIPPING_APPLICATION_RECORDER_TOPIC": "adapters.dispatch_index:DispatchIndexRecorder",
+            "SHIPPING_PROCESS_RECORDER_TOPIC": "adapters.dispatch_index:DispatchIndexProcessRecorder",
             "CREATE_TABLE": "y" if create_table else "n",
             "MAPPER_TOPIC": MAPPER_TOPIC if self.typed_events else TAGGED_WRITING_MAPPER_TOPIC,
         }

@@ -2,7 +2,7 @@
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import wraps
 from typing import Any, ClassVar, ParamSpec, TypeVar
 from uuid import UUID
@@ -22,6 +22,18 @@ CONFLICT_ATTEMPTS = 8
 
 Changed = list[MutableOrImmutableAggregate[UUID]]
 """The aggregates a decision changed, for its caller to record in one transaction."""
+
+
+def fold_events(aggregate: Any, events: Iterable[Any]) -> Any:
+    """The library's `project_aggregate` without its per-event `assert isinstance(event, CanMutateProtocol)`.
+
+    That check is against a runtime-checkable Protocol, which Python 3.11 answers by listing the protocol's
+    attributes every time: about 30 µs an event, five sixths of the time to fold a courier's 99 positions past
+    its snapshot. Every stored event of ours is an aggregate event, so the check can only ever pass.
+    """
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
 
 
 def retry_on_conflict(method: Callable[P, R]) -> Callable[P, R]:
@@ -73,12 +85,17 @@ class ContextApplication(Application[UUID]):
 
     def load(self, aggregate_id: UUID, kind: type[A], label: str | None = None) -> A:
         try:
-            aggregate: Any = self.repository.get(aggregate_id)
+            aggregate: Any = self.repository.get(aggregate_id, projector_func=fold_events)
         except AggregateNotFoundError:
             raise NotFound(label or kind.__name__.lower(), aggregate_id) from None
         if not isinstance(aggregate, kind):
             raise NotFound(label or kind.__name__.lower(), aggregate_id)
         return aggregate
+
+    def in_hand(self) -> list[Any]:
+        """What the unit of work in progress on this thread has changed and not yet recorded: nothing for a
+        command, which records what it changes at once; a saga batch's aggregates (`SagaStep`)."""
+        return []
 
     def save_all(self, *aggregates: MutableOrImmutableAggregate[UUID]) -> int:
         """Save atomically; the position is the last written event's place in this context's log."""

@@ -67,6 +67,10 @@ class SagaStep(EventSourcedProjection[UUID], ContextApplication):
         changed: dict[UUID, Any] | None = getattr(self._batches, "changed", None)
         return changed
 
+    def in_hand(self) -> list[Any]:
+        changed = self._changed_in_batch()
+        return list(changed.values()) if changed else []
+
     def exists(self, aggregate_id: UUID) -> bool:
         changed = self._changed_in_batch()
         return (changed is not None and aggregate_id in changed) or super().exists(aggregate_id)

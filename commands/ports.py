@@ -1,9 +1,12 @@
 """What the write side needs from the outside world, as interfaces the adapters implement."""
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 from uuid import UUID
+
+from domain.values import GeoPoint
 
 
 @dataclass(frozen=True)
@@ -69,3 +72,20 @@ class IdempotencyStore(Protocol):
     def complete(self, scope: str, key: str, response: StoredResponse) -> None: ...
 
     def abandon(self, scope: str, key: str) -> None: ...
+
+
+@runtime_checkable
+class DispatchIndex(Protocol):
+    """Candidates for dispatching, as of the last committed write (see `commands.dispatch_index`).
+
+    A hint only: the caller loads the aggregates named and trusts them, not the index.
+    """
+
+    def nearest_available_couriers(self, point: GeoPoint, limit: int,
+                                   passing_over: Collection[UUID] = ()) -> list[UUID]:
+        """Up to `limit` couriers the index has as available, nearest to `point` first."""
+        ...
+
+    def oldest_waiting_shipments(self, limit: int, passing_over: Collection[UUID] = ()) -> list[UUID]:
+        """Up to `limit` shipments the index has as waiting for a courier, oldest first."""
+        ...

@@ -135,7 +135,11 @@ DISPATCHER_KEY = "default"
 
 
 class Dispatcher(LogisticsAggregate):
-    """Who can be dispatched, and which shipments wait for a free courier, oldest first."""
+    """Retired: nothing records it any more. It was the one stream every dispatch went through (the enrolled
+    couriers and the queue of waiting shipments); dispatching now reads an index kept beside the Courier and
+    Shipment events (`commands.dispatch_index`). The class stays so that the events older stores hold still
+    decode and replay (their topics name it), for `logistics verify`, rebuilds and the audit log.
+    """
 
     @staticmethod
     def create_id(key: str = DISPATCHER_KEY) -> UUID:

@@ -48,9 +48,13 @@ class Stock(LogisticsAggregate):
             initial_stock=quantity(initial_stock, "initial_stock", minimum=0),
         )
 
+    def holds(self, order_id: UUID) -> bool:
+        """Whether this stock holds units for the order (an open reservation): one lookup."""
+        return str(order_id) in self._reserved_by_order
+
     @property
     def reservations(self) -> dict[UUID, int]:
-        """Units held per order."""
+        """Units held per order (a new dict each time: `holds` answers for one order)."""
         return {UUID(order_id): amount for order_id, amount in self._reserved_by_order.items()}
 
     @property
@@ -80,7 +84,7 @@ class Stock(LogisticsAggregate):
         self._restocked(quantity(amount), non_blank(reason, "reason"))
 
     def reserve(self, order_id: UUID, amount: int) -> None:
-        if str(order_id) in self._reserved_by_order:
+        if self.holds(order_id):
             return
         quantity(amount)
         self._require_listed()
@@ -92,12 +96,12 @@ class Stock(LogisticsAggregate):
         self._reservation_rejected(order_id, amount, max(self.available, 0))
 
     def release(self, order_id: UUID) -> None:
-        if str(order_id) in self._reserved_by_order:
+        if self.holds(order_id):
             self._released(order_id, self._reserved_by_order[str(order_id)])
 
     def commit(self, order_id: UUID) -> None:
         """The reserved goods leave the warehouse with the courier."""
-        if str(order_id) in self._reserved_by_order:
+        if self.holds(order_id):
             self._committed(order_id, self._reserved_by_order[str(order_id)])
 
     def _require_listed(self) -> None:
@@ -145,7 +149,7 @@ def reserve_order(stocks: Mapping[UUID, Stock], order_id: UUID, lines: Iterable[
     wanted = list(lines)
     # A line this order already holds is not short: re-running the reservation must not reject it.
     short = [line for line in wanted if line.product_id not in stocks
-             or (order_id not in stocks[line.product_id].reservations
+             or (not stocks[line.product_id].holds(order_id)
                  and not stocks[line.product_id].can_reserve(line.quantity))]
     if short:
         for line in short:

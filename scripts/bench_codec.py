@@ -25,7 +25,7 @@ def realistic_events(count: int) -> list[Any]:
     """At least `count` events of whole order histories, in the order they happened."""
     histories = OrderHistories()
     events: list[Any] = []
-    for aggregate in (*histories.stocks, *histories.couriers, histories.dispatcher):
+    for aggregate in (*histories.stocks, *histories.couriers):
         events.extend(aggregate.collect_events())
     while len(events) < count:
         for aggregates in histories.one_order().values():

@@ -29,7 +29,7 @@ from domain.base import message_context
 from domain.order import CancelReason, Order
 from domain.payment import Payment
 from domain.reservation import StockReservation
-from domain.shipping import Courier, Dispatcher, Shipment
+from domain.shipping import Courier, Shipment
 from domain.stock import Stock
 from domain.values import DeliveryAddress, OrderLine
 from projections.models import ALL_MODELS
@@ -42,8 +42,8 @@ JAKARTA = (-6.2000, 106.8166)
 class OrderHistories:
     """Whole orders' histories (placing, reserving, paying, shipping, delivering), made in memory.
 
-    It keeps its stocks, couriers and dispatcher, as their only writer would. Most orders are delivered and
-    received; some are declined, some cancelled.
+    It keeps its stocks and couriers, as their only writer would. Most orders are delivered and received; some
+    are declined, some cancelled.
     """
 
     def __init__(self, *, products: int = 20, couriers: int = 40, seed: int = 7) -> None:
@@ -52,9 +52,6 @@ class OrderHistories:
                                     Decimal(self.random.randint(100, 9999)) / 100, 1_000_000)
                        for index in range(products)]
         self.couriers = [Courier.register(f"Courier {index}", *self._near(JAKARTA)) for index in range(couriers)]
-        self.dispatcher = Dispatcher()
-        for courier in self.couriers:
-            self.dispatcher.enroll(courier.id)
         self.placed = 0
 
     def _near(self, point: tuple[float, float], spread: float = 0.05) -> tuple[float, float]:
@@ -116,9 +113,9 @@ class HistoryWriter:
         self.shipping = Shipping(env=env)
         self.histories = OrderHistories(products=products, couriers=couriers, seed=seed)
         self.events = sum(len(aggregate.pending_events) for aggregate in (
-            *self.histories.stocks, *self.histories.couriers, self.histories.dispatcher))
+            *self.histories.stocks, *self.histories.couriers))
         self.inventory.save(*self.histories.stocks)
-        self.shipping.save(*self.histories.couriers, self.histories.dispatcher)
+        self.shipping.save(*self.histories.couriers)
 
     @property
     def placed(self) -> int:

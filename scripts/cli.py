@@ -31,7 +31,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     grpc = commands.add_parser("grpc", help="run the gRPC face alone: products, orders, the order-status stream")
     _add_server_options(grpc, settings, settings.grpc_port)
     grpc.add_argument("--health-port", type=int, help="serve /health/live, /health/ready and /metrics here")
-    commands.add_parser("migrate", help="create the database schemas and tables (idempotent)")
+    migrate_ = commands.add_parser("migrate", help="create the database schemas and tables (idempotent)")
+    migrate_.add_argument("--rebuild-dispatch-index", action="store_true",
+                          help="also refill the dispatch index from the shipping log (while shipping writes wait)")
     verify = commands.add_parser("verify", help="replay every stream and check the invariants (exit 1 on a breach)")
     verify.add_argument("--stuck-after-s", type=float, metavar="SECONDS",
                         help="an order the saga has not moved for this long is stuck "
@@ -81,6 +83,14 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     codec.add_argument("--events", type=_positive_int, default=50_000, help="(default %(default)s)")
     codec.add_argument("--rounds", type=_positive_int, default=5,
                        help="passes per figure, the best one counts (default %(default)s)")
+    dispatch = benches.add_parser("dispatch", help="dispatch decisions with a large fleet, courier loads, and how "
+                                  "long a lost wake-up leaves a courier idle (with the worker's sweeper)")
+    dispatch.add_argument("--server-url", default=orders.get_default("server_url"))
+    dispatch.add_argument("--couriers", type=_positive_int, default=2000, help="(default %(default)s)")
+    dispatch.add_argument("--count", type=_positive_int, default=200, help="decisions timed (default %(default)s)")
+    dispatch.add_argument("--wakeups", type=_positive_int, default=20, help="(default %(default)s)")
+    dispatch.add_argument("--positions", type=_positive_int, default=10_000,
+                          help="events of the courier loaded (default %(default)s)")
     saga = benches.add_parser("saga", help="orders per second from placement to CONFIRMED, with the worker")
     saga.add_argument("--server-url", default=orders.get_default("server_url"))
     saga.add_argument("--count", type=int, default=1000)
@@ -191,10 +201,13 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Se
 
         print(TokenIssuer(settings.secret).issue(args.role, args.subject, timedelta(days=args.days)))
     elif args.command == "migrate":
-        from adapters.bootstrap import locate_database, migrate
+        from adapters.bootstrap import locate_database, migrate, rebuild_dispatch_index
 
-        migrate(locate_database(settings))
+        database = locate_database(settings)
+        migrate(database)
         print("schemas and tables are in place")
+        if args.rebuild_dispatch_index:
+            print(f"dispatch index refilled from {rebuild_dispatch_index(database)} shipping events")
     elif args.command == "verify":
         from scripts.verify import run_verify
 
@@ -262,6 +275,10 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Se
             quiet_http_logs()
             report_grpc(bench_grpc(args.server_url, args.amqp_url, args.count, args.concurrency, args.rate,
                                    args.duration_s))
+        elif args.bench == "dispatch":
+            from scripts.bench_dispatch import bench_dispatch, report_dispatch
+
+            report_dispatch(bench_dispatch(args.server_url, args.couriers, args.count, args.wakeups, args.positions))
         elif args.bench == "saga":
             from scripts.bench_saga import bench_saga
 

@@ -15,8 +15,11 @@ What counts as a breach, and what is only worth knowing:
 - An order that waits on a person (a courier to become free, a courier to deliver, a customer to confirm
   receipt) is not stuck by the saga's fault: it is reported as a note, never as a breach.
 - An order is stuck (a breach) when the saga should have moved it and has not for longer than the deadline:
-  PENDING; CONFIRMED without a shipment, or with one that waits for a courier outside the dispatcher's queue;
-  CONFIRMED although its shipment has had a courier; IN_TRANSIT although its shipment was delivered.
+  PENDING; CONFIRMED without a shipment, or with one that waits for a courier while a courier has been free
+  all along; CONFIRMED although its shipment has had a courier; IN_TRANSIT although its shipment was delivered.
+- The dispatch index (rows kept beside the shipping events, `commands.dispatch_index`) must say what the
+  shipping log says: it is read in one snapshot with the log position it reflects, and compared with the rows
+  the log up to there implies.
 
 Every event is held in memory while the checks run: fine for a store of millions of events, not for billions.
 """
@@ -34,11 +37,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from commands.dispatch_index import CourierRow, WaitingRow, index_of, same_rows
 from commands.policies import fact
 from domain.order import FINAL_STATUSES, Order, OrderStatus
 from domain.payment import Payment, PaymentStatus
 from domain.reservation import ReservationStatus, StockReservation
-from domain.shipping import Dispatcher, Shipment, ShipmentStatus
+from domain.shipping import Courier, Shipment, ShipmentStatus
 from domain.stock import Stock
 
 if TYPE_CHECKING:
@@ -63,6 +67,7 @@ CONFIRMED_BACKED: Final = "confirmed orders: one reservation per line, one autho
 CANCELLED_SETTLED: Final = "cancelled orders hold no stock and no authorization"
 NOTHING_STUCK: Final = "no order stuck"
 NOTHING_TWICE: Final = "no fact recorded twice"
+DISPATCH_INDEX: Final = "the dispatch index agrees with the shipping log"
 
 PRODUCT_CREATED = fact(Stock, "ProductCreated")
 RESTOCKED = fact(Stock, "Restocked")
@@ -78,6 +83,7 @@ ORDER_CONFIRMED = fact(Order, "Confirmed")
 ORDER_CANCELLED = fact(Order, "Cancelled")
 SHIPMENT_CREATED = fact(Shipment, "Created")
 COURIER_ASSIGNED = fact(Shipment, "CourierAssigned")
+COURIER_FREED = frozenset({fact(Courier, "Registered"), fact(Courier, "BecameAvailable")})
 SHIPMENT_DELIVERED = fact(Shipment, "Delivered")
 
 PAST_CONFIRMED: Final = frozenset({
@@ -106,10 +112,18 @@ def _check(name: str, breaches: Sequence[str], examined: int, notes: Sequence[st
 
 
 @dataclass(frozen=True)
+class DispatchRows:
+    couriers: list[CourierRow]
+    waiting: list[WaitingRow]
+
+
+@dataclass(frozen=True)
 class Loaded:
     events: list[Event]
     undecodable: list[str]
     """Notifications that could not be turned back into domain events: a breach of their own."""
+    dispatch_index: DispatchRows | None = None
+    """The dispatch index's rows, as of the last shipping event read."""
 
 
 def load_events(database: "Database") -> Loaded:
@@ -119,16 +133,25 @@ def load_events(database: "Database") -> Loaded:
     fact an order we read has acted on is already there when the other contexts are read after it.
     """
     from adapters.bootstrap import CONTEXT_APPLICATIONS
+    from adapters.dispatch_index import DispatchIndexRecorder
 
     env = database.eventsourcing_env(pool_size=1, max_overflow=1)
     events: list[Event] = []
     undecodable: list[str] = []
+    dispatch_index: DispatchRows | None = None
     for application_class in CONTEXT_APPLICATIONS:
         application = application_class(env=env)
         try:
             position = 0
-            while True:
-                page = application.recorder.select_notifications(position, limit=PAGE_SIZE, inclusive_of_start=False)
+            stop: int | None = None
+            if isinstance(application.recorder, DispatchIndexRecorder):
+                # The rows and the log position they reflect in one snapshot; the log is then read up to there.
+                snapshot = application.recorder.snapshot()
+                dispatch_index = DispatchRows(snapshot.couriers, snapshot.waiting)
+                stop = snapshot.up_to
+            while stop is None or position < stop:
+                page = application.recorder.select_notifications(position, limit=PAGE_SIZE, stop=stop,
+                                                                 inclusive_of_start=False)
                 if not page:
                     break
                 for notification in page:
@@ -139,7 +162,7 @@ def load_events(database: "Database") -> Loaded:
                 position = page[-1].id
         finally:
             application.close()
-    return Loaded(events, undecodable)
+    return Loaded(events, undecodable, dispatch_index)
 
 
 # The pure half.
@@ -224,8 +247,8 @@ class _History:
     payments: dict[UUID, list[Payment]]
     shipments: dict[UUID, list[Shipment]]
     """The last three by order id."""
-    queued: set[UUID] = field(default_factory=set)
-    """Shipments in a dispatcher's queue: those a courier will be given when one is free."""
+    free_couriers: dict[UUID, datetime] = field(default_factory=dict)
+    """Couriers free at the end of the history, and since when."""
 
     def open_by_order(self) -> dict[UUID, dict[UUID, int]]:
         """Order -> product -> quantity the stocks still hold for it."""
@@ -264,8 +287,10 @@ def _replay(events: Iterable[Event]) -> _History:
             history.payments[replayed.order_id].append(replayed)
         elif isinstance(replayed, Shipment):
             history.shipments[replayed.order_id].append(replayed)
-        elif isinstance(replayed, Dispatcher):
-            history.queued.update(replayed.waiting)
+        elif isinstance(replayed, Courier) and replayed.is_available:
+            history.free_couriers[stream_id] = max(_timestamp(event) for event in stream.events
+                                                   if _topic(event) in COURIER_FREED)
+        # Anything else (the retired Dispatcher's streams of older stores) only has to replay.
     return history
 
 
@@ -395,13 +420,15 @@ def _nothing_stuck(history: _History, now: datetime, stuck_after: timedelta) -> 
             if shipment is None or shipped is None:
                 if overdue(since):
                     breaches.append(f"{label}: no shipment was created")
-            elif shipment.status is ShipmentStatus.WAITING_FOR_COURIER and shipment.id in history.queued:
-                if overdue(since):
-                    notes.append(f"{label}: shipment {shipment.id} waits for a free courier")
             elif shipment.status is ShipmentStatus.WAITING_FOR_COURIER:
-                # Out of the queue, no courier will ever be given it.
-                if overdue(max(since, shipped.last_at)):
-                    breaches.append(f"{label}: shipment {shipment.id} waits for a courier but is not queued")
+                # Waiting is a person's business (a courier to come free) unless one has been free all along:
+                # then dispatching lost a wake-up and the sweeper has not made up for it.
+                idle = min(history.free_couriers.items(), key=lambda item: item[1], default=None)
+                if idle is not None and overdue(max(since, shipped.last_at, idle[1])):
+                    breaches.append(f"{label}: shipment {shipment.id} waits for a courier, but courier {idle[0]} "
+                                    f"has been free for {_age(now, idle[1])}")
+                elif overdue(since):
+                    notes.append(f"{label}: shipment {shipment.id} waits for a free courier")
             elif shipment.status in HAS_COURIER:
                 # Measured from the assignment: a courier may free up long after the order was confirmed.
                 assigned_at = shipped.first_at(COURIER_ASSIGNED) or shipped.last_at
@@ -451,14 +478,27 @@ def _nothing_twice(history: _History) -> Check:
     return _check(NOTHING_TWICE, breaches, examined)
 
 
+def _dispatch_index(events: Sequence[Event], rows: DispatchRows | None) -> Check:
+    if rows is None:
+        return _check(DISPATCH_INDEX, [], 0)
+    expected = index_of(events)
+    breaches = same_rows(expected, rows.couriers, rows.waiting)
+    return _check(DISPATCH_INDEX, breaches, len(expected.couriers) + len(expected.waiting))
+
+
 def check_invariants(
     events: Iterable[Event],
     *,
     now: datetime,
     stuck_after: timedelta,
     undecodable: Sequence[str] = (),
+    dispatch_index: DispatchRows | None = None,
 ) -> list[Check]:
-    """Judge a whole store's events; `now` is when ages are measured to, `stuck_after` the saga's deadline."""
+    """Judge a whole store's events; `now` is when ages are measured to, `stuck_after` the saga's deadline.
+
+    `dispatch_index`: the index's rows as of the last shipping event given (not judged without them).
+    """
+    events = list(events)
     history = _replay(events)
     return [
         _streams_replay(history, undecodable),
@@ -468,6 +508,7 @@ def check_invariants(
         _cancelled_settled(history, now, stuck_after),
         _nothing_stuck(history, now, stuck_after),
         _nothing_twice(history),
+        _dispatch_index(events, dispatch_index),
     ]
 
 
@@ -530,7 +571,7 @@ def run_verify(settings: "Settings", stuck_after_s: float | None = None, console
                            "`logistics migrate` sets it up", style="bold red"))
         return EXIT_UNREADABLE
     checks = check_invariants(loaded.events, now=datetime.now(UTC), stuck_after=stuck_after,
-                              undecodable=loaded.undecodable)
+                              undecodable=loaded.undecodable, dispatch_index=loaded.dispatch_index)
     report(checks, console, len(loaded.events))
     return EXIT_HOLDS if all(check.holds for check in checks) else EXIT_BREACHED
 

@@ -28,8 +28,10 @@ from adapters.postgres_deadlines import PostgresPaymentDeadlinesView
 from adapters.settings import Settings
 from adapters.supervisor import Loop, Service, Supervisor, run_until_interrupted, select_names
 from commands.deadlines import PaymentDeadlines, fire_overdue
+from commands.orders import Orders
 from commands.payments import Payments
-from commands.policies import SAGA_EDGES, OrderPolicies, PaymentPolicies, SagaStep
+from commands.policies import SAGA_EDGES, OrderPolicies, PaymentPolicies, SagaStep, ShippingPolicies
+from commands.shipping import Shipping
 from projections.partitions import PARTITIONS, partition_of, tracking_name
 
 log = logging.getLogger(__name__)
@@ -103,6 +105,26 @@ def deadline_timer(host: FollowerHost, view: PostgresPaymentDeadlinesView, payme
     return loop
 
 
+# The dispatch sweeper: a companion of the orders-to-shipping follower, in the one process holding its partition 0.
+
+DISPATCH_SWEEP_S: Final = 1.0
+DISPATCH_SWEEPER: Final = "dispatch-sweeper"
+
+
+def dispatch_sweeper(host: FollowerHost, shipping: Shipping, follower: str) -> Loop:
+    """About every second, give shipments left waiting beside a free courier that courier
+    (`Shipping.dispatch_waiting`: decisions of different partitions can each miss the other). Two processes
+    sweeping at once while the lease changes hands waste a little work and nothing else: the aggregates refuse
+    a second assignment."""
+
+    def loop(stop: threading.Event) -> None:
+        while not stop.wait(DISPATCH_SWEEP_S):
+            if 0 in host.leases.held(follower):
+                shipping.dispatch_waiting()
+
+    return loop
+
+
 def _sized(env: Mapping[str, str], step: type[SagaStep]) -> dict[str, str]:
     return {**env, "POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "1" if step in SHARED_STEPS else "0"}
 
@@ -143,6 +165,12 @@ def worker_supervisor(database: Database, settings: Settings, only: list[str] | 
         if name in wanted:
             tasks[name] = follow(host, SagaEdge(step_of(policy), upstream.name), upstream_mapper(upstream, env),
                                  policy.topics)
+    shipping_edge = edge_name(Orders.name, ShippingPolicies.name)
+    if shipping_edge in wanted:
+        # On the Shipping step's own application (and pool): the sweeper costs no connection of its own.
+        shipping = step_of(ShippingPolicies)
+        assert isinstance(shipping, Shipping)
+        tasks[DISPATCH_SWEEPER] = dispatch_sweeper(host, shipping, shipping_edge)
     if DEADLINES_FOLLOWER in wanted or TIMER in wanted:
         # The deadlines live beside the payments, so the view shares the payments step's connections.
         payments = step_of(PaymentPolicies)

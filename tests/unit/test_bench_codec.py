@@ -9,7 +9,7 @@ from scripts.bench_codec import realistic_events, report, run
 
 def test_the_mix_holds_every_context_and_the_bench_reports_each_figure() -> None:
     contexts = {type(event).__qualname__.split(".")[0] for event in realistic_events(300)}
-    assert {"Order", "Stock", "StockReservation", "Payment", "Shipment", "Courier", "Dispatcher"} <= contexts
+    assert {"Order", "Stock", "StockReservation", "Payment", "Shipment", "Courier"} <= contexts
 
     figures = run(events=300, rounds=1)  # run() also checks that both formats decode to the very events
 

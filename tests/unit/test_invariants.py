@@ -1,15 +1,16 @@
 """`logistics verify`'s checks, on histories made by running the domain's own commands (no database)."""
 
 import io
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from uuid import UUID
+from uuid import UUID, uuid5
 
 import pytest
 from eventsourcing.domain import Aggregate
 from rich.console import Console
 
+from commands.dispatch_index import MemoryDispatchIndex, index_of
 from domain.order import Order
 from domain.payment import Payment
 from domain.reservation import StockReservation
@@ -19,12 +20,14 @@ from domain.values import DeliveryAddress, OrderLine
 from scripts.verify import (
     CANCELLED_SETTLED,
     CONFIRMED_BACKED,
+    DISPATCH_INDEX,
     NOTHING_STUCK,
     NOTHING_TWICE,
     RESERVED_IS_OPEN,
     STOCK_LEVELS,
     STREAMS_REPLAY,
     Check,
+    DispatchRows,
     Event,
     check_invariants,
     report,
@@ -40,7 +43,6 @@ class World:
 
     aggregates: list[Aggregate] = field(default_factory=list)
     recorded: list[Event] = field(default_factory=list)
-    dispatcher: Dispatcher = field(default_factory=Dispatcher)
 
     def add(self, *aggregates: Aggregate) -> None:
         self.aggregates.extend(each for each in aggregates if each not in self.aggregates)
@@ -81,24 +83,31 @@ class World:
         order.record_payment_authorized()
         return reservation, payment
 
-    def ship(self, order: Order, courier: Courier | None = None, queue: bool = True) -> Shipment:
-        """A shipment for the order, with this courier, or else waiting in the dispatcher's queue."""
+    def ship(self, order: Order, courier: Courier | None = None) -> Shipment:
+        """A shipment for the order, with this courier, or else waiting for one."""
         shipment = Shipment(order_id=order.id, customer_id=order.customer_id, destination=order.delivery)
         if courier is not None:
             shipment.assign(courier)
             self.add(courier)
-        elif queue:
-            self.dispatcher.queue(shipment.id)
-            self.add(self.dispatcher)
         self.add(shipment)
         return shipment
 
 
-def run(world: World, at: timedelta = timedelta(seconds=1)) -> dict[str, Check]:
-    """Check the world's history as seen `at` after its last event."""
+def rows_of(index: MemoryDispatchIndex) -> DispatchRows:
+    return DispatchRows(list(index.couriers.values()), list(index.waiting.values()))
+
+
+def run(world: World, at: timedelta = timedelta(seconds=1),
+        index: Callable[[MemoryDispatchIndex], object] | None = None) -> dict[str, Check]:
+    """Check the world's history as seen `at` after its last event, with the dispatch index it implies
+    (changed by `index` first, when given)."""
     events = world.events()
     now = max(vars(event)["timestamp"] for event in events) + at
-    return {check.name: check for check in check_invariants(events, now=now, stuck_after=DEADLINE)}
+    rows = index_of(events)
+    if index is not None:
+        index(rows)
+    return {check.name: check for check in check_invariants(events, now=now, stuck_after=DEADLINE,
+                                                            dispatch_index=rows_of(rows))}
 
 
 def breached(checks: dict[str, Check]) -> set[str]:
@@ -320,25 +329,49 @@ class TestStuckOrders:
         assert breached(checks) == {NOTHING_STUCK}
         assert mentions(checks[NOTHING_STUCK], order.id, shipment.id)
 
-    def test_a_shipment_waiting_for_a_courier_outside_the_queue_is_stuck(self) -> None:
+    def test_a_shipment_waiting_while_a_courier_has_been_free_all_along_is_stuck(self) -> None:
+        """A lost wake-up that nothing made up for: the courier idles beside the waiting shipment."""
         world = World()
         stock = world.product()
+        idle = Courier.register("Idle", -6.19, 106.82)
+        world.add(idle)
         order = world.place(stock)
         world.confirm(order, stock)
-        shipment = world.ship(order, queue=False)
+        shipment = world.ship(order)
 
         checks = run(world, at=DEADLINE + timedelta(seconds=1))
 
         assert breached(checks) == {NOTHING_STUCK}
-        assert mentions(checks[NOTHING_STUCK], order.id, shipment.id)
-        assert "not queued" in checks[NOTHING_STUCK].details[0]
+        assert mentions(checks[NOTHING_STUCK], order.id, shipment.id, idle.id)
+        assert "has been free for" in checks[NOTHING_STUCK].details[0]
+
+    def test_a_shipment_waiting_beside_a_courier_freed_a_moment_ago_is_not_stuck(self) -> None:
+        world = World()
+        stock = world.product()
+        busy = Courier.register("Busy", -6.19, 106.82)
+        busy.take(uuid5(UUID(int=0), "another shipment"))
+        world.add(busy)
+        order = world.place(stock)
+        world.confirm(order, stock)
+        world.ship(order)
+        world.events()
+        late = DEADLINE + timedelta(seconds=1)
+        for event in world.recorded:  # everything so far happened long ago
+            object.__setattr__(event, "timestamp", vars(event)["timestamp"] - late)
+        busy.release()
+
+        checks = run(world)
+
+        assert breached(checks) == set()
+        assert any(str(order.id) in note and "waits for a free courier" in note
+                   for note in checks[NOTHING_STUCK].notes)
 
     def test_orders_waiting_on_a_courier_or_a_customer_are_notes_not_breaches(self) -> None:
         world = World()
         stock = world.product()
         queued = world.place(stock)
         world.confirm(queued, stock)
-        world.ship(queued)  # no courier free: the shipment waits in line
+        world.ship(queued)  # no courier free: the shipment waits for one
         delivered = world.place(stock)
         world.confirm(delivered, stock)
         courier = Courier.register("Budi", -6.19, 106.82)
@@ -429,3 +462,84 @@ class TestReport:
         assert "all 1 invariants hold" in text
         assert "order [1] waits" in text
 
+
+
+class TestDispatchIndex:
+    def history(self) -> tuple[World, Courier, Courier, Shipment]:
+        """A courier carrying a shipment (and moving), another busy elsewhere, and a shipment waiting."""
+        world = World()
+        stock = world.product()
+        carrier, other = Courier.register("Carrier", -6.19, 106.82), Courier.register("Other", -6.2, 106.8)
+        world.add(other)
+        carried = world.place(stock)
+        world.confirm(carried, stock)
+        world.ship(carried, carrier)
+        carrier.move_to(-6.18, 106.83)
+        waiting = world.place(stock)
+        world.confirm(waiting, stock)
+        other.take(uuid5(UUID(int=0), "elsewhere"))
+        return world, carrier, other, world.ship(waiting)
+
+    def test_rows_that_say_what_the_log_says_hold(self) -> None:
+        world, *_ = self.history()
+
+        checks = run(world)
+
+        assert checks[DISPATCH_INDEX].holds
+        assert checks[DISPATCH_INDEX].examined == 3
+
+    def test_a_waiting_shipment_missing_from_the_index_is_a_breach(self) -> None:
+        world, _, _, waiting = self.history()
+
+        checks = run(world, index=lambda rows: rows.waiting.pop(waiting.id))
+
+        assert breached(checks) == {DISPATCH_INDEX}
+        assert checks[DISPATCH_INDEX].details == [
+            f"shipment {waiting.id} waits for a courier but is not in the index's queue"]
+
+    def test_a_courier_the_index_has_free_or_elsewhere_is_a_breach(self) -> None:
+        world, carrier, other, _ = self.history()
+
+        def wrong(rows: MemoryDispatchIndex) -> None:
+            rows.couriers[other.id] = replace(rows.couriers[other.id], available=True)
+            rows.couriers[carrier.id] = replace(rows.couriers[carrier.id], lat=-6.19)
+
+        checks = run(world, index=wrong)
+
+        assert breached(checks) == {DISPATCH_INDEX}
+        assert len(checks[DISPATCH_INDEX].details) == 2
+        assert mentions(checks[DISPATCH_INDEX], other.id)
+        assert mentions(checks[DISPATCH_INDEX], carrier.id)
+
+    def test_without_the_rows_it_is_not_judged(self) -> None:
+        world, *_ = self.history()
+        events = world.events()
+
+        checks = check_invariants(events, now=vars(events[-1])["timestamp"], stuck_after=DEADLINE)
+
+        assert checks[-1].name == DISPATCH_INDEX
+        assert checks[-1].holds
+        assert checks[-1].examined == 0
+
+
+def test_the_retired_dispatchers_streams_replay_and_change_nothing() -> None:
+    """Stores written before the dispatch index hold Dispatcher streams: they replay, and judge nothing."""
+    world = World()
+    stock = world.product()
+    courier = Courier.register("Budi", -6.19, 106.82)
+    order = world.place(stock)
+    world.confirm(order, stock)
+    shipment = world.ship(order)
+    dispatcher = Dispatcher()
+    dispatcher.enroll(courier.id)
+    dispatcher.queue(shipment.id)
+    dispatcher.dequeue(shipment.id)
+    world.add(dispatcher)
+    shipment.assign(courier)
+    world.add(courier)
+    order.mark_in_transit(shipment.id, courier.id)
+
+    checks = run(world)
+
+    assert breached(checks) == set()
+    assert checks[STREAMS_REPLAY].examined == 7  # stock, order, reservation, payment, courier, shipment, dispatcher

@@ -13,6 +13,7 @@ from tests.unit.scenario import Command, Event, facts, given, history, names, th
 
 ORDER = uuid5(UUID(int=0), "order-1")
 OTHER_ORDER = uuid5(UUID(int=0), "order-2")
+THIRD_ORDER = uuid5(UUID(int=0), "order-3")
 
 
 def new_stock(
@@ -266,6 +267,16 @@ class TestReleasingAndCommitting:
         stock = stock_with(*settled)
 
         assert when(stock, command) == []
+
+    def test_a_stock_holds_an_order_only_while_its_reservation_is_open(self) -> None:
+        stock = stock_with(reserve(ORDER, 3), reserve(OTHER_ORDER, 2), reserve(THIRD_ORDER, 1))
+        assert [stock.holds(order) for order in (ORDER, OTHER_ORDER, THIRD_ORDER)] == [True, True, True]
+
+        stock.release(ORDER)
+        stock.commit(OTHER_ORDER)
+
+        assert [stock.holds(order) for order in (ORDER, OTHER_ORDER, THIRD_ORDER)] == [False, False, True]
+        assert stock.reservations == {THIRD_ORDER: 1}  # its state keeps the open reservations only
 
     def test_shipping_everything_leaves_nothing_on_hand_and_nothing_more_can_be_reserved(self) -> None:
         stock = stock_with(reserve(ORDER, 10), lambda s: s.commit(ORDER))
