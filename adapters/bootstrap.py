@@ -17,6 +17,7 @@ from adapters.followers import follower_partitions
 from adapters.idempotency_store import PostgresIdempotencyStore
 from adapters.messaging import MessageBroker
 from adapters.metrics import install_platform_metrics
+from adapters.parked_events import create_parked_tables
 from adapters.payment_gateway import SimulatedPaymentGateway
 from adapters.positions import StatusReader
 from adapters.postgres_deadlines import PostgresPaymentDeadlinesView
@@ -89,6 +90,7 @@ def migrate(database: Database) -> None:
         deadlines.close()
     create_registry(database, ALL_MODELS.values())
     ensure_partitions(database, follower_partitions())
+    create_parked_tables(database)
 
 
 def rebuild_dispatch_index(database: Database) -> int:

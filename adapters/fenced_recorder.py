@@ -2,7 +2,8 @@
 
 The library's process recorder records one tracking row with the events; a batch of a partitioned follower
 covers several partitions (`trackings`), and must only commit while its process still holds their leases
-(`fence`, checked in the same transaction: see `adapters.follower_leases`).
+(`fence`, checked in the same transaction: see `adapters.follower_leases`), and records what the batch parks
+or resolves among the parked events (`parking`, see `adapters.parked_events`) in that transaction too.
 """
 
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 
 from adapters.follower_leases import Fence, hold_leases
+from adapters.parked_events import ParkingChanges, apply_parking
 
 
 class FencedProcessRecorder(PostgresProcessRecorder):
@@ -27,4 +29,7 @@ class FencedProcessRecorder(PostgresProcessRecorder):
         trackings: Sequence[Tracking] = kwargs.get("trackings", ())
         for tracking in trackings:
             self._insert_tracking(curs, tracking)
+        parking: ParkingChanges | None = kwargs.get("parking")
+        if parking:
+            apply_parking(curs, parking)
         super()._insert_events(curs, stored_events, **kwargs)

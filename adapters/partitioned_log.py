@@ -59,6 +59,9 @@ class PartitionedLog:
             "ORDER BY notification_id LIMIT %(limit)s"
         ).format(events_table(context), partition, topic_filter)
         self._head = SQL("SELECT coalesce(max(notification_id), 0) FROM {0}").format(events_table(context))
+        self._select_ids = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {0} "
+            "WHERE notification_id = ANY(%s) ORDER BY notification_id").format(events_table(context))
 
     def read(self, after: Mapping[int, int], limit: int) -> LogPage:
         """Up to `limit` notifications of these partitions, each after its own partition's position, in order."""
@@ -76,8 +79,21 @@ class PartitionedLog:
                 "positions": [after[partition] for partition in partitions], "topics": self._topics,
                 "limit": limit}, prepare=True)
             rows = cursor.fetchall()
-        found = [PartitionedNotification(Notification(
+        found = [self._found(row) for row in rows]
+        return LogPage(found, head if len(rows) < limit else rows[-1]["notification_id"])
+
+    @property
+    def pool(self) -> ConnectionPool[Any]:
+        return self._pool
+
+    def read_ids(self, notification_ids: Sequence[int]) -> list[PartitionedNotification]:
+        """These notifications (parked ones, read again to be retried), in log order."""
+        with self._pool.connection() as connection, connection.cursor(row_factory=dict_row) as cursor:
+            cursor.execute(self._select_ids, (list(notification_ids),), prepare=True)
+            return [self._found(row) for row in cursor.fetchall()]
+
+    def _found(self, row: dict[str, Any]) -> PartitionedNotification:
+        return PartitionedNotification(Notification(
             id=row["notification_id"], originator_id=row["originator_id"], originator_version=row["originator_version"],
             topic=row["topic"], state=bytes(row["state"])), partition_of(row["originator_id"], self.count))
-            for row in rows]
-        return LogPage(found, head if len(rows) < limit else rows[-1]["notification_id"])
+

@@ -10,6 +10,7 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
 from adapters.follower_leases import Fence, hold_leases
+from adapters.parked_events import ParkingChanges, apply_parking
 from commands.deadlines import DeadlineChange, PaymentDeadlinesView
 
 
@@ -43,10 +44,13 @@ class PostgresPaymentDeadlinesView(PaymentDeadlinesView, PostgresTrackingRecorde
     def answered(self, payment_id: UUID, tracking: Tracking) -> None:
         self.record([DeadlineChange(payment_id)], [tracking])
 
-    def record(self, changes: Sequence[DeadlineChange], trackings: Sequence[Tracking], fence: object = None) -> None:
+    def record(self, changes: Sequence[DeadlineChange], trackings: Sequence[Tracking], fence: object = None,
+               parking: object = None) -> None:
         with self.datastore.transaction(commit=True) as cursor:
             if isinstance(fence, Fence):
                 hold_leases(cursor, fence)
+            if isinstance(parking, ParkingChanges) and parking:
+                apply_parking(cursor, parking)
             for tracking in trackings:
                 self._insert_tracking(cursor, tracking)
             for change in changes:

@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 
 from adapters.database import OUTBOX_LOCK_KEY, READ_SCHEMA
 from adapters.follower_leases import Fence, hold_leases
+from adapters.parked_events import NO_PARKING, ParkingChanges, apply_parking
 from projections.messages import OutboxMessage, domain_event_message, view_message
 from projections.model import Doc, ReadModel
 from projections.partitions import tracking_name, upstream_of
@@ -178,13 +179,17 @@ class _ModelWriter:
         cursor.execute(self.advance, {"app": tracking.application_name, "id": tracking.notification_id},
                        prepare=True)
 
-    def apply_batch(self, cursor: Cursor[Any], batch: Sequence[tuple[Any, Tracking]]) -> list[list[OutboxMessage]]:
+    def apply_batch(self, cursor: Cursor[Any], batch: Sequence[tuple[Any, Tracking]],
+                    tracked: bool = True) -> list[list[OutboxMessage]]:
         """Project a batch in a handful of statements, whatever its size: the positions read once, the documents
         read once and folded in memory (the same reducers, in the same order), then written back together.
-        Returns each event's messages, by the event's place in the batch (none for one this pair had seen)."""
+        Returns each event's messages, by the event's place in the batch (none for one this pair had seen).
+        `tracked=False`: parked events processed again, behind the position already, which stays as it is."""
         names = {tracking.application_name for _, tracking in batch}
-        cursor.execute(self.positions, (sorted(names | {upstream_of(name) for name in names}),), prepare=True)
-        seen_to = {str(row["application_name"]): int(row["notification_id"]) for row in cursor.fetchall()}
+        seen_to: dict[str, int] = {}
+        if tracked:
+            cursor.execute(self.positions, (sorted(names | {upstream_of(name) for name in names}),), prepare=True)
+            seen_to = {str(row["application_name"]): int(row["notification_id"]) for row in cursor.fetchall()}
         wanted = [(index, event, tracking) for index, (event, tracking) in enumerate(batch)
                   if upstream_of(tracking.application_name) in self.model.upstreams
                   and tracking.notification_id > seen_to.get(tracking.application_name,
@@ -200,8 +205,9 @@ class _ModelWriter:
         if self.model.publishes_domain_events:
             for index, event, _ in wanted:
                 messages[index].append(domain_event_message(event))
-        last = {tracking.application_name: tracking.notification_id for _, tracking in batch}
-        cursor.executemany(self.move, [{"app": name, "id": position} for name, position in sorted(last.items())])
+        if tracked:
+            last = {tracking.application_name: tracking.notification_id for _, tracking in batch}
+            cursor.executemany(self.move, [{"app": name, "id": position} for name, position in sorted(last.items())])
         return messages
 
     def _fold_documents(self, cursor: Cursor[Any], wanted: Sequence[tuple[int, Any, Tracking]],
@@ -310,21 +316,26 @@ class PostgresReadModelsView(ReadModelsView, PostgresTrackingRecorder):
         self.project_batch([(event, tracking)])
 
     def project_batch(self, batch: Sequence[tuple[Any, Tracking]], fence: Fence | None = None,
-                      advance: Sequence[Tracking] = ()) -> None:
+                      advance: Sequence[Tracking] = (), parking: ParkingChanges = NO_PARKING) -> None:
         """Several events of one context, in order, in one transaction: one commit instead of one per event.
 
         `fence`: the partitions' leases this process must still hold to commit; `advance`: positions of
-        partitions the batch had no events of, recorded with it.
+        partitions the batch had no events of, recorded with it; `parking`: what the batch parks or resolves
+        among the parked events. Parked events processed again (`parking.retried`) record no position: theirs
+        was recorded when they were parked.
         """
+        tracked = not parking.retried
         with self.datastore.transaction(commit=True) as cursor:
             if fence is not None:
                 hold_leases(cursor, fence)
+            if parking:
+                apply_parking(cursor, parking)
             # Every document the batch will change is locked up front, in one global order: two runners'
             # batches then never wait for each other in a cycle (the outbox lock is always taken last).
             keys = sorted(self._document_keys(batch))
             if keys:
                 cursor.execute(DOCUMENTS_LOCK, (keys,), prepare=True)
-            per_writer = [writer.apply_batch(cursor, batch) for writer in self.writers] if batch else []
+            per_writer = [writer.apply_batch(cursor, batch, tracked) for writer in self.writers] if batch else []
             # In the order the events came, each event's messages in the order of the models.
             messages = [message for index in range(len(batch)) for found in per_writer for message in found[index]]
             for tracking in advance:

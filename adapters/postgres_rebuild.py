@@ -33,6 +33,8 @@ from psycopg.sql import SQL, Composed, Identifier
 
 from adapters.bootstrap import CONTEXT_APPLICATIONS
 from adapters.database import READ_SCHEMA, Database
+from adapters.followers import read_models_follower
+from adapters.parked_events import ParkedEvents
 from adapters.postgres_read_models import (
     _ModelWriter,
     _sql_value,
@@ -73,18 +75,29 @@ def _table(name: str) -> Composed:
 
 
 class EventLogs:
-    """Each context's notification log, read in large batches and decoded by the context's own mapper."""
+    """Each context's notification log, read in large batches and decoded by the context's own mapper.
+
+    Events the read models' follower of a context never applied (parked and not yet retried, or skipped by an
+    operator: `adapters.parked_events`) are left out, so a rebuild gives what the live path gave.
+    """
 
     def __init__(self, database: Database, batch_size: int | None = None) -> None:
         self.batch_size = batch_size or BATCH_SIZE
         env = database.eventsourcing_env(pool_size=1, max_overflow=1)
         self.apps: dict[str, ContextApplication] = {}
+        parked = ParkedEvents(database)
+        self.left_out = {application_class.name: parked.skipped_notifications(
+            read_models_follower(application_class.name)) for application_class in CONTEXT_APPLICATIONS}
         try:
             for application_class in CONTEXT_APPLICATIONS:
                 self.apps[application_class.name] = application_class(env=env)
         except BaseException:
             self.close()
             raise
+
+    @property
+    def left_out_count(self) -> int:
+        return sum(len(ids) for ids in self.left_out.values())
 
     def head(self, name: str) -> int:
         return self.apps[name].recorder.max_notification_id() or 0
@@ -99,7 +112,9 @@ class EventLogs:
             if not notifications:
                 return
             to_event = app.mapper.to_domain_event
-            yield [(notification.id, to_event(notification)) for notification in notifications]
+            left_out = self.left_out.get(name, set())
+            yield [(notification.id, to_event(notification)) for notification in notifications
+                   if notification.id not in left_out]
             position = notifications[-1].id
 
     def close(self) -> None:
@@ -142,6 +157,8 @@ class RebuildResult:
     mismatches: list[Mismatch] = field(default_factory=list)
     read: int = 0
     """Events read from the logs for the main replay; one in-place pass shares them among its models."""
+    left_out: int = 0
+    """Parked or skipped events left out, as the live path left them out."""
 
     @property
     def ok(self) -> bool:
@@ -276,7 +293,7 @@ def rebuild_in_place(database: Database, models: Sequence[ReadModel],
                 write_fold(connection, fold, generation)
         seconds = time.perf_counter() - started
     return [RebuildResult(fold.model.name, "in place", generation, fold.events, seconds,
-                          {"in place": (fold.events, seconds)}, read=read)
+                          {"in place": (fold.events, seconds)}, read=read, left_out=logs.left_out_count)
             for fold, (_, generation) in zip(folds, pairs, strict=True)]
 
 
@@ -342,7 +359,8 @@ class _BlueGreenBuild:
     def _result(self, started: float, mismatches: list[Mismatch]) -> RebuildResult:
         events = sum(events for phase, (events, _) in self.phases.items() if phase != "verify")
         return RebuildResult(self.model.name, "blue-green", self.generation, events,
-                             time.perf_counter() - started, dict(self.phases), mismatches, self.read)
+                             time.perf_counter() - started, dict(self.phases), mismatches, self.read,
+                             self.logs.left_out_count)
 
     @contextmanager
     def _phase(self, name: str) -> Iterator[Callable[[int], None]]:

@@ -43,8 +43,10 @@ class PaymentDeadlinesView(TrackingRecorder, ABC):
         """The payment no longer waits (authorized, declined, voided or timed out)."""
 
     @abstractmethod
-    def record(self, changes: Sequence[DeadlineChange], trackings: Sequence[Tracking], fence: object = None) -> None:
-        """Apply the changes in order and record the trackings, in one transaction (under `fence`, if any)."""
+    def record(self, changes: Sequence[DeadlineChange], trackings: Sequence[Tracking], fence: object = None,
+               parking: object = None) -> None:
+        """Apply the changes in order and record the trackings, in one transaction (under `fence`, if any, with
+        `parking`'s changes to the parked events)."""
 
     @abstractmethod
     def overdue(self, timeout: timedelta, limit: int = 100) -> list[tuple[UUID, UUID]]:
@@ -66,11 +68,12 @@ class PaymentDeadlines(Projection[PaymentDeadlinesView]):
         self.process_batch([(domain_event, tracking)])
 
     def process_batch(self, batch: Sequence[tuple[Any, Tracking]], fence: object = None,
-                      advance: Sequence[Tracking] = ()) -> None:
-        """The batch's changes, each partition's last tracking and `advance`, in one transaction."""
+                      advance: Sequence[Tracking] = (), parking: object = None, tracked: bool = True) -> None:
+        """The batch's changes, each partition's last tracking and `advance`, in one transaction (`tracked=False`:
+        parked events processed again, their positions recorded when they were parked)."""
         changes = [self._change(domain_event) for domain_event, _ in batch]
-        last = {tracking.application_name: tracking for _, tracking in batch}
-        self.view.record(changes, [*last.values(), *advance], fence)
+        last = {tracking.application_name: tracking for _, tracking in batch} if tracked else {}
+        self.view.record(changes, [*last.values(), *advance], fence, parking)
 
     def _change(self, domain_event: Any) -> DeadlineChange:
         topic = f"{type(domain_event).__module__}:{type(domain_event).__qualname__}"

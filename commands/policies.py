@@ -85,42 +85,47 @@ class SagaStep(EventSourcedProjection[UUID], ContextApplication):
         return super().load(aggregate_id, kind, label)
 
     def process_batch(self, batch: Sequence[tuple[Any, Tracking]], *, upstream: str, fence: object = None,
-                      advance: Sequence[Tracking] = ()) -> None:
+                      advance: Sequence[Tracking] = (), parking: object = None, tracked: bool = True) -> None:
         """Decide every event of the batch, in order, and record all of it with its trackings, exactly once.
 
         A conflict (an API request changed an aggregate the batch decided on) decides the whole batch again on
         fresh state; a batch that keeps conflicting is split in halves, each retried the same way, down to
-        single events. `fence` and `advance` go to the recorder with the events (leases, idle partitions).
+        single events. `fence`, `advance` and `parking` go to the recorder with the events (leases, idle
+        partitions, parked events). `tracked=False`: parked events processed again, whose positions were
+        recorded when they were parked; only `parking` then keeps them from being applied twice.
         """
         for attempt in range(CONFLICT_ATTEMPTS):
             try:
-                self._decide_and_record(batch, upstream, fence, advance)
+                self._decide_and_record(batch, upstream, fence, advance, parking, tracked)
                 return
             except IntegrityError:
-                if self._recorded_already(batch):
+                if tracked and self._recorded_already(batch):
                     return  # another runner instance recorded it first
                 time.sleep(random.uniform(0, 0.005 * 2**attempt))
         if len(batch) > 1:
             half = len(batch) // 2
-            self.process_batch(batch[:half], upstream=upstream, fence=fence)
-            self.process_batch(batch[half:], upstream=upstream, fence=fence, advance=advance)
+            self.process_batch(batch[:half], upstream=upstream, fence=fence, tracked=tracked)
+            self.process_batch(batch[half:], upstream=upstream, fence=fence, advance=advance, parking=parking,
+                               tracked=tracked)
             return
-        raise ConcurrencyConflict(f"{self.name}: {upstream} event {batch[0][1].notification_id} kept conflicting")
+        position = batch[0][1].notification_id if batch else "-"
+        raise ConcurrencyConflict(f"{self.name}: {upstream} event {position} kept conflicting")
 
     def _decide_and_record(self, batch: Sequence[tuple[Any, Tracking]], upstream: str, fence: object,
-                           advance: Sequence[Tracking]) -> None:
+                           advance: Sequence[Tracking], parking: object, tracked: bool) -> None:
         changed: dict[UUID, Any] = {}
         self._batches.changed = changed
         try:
             for domain_event, tracking in batch:
                 self._react(domain_event, upstream, tracking.notification_id, changed)
-            trackings = [*{tracking.application_name: tracking for _, tracking in batch}.values(), *advance]
+            own = {tracking.application_name: tracking for _, tracking in batch} if tracked else {}
+            trackings = [*own.values(), *advance]
             # The first tracking goes the library's way, so that any process recorder records a batch of one
             # partition; more need a recorder that takes them all (`adapters.fenced_recorder`).
             if len(trackings) > 1 and not getattr(self.recorder, "records_trackings", False):
                 raise TypeError(f"{type(self.recorder).__name__} cannot record a batch of several partitions")
             processing_event = ProcessingEvent[UUID](tracking=trackings[0] if trackings else None)
-            processing_event.collect_events(*changed.values(), trackings=trackings[1:], fence=fence)
+            processing_event.collect_events(*changed.values(), trackings=trackings[1:], fence=fence, parking=parking)
             recordings = self._record(processing_event)
         finally:
             self._batches.changed = None

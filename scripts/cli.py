@@ -42,6 +42,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     projector.add_argument("--only", action="append", metavar="NAME",
                            help="run only this runner (repeatable), e.g. readmodels-from-orders, relay")
     projector.add_argument("--health-port", type=int, help="serve /health/live, /health/ready and /metrics here")
+    from scripts.parked import add_parked_commands
+
+    add_parked_commands(commands)
     status = commands.add_parser("status", help="where every projection and policy stands, and the relay backlog")
     status.add_argument("--json", action="store_true", help="print JSON instead of tables")
     from projections.models import ALL_MODELS
@@ -224,6 +227,10 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Se
         from scripts.status import run_status
 
         return run_status(settings, args.json)
+    elif args.command == "parked":
+        from scripts.parked import run_parked
+
+        return run_parked(settings, args)
     elif args.command == "rebuild":
         from scripts.rebuild import run_rebuild
 

@@ -23,6 +23,7 @@ from adapters.health import broker_reachable, database_reachable
 from adapters.messaging import MessageBroker
 from adapters.metrics import install_platform_metrics
 from adapters.outbox_relay import OutboxRelay
+from adapters.parked_events import NO_PARKING, ParkingChanges
 from adapters.partitioned_log import PartitionedLog
 from adapters.positions import StatusReader
 from adapters.postgres_read_models import OUTBOX_CHANNEL, PostgresReadModelsView, read_models_view
@@ -50,8 +51,9 @@ class ReadModelsFollower:
     def tracked(self, partitions: Sequence[int]) -> dict[int, int]:
         return self.view.partition_positions(self.upstream, partitions)
 
-    def handle(self, batch: Sequence[tuple[Any, Tracking]], fence: Fence, advance: Sequence[Tracking]) -> None:
-        self.view.project_batch(batch, fence, advance)
+    def handle(self, batch: Sequence[tuple[Any, Tracking]], fence: Fence, advance: Sequence[Tracking],
+               parking: ParkingChanges = NO_PARKING) -> None:
+        self.view.project_batch(batch, fence, advance, parking)
 
 
 def read_models_loop(host: FollowerHost, upstream: type[ContextApplication], env: Mapping[str, str],

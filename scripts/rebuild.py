@@ -92,6 +92,11 @@ def summary(results: Sequence[RebuildResult]) -> Table:
     # A rebuild replays up to where the live generation stands; the projector builds the rest, publishing.
     notes.extend(f"{result.model}: the live version has projected nothing yet, so there was nothing to replay"
                  for result in results if result.ok and result.events == 0)
+    left_out = max((result.left_out for result in results), default=0)
+    if left_out:
+        # Loud: the models are whole only once an operator has retried or skipped them (`logistics parked`).
+        notes.append(f"[yellow]{left_out:,} parked or skipped event(s) left out, as the live read models left "
+                     "them out: see `logistics parked list`[/yellow]")
     table.caption = "\n".join(notes) or None
     return table
 

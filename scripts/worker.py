@@ -21,6 +21,7 @@ from adapters.follower_runner import FollowerRunner
 from adapters.followers import DEADLINES_FOLLOWER, edge_name
 from adapters.health import database_reachable
 from adapters.metrics import install_platform_metrics
+from adapters.parked_events import NO_PARKING, ParkingChanges
 from adapters.partitioned_log import PartitionedLog
 from adapters.payment_gateway import SimulatedPaymentGateway
 from adapters.positions import StatusReader
@@ -57,8 +58,9 @@ class SagaEdge:
         return {partition: recorder.max_tracking_id(tracking_name(self.upstream, partition)) or legacy
                 for partition in partitions}
 
-    def handle(self, batch: Any, fence: Fence, advance: Any) -> None:
-        self.step.process_batch(batch, upstream=self.upstream, fence=fence, advance=advance)
+    def handle(self, batch: Any, fence: Fence, advance: Any, parking: ParkingChanges = NO_PARKING) -> None:
+        self.step.process_batch(batch, upstream=self.upstream, fence=fence, advance=advance, parking=parking,
+                                tracked=not parking.retried)
 
 
 class DeadlineFollower:
@@ -76,8 +78,8 @@ class DeadlineFollower:
         return {partition: self.view.max_tracking_id(tracking_name(self.upstream, partition)) or legacy
                 for partition in partitions}
 
-    def handle(self, batch: Any, fence: Fence, advance: Any) -> None:
-        self.projection.process_batch(batch, fence, advance)
+    def handle(self, batch: Any, fence: Fence, advance: Any, parking: ParkingChanges = NO_PARKING) -> None:
+        self.projection.process_batch(batch, fence, advance, parking, tracked=not parking.retried)
 
 
 def follow(host: FollowerHost, handler: SagaEdge | DeadlineFollower, mapper: Mapper[Any],
