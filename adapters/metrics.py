@@ -52,7 +52,8 @@ class PlatformStatusCollector(Collector):
     def describe(self) -> Iterator[GaugeMetricFamily]:
         # Registering asks for the metric names; answering from here keeps registration free of database work.
         for name in ("logistics_projection_lag_events", "logistics_projection_lag_seconds", "logistics_relay_backlog",
-                     "logistics_relay_oldest_unsent_seconds", "logistics_status_readable"):
+                     "logistics_relay_oldest_unsent_seconds", "logistics_status_readable", "logistics_parked_events",
+                     "logistics_parked_oldest_seconds"):
             yield GaugeMetricFamily(name, name)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -82,6 +83,16 @@ class PlatformStatusCollector(Collector):
                                 value=status.relay.unsent)
         yield GaugeMetricFamily("logistics_relay_oldest_unsent_seconds", "Age of the oldest unsent message",
                                 value=status.relay.oldest_unsent_age_s or 0.0)
+        parked = GaugeMetricFamily("logistics_parked_events", "Events a follower parked or holds behind them, "
+                                   "waiting for an operator", labels=["follower", "status"])
+        oldest = GaugeMetricFamily("logistics_parked_oldest_seconds", "Age of a follower's oldest parked event",
+                                   labels=["follower"])
+        for count in status.parked:
+            parked.add_metric([count.follower, "parked"], count.parked)
+            parked.add_metric([count.follower, "held"], count.held)
+            oldest.add_metric([count.follower], count.oldest_age_s)
+        yield parked
+        yield oldest
 
 
 _installed: set[str] = set()

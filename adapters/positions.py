@@ -1,7 +1,7 @@
 """Where every follower of the event streams stands: heads, tracking positions, lags, the relay's backlog."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
@@ -12,6 +12,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from adapters.database import CONTEXT_SCHEMAS, READ_SCHEMA, Database
 from adapters.follower_leases import LEASES
 from adapters.followers import DEADLINES_FOLLOWER, edge_name, read_models_follower
+from adapters.parked_events import PARKED
 from adapters.partitioned_log import PARTITION_SQL
 from adapters.pool_retry import on_live_connection
 from adapters.postgres_read_models import tracking_table
@@ -63,10 +64,22 @@ class RelayBacklog:
 
 
 @dataclass(frozen=True)
+class ParkedCount:
+    """A follower's parked events: parked (waiting for an operator) and held behind them."""
+
+    follower: str
+    parked: int
+    held: int
+    oldest_age_s: float
+
+
+@dataclass(frozen=True)
 class PlatformStatus:
     heads: list[StreamHead]
     followers: list[FollowerPosition]
     relay: RelayBacklog
+    parked: list[ParkedCount] = field(default_factory=list)
+    """Followers with unresolved parked events (none listed: nothing is parked)."""
 
 
 def _event_time(connection: psycopg.Connection[TupleRow], context: str, position: int) -> datetime | None:
@@ -248,5 +261,15 @@ def _status_in(connection: psycopg.Connection[TupleRow],
         f"count(*) FILTER (WHERE published_at IS NOT NULL) FROM {READ_SCHEMA}.outbox").fetchone()
     assert row is not None
     relay = RelayBacklog(int(row[0]), float(row[1]) if row[1] is not None else None, int(row[2]))
-    return PlatformStatus(list(heads.values()), followers, relay)
+    return PlatformStatus(list(heads.values()), followers, relay, _parked(connection))
+
+
+def _parked(connection: psycopg.Connection[TupleRow]) -> list[ParkedCount]:
+    exists = connection.execute("SELECT to_regclass(%s)", (PARKED,)).fetchone()
+    if not exists or exists[0] is None:
+        return []
+    return [ParkedCount(str(row[0]), int(row[1]), int(row[2]), float(row[3])) for row in connection.execute(
+        f"SELECT follower, count(*) FILTER (WHERE status <> 'held'), count(*) FILTER (WHERE status = 'held'), "
+        f"extract(epoch FROM now() - min(parked_at)) FROM {PARKED} WHERE status IN ('parked', 'held', 'retry') "
+        "GROUP BY follower ORDER BY follower")]
 

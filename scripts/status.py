@@ -31,6 +31,14 @@ def print_status(status: PlatformStatus, console: Console) -> None:
     relay = status.relay
     age = "-" if relay.oldest_unsent_age_s is None else f"{relay.oldest_unsent_age_s:.1f} s"
     console.print(f"Relay backlog: {relay.unsent} unsent (oldest {age}); {relay.sent_kept} sent rows kept")
+    if status.parked:
+        parked = Table(title="[bold red]PARKED EVENTS: these followers skip events an operator must retry or skip "
+                             "(`logistics parked list`)[/bold red]", border_style="red")
+        for column in ("follower", "parked", "held behind them", "oldest"):
+            parked.add_column(column, justify="left" if column == "follower" else "right")
+        for count in status.parked:
+            parked.add_row(count.follower, str(count.parked), str(count.held), f"{count.oldest_age_s:,.0f} s")
+        console.print(parked)
 
 
 def run_status(settings: Settings, as_json: bool) -> int:
