@@ -216,12 +216,12 @@ class World:
             self.settle()
         assert write.shipping.get_courier(UUID(self.courier.id)).is_available
         order_id = self.place(FIRST_CUSTOMER)
-        shipment = write.shipping.find_shipment_for(UUID(order_id))
-        assert shipment is not None
-        assert shipment.status is ShipmentStatus.IN_TRANSIT
-        assert str(shipment.courier_id) == self.courier.id, "the first courier is the nearest free one"
-        self.private_ids.add(str(shipment.id))
-        return str(shipment.id)
+        fresh = write.shipping.find_shipment_for(UUID(order_id))
+        assert fresh is not None
+        assert fresh.status is ShipmentStatus.IN_TRANSIT
+        assert str(fresh.courier_id) == self.courier.id, "the first courier is the nearest free one"
+        self.private_ids.add(str(fresh.id))
+        return str(fresh.id)
 
     def delivered_order(self) -> str:
         """The first customer's order, delivered by the first courier and not yet received."""
