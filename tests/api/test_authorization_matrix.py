@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final
+from uuid import UUID
 
 import pytest
 from litestar import Litestar
@@ -28,6 +29,7 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.routes import HTTPRoute, WebSocketRoute
 from litestar.testing import TestClient, WebSocketTestSession
 
+from domain.order import OrderStatus
 from tests.api.authorization import (
     ADMIN_ONLY,
     CARRIER_OR_ADMIN,
@@ -36,6 +38,7 @@ from tests.api.authorization import (
     COURIERS_OWN_OR_ADMIN,
     CUSTOMERS,
     CUSTOMERS_OWN_OR_ADMIN,
+    FIRST_CUSTOMER,
     LOGIN,
     ORDER_OWNER,
     ORDER_OWNER_OR_ADMIN,
@@ -323,6 +326,20 @@ def test_the_matrix_covers_every_route_exactly(world: World) -> None:
         listed = {(method, path) for (row_app, method, path), _ in rows if row_app is app}
         assert served - listed == set(), f"{app.value}: routes without a row in MATRIX"
         assert listed - served == set(), f"{app.value}: rows of routes it no longer serves"
+
+
+def test_the_cells_ask_about_real_things_of_the_first_customer_and_courier(world: World) -> None:
+    """So that another customer's or courier's refusal is about who asks, never about an id that is missing."""
+    write = world.platform.write
+    for order_id in (world.received_order, world.carried_order, world.pending_order):
+        assert write.orders.get_order(UUID(order_id)).customer_id == FIRST_CUSTOMER
+    assert write.orders.get_order(UUID(world.received_order)).status is OrderStatus.RECEIVED
+    carried = write.shipping.get_shipment(UUID(world.carried_shipment))
+    assert (carried.order_id, str(carried.courier_id)) == (UUID(world.carried_order), world.courier.id)
+    other = write.shipping.find_shipment_for(UUID(world.other_order))
+    assert other is not None
+    assert str(other.courier_id) == world.other_courier.id
+    assert write.orders.get_order(UUID(world.other_order)).customer_id != FIRST_CUSTOMER
 
 
 # -- the cells --------------------------------------------------------------------------------------------------
