@@ -108,7 +108,9 @@ class Shipping(ContextApplication):
     def mark_delivered(self, actor: Actor, shipment_id: UUID) -> tuple[Shipment, int]:
         shipment = self.get_shipment(shipment_id)
         if actor.role is Role.COURIER and str(shipment.courier_id) != actor.subject:
-            raise Forbidden(f"shipment {shipment_id} is not carried by courier {actor.subject}")
+            # As the query API answers it: another courier's shipment is indistinguishable from a missing one,
+            # so shipment ids (derived from order ids) cannot be probed.
+            raise NotFound("shipment", shipment_id)
         shipment.deliver()
         return shipment, self.save_all(shipment)
 

@@ -10,6 +10,7 @@ from litestar.testing import TestClient
 from adapters.bootstrap import Platform, open_platform
 from adapters.database import Database
 from adapters.settings import Settings
+from tests.api.authorization import World, authorization_world
 from tests.api.history import History, recorded_history
 from web.command_api.app import create_command_api
 from web.query_api.app import create_query_api
@@ -41,6 +42,13 @@ def history_client(history: History) -> Iterator[TestClient[Any]]:
     """The query API over the recorded history."""
     with TestClient(app=create_query_api(history.read)) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def world(pg_server: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """The authorization matrices' world (tests/api/authorization.py), shared by the HTTP and the gRPC one."""
+    with authorization_world(pg_server, tmp_path_factory.mktemp("authorization")) as built:
+        yield built
 
 
 @pytest.fixture

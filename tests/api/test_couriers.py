@@ -97,7 +97,7 @@ def test_the_assigned_courier_moves_and_delivers_its_shipment(
     assert shipping.get_shipment(shipment.id).position is not None
     assert shipping.get_shipment(shipment.id).position.lat == -6.215  # type: ignore[union-attr]
 
-    assert client.post(path, headers=bearer(other["token"])).status_code == 403
+    assert client.post(path, headers=bearer(other["token"])).status_code == 404  # not its shipment: as if missing
     assert client.post(path, headers=bearer(carrier["token"])).status_code == 202
     assert shipping.get_shipment(shipment.id).status is ShipmentStatus.DELIVERED
     assert client.post(path, headers=bearer(carrier["token"])).status_code == 409
