@@ -24,19 +24,11 @@ from eventsourcing.persistence import Mapper, Tracking
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from adapters.follower_leases import Fence, LeaseLost
-from adapters.parked_events import (
-    PARK_AFTER_ATTEMPTS,
-    Failure,
-    ParkedEvent,
-    ParkedStatus,
-    Parking,
-    ParkingChanges,
-    actionable,
-    unresolved,
-)
+from adapters.parked_events import PARK_AFTER_ATTEMPTS, Failure, Parking, ParkingChanges, actionable
 from adapters.partitioned_log import PartitionedLog, PartitionedNotification
 from commands.errors import ConcurrencyConflict
 from projections.partitions import tracking_name
+from queries.parked import ParkedEvent, ParkedStatus, unresolved
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +97,8 @@ class FollowerParking:
         if not force and time.monotonic() - self._refreshed_at < REFRESH_S:
             return []
         self._refreshed_at = time.monotonic()
-        with self.pool.connection() as connection, connection.cursor(row_factory=psycopg.rows.dict_row) as cursor:
-            rows = unresolved(cursor, self.handler.follower, partitions)
+        with self.pool.connection() as connection:
+            rows = unresolved(connection, self.handler.follower, partitions)
         self.blocked = {row.originator_id for row in rows}
         return rows
 

@@ -11,35 +11,33 @@ A row's life: PARKED -> RETRY -> RETRIED (or PARKED again, with the new error); 
 once everything before it of its aggregate is resolved (or PARKED, if it fails in turn).
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
 from typing import Any, Final
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
-from psycopg import Cursor
+from psycopg import Connection, Cursor
 from psycopg.rows import dict_row
 
 from adapters.database import READ_SCHEMA, Database
+from queries.parked import (
+    COLUMNS,
+    PARKED_TABLE,
+    UNRESOLVED,
+    ParkedEvent,
+    ParkedStatus,
+    parked_event,
+    parked_events,
+)
 
 PARKED: Final = f"{READ_SCHEMA}.parked_events"
+assert PARKED == PARKED_TABLE
 PARKED_ACTIONS: Final = f"{READ_SCHEMA}.parked_actions"
 PARK_AFTER_ATTEMPTS: Final = 3
 """How many times a follower tries an event (with backoff) before it parks it."""
 
-
-class ParkedStatus(StrEnum):
-    PARKED = "parked"
-    HELD = "held"
-    RETRY = "retry"
-    RETRIED = "retried"
-    SKIPPED = "skipped"
-
-
-UNRESOLVED: Final = (ParkedStatus.PARKED, ParkedStatus.HELD, ParkedStatus.RETRY)
-"""Rows that still keep their aggregate's later events out of the follower's way."""
 
 PARKED_TABLES: Final = (
     f"""
@@ -76,36 +74,6 @@ PARKED_TABLES: Final = (
     )
     """,
 )
-
-_COLUMNS: Final = ("id, follower, upstream, partition, notification_id, originator_id, originator_version, topic, "
-                   "status, error, traceback, attempts, parked_at, updated_at, resolved_by, reason")
-
-
-@dataclass(frozen=True)
-class ParkedEvent:
-    """One parked (or held, or resolved) event of one follower."""
-
-    id: int
-    follower: str
-    upstream: str
-    partition: int
-    notification_id: int
-    originator_id: UUID
-    originator_version: int
-    topic: str
-    status: ParkedStatus
-    error: str
-    traceback: str
-    attempts: int
-    parked_at: datetime
-    updated_at: datetime
-    resolved_by: str | None
-    reason: str | None
-
-    @classmethod
-    def of(cls, row: dict[str, Any]) -> "ParkedEvent":
-        return cls(**{**row, "status": ParkedStatus(row["status"])})
-
 
 @dataclass(frozen=True)
 class Parking:
@@ -175,14 +143,6 @@ def apply_parking(cursor: Cursor[Any], changes: ParkingChanges) -> None:
             raise IntegrityError(f"parked event {failure.parked_id} was resolved meanwhile")
 
 
-def unresolved(cursor: Cursor[Any], follower: str, partitions: Iterable[int]) -> list[ParkedEvent]:
-    """The rows that still hold up these partitions of `follower`, in log order."""
-    cursor.execute(f"SELECT {_COLUMNS} FROM {PARKED} WHERE follower = %s AND partition = ANY(%s) "
-                   "AND status IN ('parked', 'held', 'retry') ORDER BY notification_id",
-                   (follower, list(partitions)))
-    return [ParkedEvent.of(row) for row in cursor.fetchall()]
-
-
 def actionable(rows: Sequence[ParkedEvent]) -> list[ParkedEvent]:
     """The rows a follower should process now: per aggregate, from its first unresolved row while that row
     is asked to be retried or only held (everything before it was resolved), in log order."""
@@ -200,28 +160,29 @@ class NotParked(ValueError):
     """The action does not apply to the row in its status (a held row waits for the one before it)."""
 
 
-@dataclass
 class ParkedEvents:
-    """The operator's side: list, show, ask for retries, skip; each action audited."""
+    """The operator's side: list, show, ask for retries, skip; each action audited.
 
-    database: Database
+    `connect` opens a connection or lends one from a pool (the command API lends its own small pool's)."""
+
+    def __init__(self, connect: Callable[[], AbstractContextManager[Connection[Any]]]) -> None:
+        self._connect = connect
+
+    @classmethod
+    def of(cls, database: Database) -> "ParkedEvents":
+        return cls(database.connect)
 
     def listed(self, follower: str | None = None, statuses: Sequence[ParkedStatus] = UNRESOLVED,
-             limit: int = 200) -> list[ParkedEvent]:
-        with self.database.connect() as connection, connection.cursor(row_factory=dict_row) as cursor:
-            cursor.execute(f"SELECT {_COLUMNS} FROM {PARKED} WHERE (%(follower)s::text IS NULL OR follower = "
-                           "%(follower)s) AND status = ANY(%(statuses)s) ORDER BY id LIMIT %(limit)s",
-                           {"follower": follower, "statuses": [status.value for status in statuses],
-                            "limit": limit})
-            return [ParkedEvent.of(row) for row in cursor.fetchall()]
+               limit: int = 200) -> list[ParkedEvent]:
+        with self._connect() as connection:
+            return parked_events(connection, follower, statuses, limit)
 
     def get(self, parked_id: int) -> ParkedEvent:
-        with self.database.connect() as connection, connection.cursor(row_factory=dict_row) as cursor:
-            cursor.execute(f"SELECT {_COLUMNS} FROM {PARKED} WHERE id = %s", (parked_id,))
-            row = cursor.fetchone()
-        if row is None:
+        with self._connect() as connection:
+            found = parked_event(connection, parked_id)
+        if found is None:
             raise UnknownParkedEvent(parked_id)
-        return ParkedEvent.of(row)
+        return found
 
     def retry(self, parked_id: int, actor: str) -> ParkedEvent:
         """Ask the follower to process a parked event again (then what was held behind it)."""
@@ -237,28 +198,30 @@ class ParkedEvents:
 
     def _act(self, parked_id: int, actor: str, action: str, reason: str | None, assignment: str,
              allowed: Sequence[ParkedStatus]) -> ParkedEvent:
-        with self.database.connect() as connection, connection.cursor(row_factory=dict_row) as cursor:
-            cursor.execute(f"UPDATE {PARKED} SET {assignment}, updated_at = now() WHERE id = %(id)s "
-                           f"AND status = ANY(%(allowed)s) RETURNING {_COLUMNS}",
-                           {"id": parked_id, "actor": actor, "reason": reason,
-                            "allowed": [status.value for status in allowed]})
-            row = cursor.fetchone()
+        with self._connect() as connection:
+            with connection.transaction(), connection.cursor(row_factory=dict_row) as cursor:
+                cursor.execute(f"UPDATE {PARKED} SET {assignment}, updated_at = now() WHERE id = %(id)s "
+                               f"AND status = ANY(%(allowed)s) RETURNING {COLUMNS}",
+                               {"id": parked_id, "actor": actor, "reason": reason,
+                                "allowed": [status.value for status in allowed]})
+                row = cursor.fetchone()
+                if row is not None:
+                    cursor.execute(f"INSERT INTO {PARKED_ACTIONS} (parked_id, action, actor, reason) "
+                                   "VALUES (%s, %s, %s, %s)", (parked_id, action, actor, reason))
             if row is None:
-                connection.rollback()
-                current = self.get(parked_id)  # raises UnknownParkedEvent
+                current = parked_event(connection, parked_id)
+                if current is None:
+                    raise UnknownParkedEvent(parked_id)
                 raise NotParked(f"parked event {parked_id} is {current.status}; {action} applies to "
                                 f"{' or '.join(allowed)} events only")
-            cursor.execute(f"INSERT INTO {PARKED_ACTIONS} (parked_id, action, actor, reason) VALUES (%s, %s, %s, %s)",
-                           (parked_id, action, actor, reason))
-            connection.commit()
         return ParkedEvent.of(row)
 
     def skipped_notifications(self, follower: str) -> set[int]:
         """Notification ids `follower` never applied and must not apply on a rebuild (skipped or still out)."""
-        with self.database.connect() as connection:
+        with self._connect() as connection:
             rows = connection.execute(f"SELECT notification_id FROM {PARKED} WHERE follower = %s "
                                       "AND status <> 'retried'", (follower,)).fetchall()
-        return {int(row[0]) for row in rows}
+        return {int(row[0] if isinstance(row, tuple) else row["notification_id"]) for row in rows}
 
 
 def create_parked_tables(database: Database) -> None:

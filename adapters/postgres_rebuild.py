@@ -85,7 +85,7 @@ class EventLogs:
         self.batch_size = batch_size or BATCH_SIZE
         env = database.eventsourcing_env(pool_size=1, max_overflow=1)
         self.apps: dict[str, ContextApplication] = {}
-        parked = ParkedEvents(database)
+        parked = ParkedEvents.of(database)
         self.left_out = {application_class.name: parked.skipped_notifications(
             read_models_follower(application_class.name)) for application_class in CONTEXT_APPLICATIONS}
         try:

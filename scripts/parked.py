@@ -15,8 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters.bootstrap import locate_database, migrate
-from adapters.parked_events import NotParked, ParkedEvent, ParkedEvents, ParkedStatus, UnknownParkedEvent
+from adapters.parked_events import NotParked, ParkedEvents, UnknownParkedEvent
 from adapters.settings import Settings
+from queries.parked import ParkedEvent, ParkedStatus
 
 
 def add_parked_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -45,7 +46,7 @@ def operator_name() -> str:
 def run_parked(settings: Settings, args: argparse.Namespace) -> int:
     database = locate_database(settings)
     migrate(database)
-    parked = ParkedEvents(database)
+    parked = ParkedEvents.of(database)
     console = Console()
     try:
         if args.parked == "list":

@@ -22,7 +22,7 @@ from adapters.bootstrap import WriteSide, build_write_side, migrate
 from adapters.database import Database
 from adapters.followers import edge_name, read_models_follower
 from adapters.inprocess_broker import InProcessBroker
-from adapters.parked_events import PARKED_ACTIONS, NotParked, ParkedEvent, ParkedEvents, ParkedStatus
+from adapters.parked_events import PARKED_ACTIONS, NotParked, ParkedEvents
 from adapters.postgres_rebuild import rebuild_in_place
 from adapters.settings import Settings
 from adapters.supervisor import Supervisor
@@ -31,6 +31,7 @@ from commands.policies import InventoryPolicies
 from domain.reservation import StockReservation
 from domain.values import DeliveryAddress, OrderLine
 from projections.models import ALL_MODELS
+from queries.parked import ParkedEvent, ParkedStatus
 from scripts.projector import projector_supervisor
 from scripts.worker import worker_supervisor
 from tests.conftest import make_settings
@@ -110,7 +111,7 @@ def projected_orders(database: Database) -> dict[UUID, str]:
 
 
 def parked_of(database: Database, aggregate_id: UUID, follower: str = ORDERS_FOLLOWER) -> list[ParkedEvent]:
-    return [row for row in ParkedEvents(database).listed(follower, tuple(ParkedStatus))
+    return [row for row in ParkedEvents.of(database).listed(follower, tuple(ParkedStatus))
             if row.originator_id == aggregate_id]
 
 
@@ -144,7 +145,7 @@ def test_a_poison_event_is_parked_its_aggregate_held_and_a_retry_processes_both_
 
         # The code is fixed; an operator retries: the placement, then the cancellation held behind it.
         switch.poisoned.clear()
-        ParkedEvents(database).retry(placed.id, "test-operator")
+        ParkedEvents.of(database).retry(placed.id, "test-operator")
         eventually("both processed in order", lambda: projected_orders(database).get(poisoned) == "CANCELLED")
         assert [row.status for row in parked_of(database, poisoned)] == [ParkedStatus.RETRIED, ParkedStatus.RETRIED]
     live = orders_table(database)
@@ -159,14 +160,14 @@ def test_a_skip_is_audited_and_a_rebuild_keeps_it_skipped(database: Database, se
     poisoned = place(write, product.id, "bob")
     switch.poisoned.add(poisoned)
     fine = place(write, product.id, "carol")
-    parked = ParkedEvents(database)
+    parked = ParkedEvents.of(database)
     with ExitStack() as stack:
         projector(database, settings, stack)
         eventually("the poison event parked", lambda: len(parked_of(database, poisoned)) == 1)
         eventually("the next order projected", lambda: fine in projected_orders(database))
         row = parked_of(database, poisoned)[0]
         with pytest.raises(NotParked):
-            parked.retry(a_held_row(parked, row), "test-operator")  # a held event follows the one before it
+            parked.retry(a_held_row(database, row), "test-operator")  # a held event follows the one before it
         skipped = parked.skip(row.id, "test-operator", "the order was entered twice by mistake")
         assert (skipped.status, skipped.resolved_by, skipped.reason) == (
             ParkedStatus.SKIPPED, "test-operator", "the order was entered twice by mistake")
@@ -182,9 +183,9 @@ def test_a_skip_is_audited_and_a_rebuild_keeps_it_skipped(database: Database, se
     assert fine in projected_orders(database)
 
 
-def a_held_row(parked: ParkedEvents, row: ParkedEvent) -> int:
+def a_held_row(database: Database, row: ParkedEvent) -> int:
     """A held row of another follower, behind the same event: its id."""
-    with parked.database.connect() as connection:
+    with database.connect() as connection:
         found = connection.execute(
             "INSERT INTO read.parked_events (follower, upstream, partition, notification_id, originator_id, "
             "originator_version, topic, status) VALUES (%s, %s, %s, %s, %s, %s, %s, 'held') RETURNING id",
@@ -203,7 +204,7 @@ def test_a_lost_connection_is_retried_and_never_parked(database: Database, setti
         projector(database, settings, stack)
         eventually("the order projected once the connection came back", lambda: flaky in projected_orders(database))
     assert switch.transient_failures[flaky] == 0
-    assert ParkedEvents(database).listed(statuses=tuple(ParkedStatus)) == []
+    assert ParkedEvents.of(database).listed(statuses=tuple(ParkedStatus)) == []
 
 
 def test_a_saga_step_parks_too_and_a_retry_decides_with_the_current_code(
@@ -228,7 +229,7 @@ def test_a_saga_step_parks_too_and_a_retry_decides_with_the_current_code(
                    lambda: write.inventory.exists(StockReservation.create_id(fine)))
         assert not write.inventory.exists(StockReservation.create_id(poisoned))
         broken["on"] = False
-        ParkedEvents(database).retry(parked_of(database, poisoned, follower)[0].id, "test-operator")
+        ParkedEvents.of(database).retry(parked_of(database, poisoned, follower)[0].id, "test-operator")
         eventually("the retried order reserved",
                    lambda: write.inventory.exists(StockReservation.create_id(poisoned)))
         eventually("the row resolved", lambda: parked_of(database, poisoned, follower)[0].status

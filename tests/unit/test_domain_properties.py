@@ -12,7 +12,7 @@ it touches exactly as it was, with no event recorded.
   never confirmed (or further) without both its stock reserved and its payment authorized.
 - Payment: captured at most once, never after a void, only from an authorization.
 - Shipping: a courier holds at most one shipment, a busy courier's is its own, a shipment waits only while no
-  courier is free, and the dispatcher's queue is exactly the waiting shipments, oldest first.
+  courier is free, and the dispatch index's queue is exactly the waiting shipments, oldest first.
 No I/O: aggregates in memory, and the application on the library's in-memory (POPO) persistence.
 """
 
@@ -44,7 +44,7 @@ from domain.errors import DomainError, InsufficientStock, InvalidTransition, Inv
 from domain.order import FINAL_STATUSES, CancelReason, Order, OrderStatus
 from domain.payment import Payment, PaymentStatus
 from domain.reservation import ReservationStatus, StockReservation
-from domain.shipping import Courier, CourierStatus, Dispatcher, Shipment, ShipmentStatus
+from domain.shipping import Courier, CourierStatus, Shipment, ShipmentStatus
 from domain.stock import Stock
 from domain.values import DeliveryAddress, OrderLine
 
@@ -515,7 +515,7 @@ class ShippingMachine(RuleBasedStateMachine):
         self.shipping = Shipping()
         self.couriers: list[UUID] = []
         self.orders: list[UUID] = []
-        self._loaded: tuple[int, tuple[list[Courier], list[Shipment], Dispatcher]] | None = None
+        self._loaded: tuple[int, tuple[list[Courier], list[Shipment], list[UUID]]] | None = None
 
     def position(self) -> int:
         return self.shipping.head_position()
@@ -605,13 +605,14 @@ class ShippingMachine(RuleBasedStateMachine):
 
     # The invariants, on the aggregates as the application loads them.
 
-    def loaded(self) -> tuple[list[Courier], list[Shipment], Dispatcher]:
-        """Every courier, every shipment and the dispatcher, loaded once per position of the log."""
+    def loaded(self) -> tuple[list[Courier], list[Shipment], list[UUID]]:
+        """Every courier, every shipment and the index's waiting queue, loaded once per position of the log."""
         position = self.position()
         if self._loaded is None or self._loaded[0] != position:
             couriers = [self.shipping.get_courier(courier_id) for courier_id in self.couriers]
             shipments = [self.shipment_of(order_id) for order_id in self.orders]
-            self._loaded = position, (couriers, shipments, self.shipping.dispatcher())
+            self._loaded = position, (couriers, shipments,
+                                      self.shipping.dispatch_index.oldest_waiting_shipments(1_000_000))
         return self._loaded[1]
 
     @invariant()
@@ -634,9 +635,9 @@ class ShippingMachine(RuleBasedStateMachine):
 
     @invariant()
     def a_shipment_waits_only_while_no_courier_is_free(self) -> None:
-        couriers, shipments, dispatcher = self.loaded()
+        couriers, shipments, queue = self.loaded()
         waiting = [shipment.id for shipment in shipments if shipment.status is ShipmentStatus.WAITING_FOR_COURIER]
-        assert dispatcher.waiting == waiting, "the queue is not the waiting shipments, oldest first"
+        assert queue == waiting, "the queue is not the waiting shipments, oldest first"
         if waiting:
             assert all(courier.status is CourierStatus.BUSY for courier in couriers), "a courier idles while one waits"
         for shipment in shipments:
@@ -647,9 +648,8 @@ class ShippingMachine(RuleBasedStateMachine):
 
     @invariant()
     def events_rebuild_every_aggregate(self) -> None:
-        couriers, shipments, dispatcher = self.loaded()
-        saved_dispatcher = [dispatcher] if self.shipping.exists(dispatcher.id) else []
-        aggregates: Sequence[Aggregate] = [*couriers, *shipments, *saved_dispatcher]
+        couriers, shipments, _ = self.loaded()
+        aggregates: Sequence[Aggregate] = [*couriers, *shipments]
         for aggregate in aggregates:
             replayed = project_aggregate(None, list(self.shipping.events.get(aggregate.id)))
             assert replayed == aggregate, f"{type(aggregate).__name__} rebuilt from its events differs"
