@@ -17,7 +17,7 @@ from adapters.followers import follower_partitions
 from adapters.idempotency_store import PostgresIdempotencyStore
 from adapters.messaging import MessageBroker
 from adapters.metrics import install_platform_metrics
-from adapters.parked_events import create_parked_tables
+from adapters.parked_events import ParkedEvents, create_parked_tables
 from adapters.payment_gateway import SimulatedPaymentGateway
 from adapters.positions import StatusReader
 from adapters.postgres_deadlines import PostgresPaymentDeadlinesView
@@ -64,6 +64,7 @@ class Platform:
     tokens: TokenIssuer
     broker: MessageBroker
     status: StatusReader
+    parked: ParkedEvents
 
 
 def locate_database(settings: Settings) -> Database:
@@ -198,6 +199,7 @@ def open_platform(settings: Settings, database: Database | None = None, *,
             tokens=TokenIssuer(settings.secret),
             broker=broker,
             status=status,
+            parked=ParkedEvents(idempotency.connection),
         )
 
 

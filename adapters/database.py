@@ -19,6 +19,12 @@ CONTEXT_SCHEMAS: Final[Mapping[str, str]] = {
 }
 READ_SCHEMA: Final = "read"
 
+POOL_RECONNECT_TIMEOUT_S: Final = 8.0
+"""How long one of our pools keeps trying to replace a lost connection before it gives that attempt up.
+psycopg_pool doubles the delay between tries for as long as this lasts (1, 2, 4 s, ...): with its default of
+five minutes a pool whose server was down for a minute waits a minute more after it is back. Given up, the
+next request that needs a connection starts a fresh attempt, so a pool is back within a second or two."""
+
 # Serialises schema changes across processes starting at the same time (any constant works; it is ours).
 MIGRATION_LOCK_KEY: Final = 0x10C157C5
 

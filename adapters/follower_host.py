@@ -5,7 +5,7 @@ from typing import Any, Final
 
 from psycopg_pool import ConnectionPool
 
-from adapters.database import Database
+from adapters.database import POOL_RECONNECT_TIMEOUT_S, Database
 from adapters.follower_leases import LeaseManager
 from adapters.log_wakeups import LogWakeups
 
@@ -19,6 +19,7 @@ class FollowerHost:
         self.database = database
         self.pool: ConnectionPool[Any] = ConnectionPool(
             database.url, min_size=1, max_size=SHARED_CONNECTIONS, open=False, timeout=10, name="followers",
+            reconnect_timeout=POOL_RECONNECT_TIMEOUT_S,
             kwargs={"autocommit": True})
         self.leases = LeaseManager(self.pool, followers, owner=owner)
         self.wakeups = LogWakeups(database, channels)

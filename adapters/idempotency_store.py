@@ -1,6 +1,7 @@
 """Idempotency keys in PostgreSQL: the first request with a key runs, every repeat gets its answer."""
 
 import json
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Any, Final
 
@@ -8,7 +9,7 @@ from psycopg import Connection
 from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool
 
-from adapters.database import READ_SCHEMA, Database
+from adapters.database import POOL_RECONNECT_TIMEOUT_S, READ_SCHEMA, Database
 from adapters.pool_retry import on_live_connection
 from commands.ports import IdempotencyClaim, StoredResponse
 
@@ -22,11 +23,17 @@ class PostgresIdempotencyStore:
     def __init__(self, database: Database, *, max_size: int = 2) -> None:
         self._pool: ConnectionPool[Connection[TupleRow]] = ConnectionPool(
             database.url, min_size=1, max_size=max_size, open=True, timeout=CHECKOUT_TIMEOUT_S,
-            kwargs={"autocommit": True}, name="idempotency")
+            kwargs={"autocommit": True}, name="idempotency",
+            reconnect_timeout=POOL_RECONNECT_TIMEOUT_S)
         self._table = f"{READ_SCHEMA}.idempotency_keys"
 
     def close(self) -> None:
         self._pool.close()
+
+    def connection(self) -> AbstractContextManager[Connection[TupleRow]]:
+        """A connection of this small pool, lent for other short writes of the command side (an operator's
+        retry or skip of a parked event), so they cost the process no connection of their own."""
+        return self._pool.connection()
 
     def claim(self, scope: str, key: str, request_hash: str) -> IdempotencyClaim:
         claim = on_live_connection(self._pool, lambda connection: self._claim(connection, scope, key, request_hash))

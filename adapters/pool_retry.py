@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 T = TypeVar("T")
 C = TypeVar("C", bound=psycopg.Connection[Any])
@@ -23,6 +23,8 @@ def on_live_connection(pool: ConnectionPool[C], work: Callable[[C], T]) -> T:
     try:
         with pool.connection() as connection:
             return work(connection)
+    except PoolTimeout:
+        raise  # no connection could be had at all: a second wait would only double the time to a 503
     except psycopg.OperationalError:
         pool.check()
         with pool.connection() as connection:

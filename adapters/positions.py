@@ -9,14 +9,14 @@ from psycopg.rows import TupleRow
 from psycopg.sql import SQL, Composed, Identifier
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from adapters.database import CONTEXT_SCHEMAS, READ_SCHEMA, Database
+from adapters.database import CONTEXT_SCHEMAS, POOL_RECONNECT_TIMEOUT_S, READ_SCHEMA, Database
 from adapters.follower_leases import LEASES
 from adapters.followers import DEADLINES_FOLLOWER, edge_name, read_models_follower
 from adapters.parked_events import PARKED
 from adapters.partitioned_log import PARTITION_SQL
 from adapters.pool_retry import on_live_connection
 from adapters.postgres_read_models import tracking_table
-from adapters.read_generations import live_generations
+from adapters.read_generations import live_generation
 from commands.deadlines import PaymentDeadlines
 from commands.policies import SAGA_EDGES
 from projections.model import ReadModel
@@ -189,17 +189,23 @@ def _owners(connection: psycopg.Connection[TupleRow]) -> dict[str, dict[int, str
 def platform_status(database: Database) -> PlatformStatus:
     """Read on a connection of its own (the CLI, tests); servers use a `StatusReader`."""
     with database.connect() as connection:
-        return _read_status(database, connection)
+        return _read_status(connection)
 
 
-def _read_status(database: Database, connection: psycopg.Connection[TupleRow]) -> PlatformStatus:
-    pairs = live_generations(database, ALL_MODELS.values())
+def _read_status(connection: psycopg.Connection[TupleRow]) -> PlatformStatus:
     # One snapshot for every figure: heads read first and positions read later would otherwise disagree
     # (a follower "behind" at the head, or past it) whenever events arrive in between.
     connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     connection.read_only = True
     with connection.transaction():
+        # On this connection: a status read opens none of its own (the process keeps to its budget).
+        pairs = [(model, live_generation(connection, model)) for model in ALL_MODELS.values()]
         return _status_in(connection, pairs)
+
+
+STATUS_TIMEOUT_S = 2.0
+"""A probe's wait for the status connection: readiness and metrics answer within seconds when the database is
+down (a load balancer's probe gives up after a few), instead of waiting out a request's patience."""
 
 
 class StatusReader:
@@ -209,8 +215,8 @@ class StatusReader:
     def __init__(self, database: Database) -> None:
         self.database = database
         self._pool: ConnectionPool[psycopg.Connection[TupleRow]] = ConnectionPool(
-            database.url, min_size=0, max_size=1, timeout=5, open=False, name="status",
-            kwargs={"autocommit": True, "connect_timeout": 3})
+            database.url, min_size=0, max_size=1, timeout=STATUS_TIMEOUT_S, open=False, name="status",
+            reconnect_timeout=POOL_RECONNECT_TIMEOUT_S, kwargs={"autocommit": True, "connect_timeout": 2})
         self._opened = False
 
     def _open(self) -> None:
@@ -220,7 +226,7 @@ class StatusReader:
 
     def read(self) -> PlatformStatus:
         self._open()
-        return on_live_connection(self._pool, lambda connection: _read_status(self.database, connection))
+        return on_live_connection(self._pool, _read_status)
 
     def reachable(self) -> bool:
         self._open()

@@ -4,7 +4,7 @@ from psycopg import Connection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
-from adapters.database import Database
+from adapters.database import POOL_RECONNECT_TIMEOUT_S, Database
 from queries.reading import Pool
 
 ReadPool = Pool
@@ -27,6 +27,7 @@ def read_only_pool(database: Database, *, min_size: int = 1, max_size: int = 8) 
         min_size=min_size,
         max_size=max_size,
         timeout=CHECKOUT_TIMEOUT_S,
+        reconnect_timeout=POOL_RECONNECT_TIMEOUT_S,
         open=True,
         name="read-only",
         kwargs={"autocommit": True, "row_factory": dict_row, "options": "-c default_transaction_read_only=on"},

@@ -14,6 +14,8 @@ from uuid import UUID
 from psycopg import Connection
 from psycopg.rows import dict_row
 
+from queries.reading import Pool, reading
+
 PARKED_TABLE: Final = "read.parked_events"
 
 
@@ -82,3 +84,17 @@ def parked_event(connection: Connection[Any], parked_id: int) -> ParkedEvent | N
         cursor.execute(f"SELECT {COLUMNS} FROM {PARKED_TABLE} WHERE id = %s", (parked_id,))
         row = cursor.fetchone()
     return None if row is None else ParkedEvent.of(row)
+
+
+class ParkedQueries:
+    """The query API's reads of parked events, on its read-only pool."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    def listed(self, follower: str | None = None, statuses: Sequence[ParkedStatus] = UNRESOLVED,
+               limit: int = 200) -> list[ParkedEvent]:
+        return reading(self._pool, lambda connection: parked_events(connection, follower, statuses, limit))
+
+    def get(self, parked_id: int) -> ParkedEvent | None:
+        return reading(self._pool, lambda connection: parked_event(connection, parked_id))

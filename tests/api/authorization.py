@@ -195,6 +195,17 @@ class World:
             self.private_ids.add(order_id)
         return order_id
 
+    def parked_event(self) -> str:
+        """A fresh event parked by the orders' read models (as a follower parks one), for retries and skips."""
+        with self.platform.database.connect() as connection:
+            found = connection.execute(
+                "INSERT INTO read.parked_events (follower, upstream, partition, notification_id, originator_id, "
+                "originator_version, topic, status, error, attempts) VALUES ('readmodels-from-orders', 'Orders', "
+                "0, %s, %s, 1, 'domain.order:Order.Placed', 'parked', 'ValueError: matrix', 3) RETURNING id",
+                (10_000_000 + self.serial(), self.received_order)).fetchone()
+        assert found is not None
+        return str(found[0])
+
     def fresh_pending_order(self) -> str:
         """The first customer's order, still waiting for its payment (a card whose bank never answers)."""
         order_id = self.place(FIRST_CUSTOMER, token="tok_timeout")

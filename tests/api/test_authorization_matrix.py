@@ -119,6 +119,14 @@ class Row:
 # -- the calls --------------------------------------------------------------------------------------------------
 
 
+def parked_event(world: World, identity: Identity, allowed: bool) -> Call:
+    return Call(params={"parked_id": world.parked_event()})
+
+
+def skip_parked_event(world: World, identity: Identity, allowed: bool) -> Call:
+    return Call(params={"parked_id": world.parked_event()}, json={"reason": "entered twice"})
+
+
 def product(world: World, identity: Identity, allowed: bool) -> Call:
     return Call(params={"product_id": world.product})
 
@@ -247,6 +255,8 @@ MATRIX: Final[list[Row]] = [
     Row(C, API, "POST", "/api/orders/{order_id:uuid}/cancel", ORDER_OWNER_OR_ADMIN, cancel_order, ok=202),
     Row(C, API, "POST", "/api/orders/{order_id:uuid}/receipt", ORDER_OWNER, confirm_receipt, ok=202),
     Row(C, API, "POST", "/api/couriers", ADMIN_ONLY, register_courier, ok=201),
+    Row(C, API, "POST", "/api/ops/parked/{parked_id:int}/retry", ADMIN_ONLY, parked_event, ok=202),
+    Row(C, API, "POST", "/api/ops/parked/{parked_id:int}/skip", ADMIN_ONLY, skip_parked_event, ok=202),
     Row(C, API, "GET", "/api/couriers/{courier_id:uuid}/assignment", COURIER_ITSELF_OR_ADMIN, courier),
     Row(C, API, "POST", "/api/couriers/{courier_id:uuid}/location", COURIER_ITSELF_OR_ADMIN, move_courier, ok=202),
     Row(C, API, "POST", "/api/shipments/{shipment_id:uuid}/delivered", CARRIER_OR_ADMIN, mark_delivered, ok=202),
@@ -263,6 +273,8 @@ MATRIX: Final[list[Row]] = [
     Row(Q, API, "GET", "/api/couriers", COURIERS_OWN_OR_ADMIN),
     Row(Q, API, "GET", "/api/couriers/{courier_id:uuid}", COURIER_ITSELF_OR_ADMIN, courier),
     Row(Q, API, "GET", "/api/audit/events", ADMIN_ONLY),
+    Row(Q, API, "GET", "/api/ops/parked", ADMIN_ONLY),
+    Row(Q, API, "GET", "/api/ops/parked/{parked_id:int}", ADMIN_ONLY, parked_event),
     Row(Q, API, "GET", "/api/audit/streams/{aggregate_id:uuid}", ADMIN_ONLY, order_stream_of_events),
     Row(Q, API, "GET", "/api/audit/streams/{aggregate_id:uuid}/state", ADMIN_ONLY, order_stream_of_events),
     Row(Q, API, "GET", "/api/audit/trace/{correlation_id:str}", ADMIN_ONLY, order_trace),
@@ -286,6 +298,7 @@ MATRIX: Final[list[Row]] = [
     Row(Q, PAGE, "GET", "/ops/products", ADMIN_ONLY),
     Row(Q, PAGE, "GET", "/ops/couriers", ADMIN_ONLY),
     Row(Q, PAGE, "GET", "/ops/status", ADMIN_ONLY),
+    Row(Q, PAGE, "GET", "/ops/parked", ADMIN_ONLY),
     Row(Q, PAGE, "GET", "/ops/audit", ADMIN_ONLY),
     Row(Q, PAGE, "GET", "/ops/audit/streams/{aggregate_id:str}", ADMIN_ONLY, order_stream_of_events),
     Row(Q, PAGE, "GET", "/ops/audit/streams/{aggregate_id:str}/state", ADMIN_ONLY, order_stream_of_events),
@@ -480,7 +493,8 @@ def http_paths() -> Iterator[Any]:
 def test_options_names_methods_to_anyone(world: World, app: App, path: str) -> None:
     client = world.commands if app is App.COMMANDS else world.queries
     served = {row.method for row in MATRIX if row.app is app and row.path == path}
-    concrete = PLACEHOLDER.sub(lambda match: world.product if "uuid" in match.group(0) else "x", path)
+    concrete = PLACEHOLDER.sub(lambda match: world.product if "uuid" in match.group(0)
+                              else "1" if ":int" in match.group(0) else "x", path)
     for identity in Identity:
         response = client.options(concrete, headers=world.bearer(identity))
         assert response.status_code == 204, (identity, response.text)

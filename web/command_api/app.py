@@ -11,6 +11,7 @@ from adapters.bootstrap import Platform
 from adapters.health import database_reachable
 from web.command_api.couriers import CourierCommands, ShipmentCommands
 from web.command_api.orders import OrderCommands
+from web.command_api.parked import ParkedCommands
 from web.command_api.products import ProductCommands
 from web.common import CommonPlugin, constant
 from web.docs import docs_assets_router, render_plugins
@@ -18,7 +19,7 @@ from web.observability import CommandMetricsMiddleware, ReadinessCheck
 from web.openapi_problems import document_problems
 from web.strict_input import MAX_BODY_BYTES
 
-COMMAND_CONTROLLERS = [ProductCommands, OrderCommands, CourierCommands, ShipmentCommands]
+COMMAND_CONTROLLERS = [ProductCommands, OrderCommands, CourierCommands, ShipmentCommands, ParkedCommands]
 
 
 class CommandApiPlugin(InitPluginProtocol):
@@ -37,6 +38,7 @@ class CommandApiPlugin(InitPluginProtocol):
             "place_order": constant(write.place_order),
             "idempotency": constant(self._platform.idempotency),
             "tokens": constant(self._platform.tokens),
+            "parked": constant(self._platform.parked),
         })
         return app_config
 

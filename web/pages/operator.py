@@ -1,4 +1,5 @@
-"""The operator's pages: the live orders board, products and stock, couriers on a map, projection status.
+"""The operator's pages: the live orders board, products and stock, couriers on a map, projection status, and
+the events the followers parked.
 
 Changes go to the command API from the browser (JSON forms); these handlers read, and each page's live part
 is a fragment that htmx re-fetches on a timer or when the page is told something changed.
@@ -17,6 +18,7 @@ from litestar.response import Template
 from commands.actor import Role
 from domain.order import OrderStatus
 from queries.pagination import MAX_LIMIT
+from queries.parked import UNRESOLVED, ParkedStatus
 from web.auth import requires
 from web.pages.reads import PageReads
 from web.pages.rendering import render
@@ -87,3 +89,10 @@ class OperatorPages(Controller):
             return render(request, "operator/status.html", fragment="operator/_status.html", status=None,
                           unavailable=str(error).strip(), status_code=503)
         return render(request, "operator/status.html", fragment="operator/_status.html", status=status)
+
+    @get("/parked", sync_to_thread=True)
+    def parked(self, request: HTMXRequest, pages: NamedDependency[PageReads],
+               resolved: Annotated[bool, QueryParameter()] = False) -> Template:
+        statuses = tuple(ParkedStatus) if resolved else UNRESOLVED
+        return render(request, "operator/parked.html", fragment="operator/_parked_rows.html",
+                      parked=pages.parked.listed(statuses=statuses), resolved=resolved)

@@ -11,6 +11,7 @@ from queries.couriers import CourierQueries
 from queries.dashboard import DashboardQueries
 from queries.event_store import EventStoreQueries
 from queries.orders import OrderQueries
+from queries.parked import ParkedQueries
 from queries.products import ProductQueries
 from queries.shipments import ShipmentQueries
 from web.pages.status import ProjectionStatus
@@ -25,6 +26,7 @@ class PageReads:
     audit: AuditQueries
     dashboard: DashboardQueries
     event_store: EventStoreQueries
+    parked: ParkedQueries
     status: ProjectionStatus
     tokens: TokenIssuer
     """Only for the demo login, which hands out ready-made identities."""
@@ -42,6 +44,7 @@ class PageReads:
             audit=AuditQueries(pool),
             dashboard=DashboardQueries(pool),
             event_store=EventStoreQueries(pool),
+            parked=ParkedQueries(pool),
             status=ProjectionStatus(read.database),
             tokens=TokenIssuer(read.settings.secret),
             secret=read.settings.secret,

@@ -13,6 +13,7 @@ from queries.audit import AuditQueries
 from queries.couriers import CourierQueries
 from queries.event_store import EventStoreQueries
 from queries.orders import OrderQueries
+from queries.parked import ParkedQueries
 from queries.products import ProductQueries
 from queries.shipments import ShipmentQueries
 from web.common import CommonPlugin, constant
@@ -23,13 +24,14 @@ from web.pages.plugin import PagesPlugin
 from web.query_api.audit import AuditController
 from web.query_api.couriers import CourierQueriesController
 from web.query_api.orders import OrderQueriesController
+from web.query_api.parked import ParkedQueriesController
 from web.query_api.products import ProductQueriesController
 from web.query_api.push import PushPlugin
 from web.query_api.shipments import ShipmentQueriesController
 from web.strict_input import MAX_BODY_BYTES
 
 QUERY_CONTROLLERS = [OrderQueriesController, ProductQueriesController, ShipmentQueriesController,
-                     CourierQueriesController, AuditController]
+                     CourierQueriesController, AuditController, ParkedQueriesController]
 
 
 class QueryApiPlugin(InitPluginProtocol):
@@ -48,6 +50,7 @@ class QueryApiPlugin(InitPluginProtocol):
             "courier_queries": constant(CourierQueries(pool)),
             "audit_queries": constant(AuditQueries(pool)),
             "event_store_queries": constant(EventStoreQueries(pool)),
+            "parked_queries": constant(ParkedQueries(pool)),
         })
         return app_config
 
