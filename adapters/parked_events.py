@@ -186,7 +186,8 @@ class ParkedEvents:
 
     def retry(self, parked_id: int, actor: str) -> ParkedEvent:
         """Ask the follower to process a parked event again (then what was held behind it)."""
-        return self._act(parked_id, actor, "retry", None, "status = 'retry'", (ParkedStatus.PARKED,))
+        return self._act(parked_id, actor, "retry", None, "status = 'retry', resolved_by = %(actor)s",
+                         (ParkedStatus.PARKED,))
 
     def retry_all(self, actor: str, follower: str | None = None) -> list[ParkedEvent]:
         return [self.retry(row.id, actor) for row in self.listed(follower, (ParkedStatus.PARKED,), limit=100_000)]

@@ -30,21 +30,23 @@ def client(platform: Platform) -> Iterator[TestClient[Any]]:
         yield test_client
 
 
-@pytest.fixture(scope="session")
+# Package-scoped: these worlds hold their connections (about 50 together) only while tests/api runs, not
+# through the end-to-end tests that follow, whose processes need PostgreSQL's connections for themselves.
+@pytest.fixture(scope="package")
 def history(pg_server: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
     """One recorded history for every query test: they only read, so they can share it."""
     with recorded_history(pg_server, tmp_path_factory.mktemp("history")) as recorded:
         yield recorded
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def history_client(history: History) -> Iterator[TestClient[Any]]:
     """The query API over the recorded history."""
     with TestClient(app=create_query_api(history.read)) as test_client:
         yield test_client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def world(pg_server: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """The authorization matrices' world (tests/api/authorization.py), shared by the HTTP and the gRPC one."""
     with authorization_world(pg_server, tmp_path_factory.mktemp("authorization")) as built:
