@@ -142,10 +142,13 @@ class SagaStep(EventSourcedProjection[UUID], ContextApplication):
         with message_context(correlation, f"{upstream}:{position}"):
             reaction: Reaction = getattr(self, method)
             decided = reaction(domain_event)
+            # A step that changed something is a line of the order's story (INFO, with its correlation id);
+            # the many facts a step looks at and leaves alone would only drown it out.
+            log.log(logging.INFO if decided else logging.DEBUG, "%s %s: %s -> %s", self.name, method,
+                    type(domain_event).__qualname__,
+                    ", ".join(type(aggregate).__name__ for aggregate in decided) or "nothing to do")
         for aggregate in decided:
             changed[aggregate.id] = aggregate
-        log.debug("%s %s: %s -> %s", self.name, method, type(domain_event).__qualname__,
-                  ", ".join(type(aggregate).__name__ for aggregate in decided) or "nothing to do")
 
     def _recorded_already(self, batch: Sequence[tuple[Any, Tracking]]) -> bool:
         last = {tracking.application_name: tracking.notification_id for _, tracking in batch}

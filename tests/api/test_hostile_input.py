@@ -21,6 +21,10 @@ ProductFactory = Callable[..., dict[str, Any]]
 NUL = "\u0000"
 
 
+UNKNOWN = "0b9c2a64-7d51-4d1e-9a36-5d0c1f1e2a33"
+"""An id nothing has: the body is refused before anyone looks for it."""
+
+
 def field_of(response: Any) -> str:
     errors = response.json().get("errors") or [{}]
     return str(errors[0].get("field"))
@@ -89,6 +93,17 @@ class TestNesting:
         assert_refused(response, 400)
         assert "nested" in response.json()["detail"]
 
+    @pytest.mark.parametrize(("method", "path"), [
+        ("POST", "/api/products"), ("PATCH", f"/api/products/{UNKNOWN}"), ("POST", f"/api/products/{UNKNOWN}/restock"),
+        ("POST", "/api/couriers"), ("POST", f"/api/couriers/{UNKNOWN}/location"),
+        ("POST", f"/api/orders/{UNKNOWN}/cancel"), ("POST", "/api/ops/parked/1/skip"),
+    ])
+    def test_every_json_endpoint_refuses_deep_nesting(self, client: TestClient[Any], admin: Headers,
+                                                      method: str, path: str) -> None:
+        body = "[" * 1000 + "]" * 1000
+        response = client.request(method, path, content=body, headers={**admin, "Content-Type": "application/json"})
+        assert_refused(response, 400)
+
     def test_brackets_inside_strings_do_not_count(self, client: TestClient[Any], alice: Headers,
                                                   create_product: ProductFactory) -> None:
         body = order_body(create_product()["id"])
@@ -103,6 +118,13 @@ class TestNumbers:
     def test_a_price_is_a_plain_bounded_decimal_string(self, client: TestClient[Any], admin: Headers,
                                                         price: str) -> None:
         response = client.post("/api/products", json={"sku": "P-1", "name": "Kopi", "price": price}, headers=admin)
+        assert_refused(response, 422, "price")
+
+    @pytest.mark.parametrize("price", ["1E+999999", "1e2", "1_000.00", "0", "1000000000.01"])
+    def test_a_renamed_or_repriced_product_keeps_to_the_same_rule(self, client: TestClient[Any], admin: Headers,
+                                                                  create_product: ProductFactory, price: str) -> None:
+        product = create_product()
+        response = client.patch(f"/api/products/{product['id']}", json={"price": price}, headers=admin)
         assert_refused(response, 422, "price")
 
     def test_a_price_as_a_json_number_is_refused(self, client: TestClient[Any], admin: Headers) -> None:

@@ -9,11 +9,14 @@ import time
 from decimal import Decimal
 from uuid import uuid4
 
+import pytest
+
 from adapters.bootstrap import open_platform, open_read_side
 from adapters.health import read_models_fresh
 from adapters.health_server import supervised_loops_healthy
 from adapters.settings import Settings
 from commands.ordering import RequestedItem
+from domain.errors import InvalidValue
 from domain.order import Order
 from domain.stock import Stock
 from domain.values import DeliveryAddress, OrderLine
@@ -54,8 +57,11 @@ def test_a_nul_stored_in_events_neither_stops_the_read_side_nor_readiness(settin
             shown = order_queries.get(poisoned_order.id)
             assert shown is not None
             assert shown["delivery"]["address"] == "Jl. Jaksa \ufffd 5"
-            product = ProductQueries(read.pool).get(poisoned_product.id)
-            assert product is not None
+            # The products model follows the inventory context on a runner of its own: wait for it too.
+            product_queries = ProductQueries(read.pool)
+            while (product := product_queries.get(poisoned_product.id)) is None:
+                assert time.monotonic() < deadline, "the product named with a NUL never reached the read models"
+                time.sleep(0.1)
             assert product["name"] == "Kopi \ufffd Tubruk"
             assert all(state.last_error is None for state in supervisor.states.values()), supervisor.states
             assert read_models_fresh(platform.status, max_lag_s=30.0)() is None
@@ -65,3 +71,16 @@ def test_a_nul_stored_in_events_neither_stops_the_read_side_nor_readiness(settin
 
         # A rebuild meets the same events: it must finish and agree with what the runners wrote.
         assert run_rebuild(settings, None, every=True, blue_green=True) == 0
+
+
+def test_a_price_stored_before_prices_were_bounded_refuses_the_order_naming_the_line(settings: Settings) -> None:
+    with open_platform(settings) as platform:
+        huge = Stock(sku="HUGE-1", name="Emas", price=Decimal("1E+999999"), initial_stock=50)
+        platform.write.inventory.save(huge)
+        tea, _ = platform.write.inventory.create_product("TEH-2", "Teh", "3.50", 10)
+        with pytest.raises(InvalidValue) as refused:
+            platform.write.place_order("alice", [RequestedItem(tea.id, 1), RequestedItem(huge.id, 10)], "tok_ok",
+                                       DeliveryAddress("Jl. Thamrin 1", -6.19, 106.82))
+        assert refused.value.field == "items[1].product_id"
+        # Nothing of the refused order was stored: the stock of both products is as it was.
+        assert platform.write.inventory.repository.get(tea.id).available == 10

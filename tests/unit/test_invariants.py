@@ -543,3 +543,19 @@ def test_the_retired_dispatchers_streams_replay_and_change_nothing() -> None:
 
     assert breached(checks) == set()
     assert checks[STREAMS_REPLAY].examined == 7  # stock, order, reservation, payment, courier, shipment, dispatcher
+
+
+def test_a_parked_or_held_event_is_a_breach_naming_how_to_see_it() -> None:
+    from queries.parked import ParkedEvent, ParkedStatus
+    from scripts.verify import nothing_parked
+
+    at = datetime(2026, 12, 1, 12, 0)
+    parked = ParkedEvent(id=7, follower="readmodels-from-orders", upstream="Orders", partition=1, notification_id=42,
+                         originator_id=UUID(int=1), originator_version=3, topic="domain.order:Order.Cancelled",
+                         status=ParkedStatus.PARKED, error="ValueError: no", traceback="", attempts=3, parked_at=at,
+                         updated_at=at, resolved_by=None, reason=None)
+    assert nothing_parked([]).holds
+    check = nothing_parked([parked])
+    assert not check.holds
+    assert check.details == ["readmodels-from-orders: Order.Cancelled of 00000000-0000-0000-0000-000000000001 at "
+                             "position 42 is parked (`logistics parked show 7`)"]
