@@ -127,7 +127,7 @@ class Customers:
         self.headers = {f"chaos-customer-{n}": bearer(tokens.issue("customer", f"chaos-customer-{n}"))
                         for n in range(1, count + 1)}
         self.placement = Placement()
-        self.receipts = Receipts(api_url)
+        self.receipts = Receipts(api_url, self.headers_of)
         self._local = threading.local()
 
     def _http(self) -> httpx.Client:
@@ -177,27 +177,32 @@ class Customers:
             return
         self.placement.record(PlacedOrder(UUID(answer.json()["order_id"]), customer, token), "", attempts - 1)
 
-    def delivered(self, order_id: UUID) -> None:
+    def headers_of(self, order_id: UUID) -> dict[str, str] | None:
+        """The customer's credentials for an order; None while its placement's answer has not come back (the
+        saga can deliver an order before a retried placement hears that it was accepted)."""
         placed = self.placement.accepted.get(order_id)
-        if placed is not None:  # another program's order on this database is none of our customers' business
-            self.receipts.expect(order_id, self.headers[placed.customer])
+        return None if placed is None else self.headers[placed.customer]
+
+    def delivered(self, order_id: UUID) -> None:
+        self.receipts.expect(order_id)
 
 
 class Receipts:
     """Customers at their doorsteps: each delivered order's receipt is confirmed, retried until it lands."""
 
-    def __init__(self, api_url: str) -> None:
+    def __init__(self, api_url: str, headers_of: Callable[[UUID], dict[str, str] | None]) -> None:
         self.api_url = api_url
+        self.headers_of = headers_of
         self.confirmed = 0
         self.failed: list[str] = []
-        self._due: list[tuple[float, str, dict[str, str]]] = []
+        self._due: list[tuple[float, UUID]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="receipts", daemon=True)
 
-    def expect(self, order_id: UUID, headers: dict[str, str]) -> None:
+    def expect(self, order_id: UUID) -> None:
         with self._lock:
-            heapq.heappush(self._due, (time.monotonic(), str(order_id), headers))
+            heapq.heappush(self._due, (time.monotonic(), order_id))
 
     def start(self) -> None:
         self._thread.start()
@@ -218,12 +223,15 @@ class Receipts:
                     due = heapq.heappop(self._due) if self._due and self._due[0][0] <= time.monotonic() else None
                 if due is None:
                     continue
-                _, order_id, headers = due
-                if not self._settled(http, order_id, headers):
+                _, order_id = due
+                if not self._settled(http, order_id):
                     with self._lock:
-                        heapq.heappush(self._due, (time.monotonic() + 0.5, order_id, headers))
+                        heapq.heappush(self._due, (time.monotonic() + 0.5, order_id))
 
-    def _settled(self, http: httpx.Client, order_id: str, headers: dict[str, str]) -> bool:
+    def _settled(self, http: httpx.Client, order_id: UUID) -> bool:
+        headers = self.headers_of(order_id)
+        if headers is None:
+            return False  # its customer has not heard back yet
         try:
             answer = http.post(f"/api/orders/{order_id}/receipt", headers=headers)
         except httpx.TransportError:
