@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +36,8 @@ from scripts.chaos_report import (
     ChaosReport,
     MessageTally,
     compare_with_rebuild,
+    count_messages,
+    count_orders,
     fault_record,
     outbox_ids,
     read_model_orders,
@@ -72,8 +74,8 @@ class ChaosConfig:
 
 
 @contextmanager
-def fresh_database(config: ChaosConfig, work: Path) -> Iterator[tuple[Database, object | None]]:
-    """The database to run on, and the private server to restart (None when it is someone else's server)."""
+def fresh_database(config: ChaosConfig, work: Path) -> Iterator[tuple[Database, Callable[[], None] | None]]:
+    """The database to run on, and how to restart its server (None when it is someone else's server)."""
     if config.database_url:
         server = Database.from_url(config.database_url)
         database = create_database(server, f"logistics_chaos_{uuid4().hex[:10]}")
@@ -86,7 +88,7 @@ def fresh_database(config: ChaosConfig, work: Path) -> Iterator[tuple[Database, 
 
         private = PrivateServer(work / "pg")
         try:
-            yield private.database, private
+            yield private.database, private.restart
         finally:
             private.close()
 
@@ -146,7 +148,7 @@ def run_chaos(config: ChaosConfig, console: Console | None = None) -> ChaosRepor
     with ExitStack() as stack:
         work = config.log_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="chaos-")))
         work.mkdir(parents=True, exist_ok=True)
-        database, private = stack.enter_context(fresh_database(config, work))
+        database, restart_postgres = stack.enter_context(fresh_database(config, work))
         migrate(database)
         exchange = f"chaos.{uuid4().hex[:10]}"
         tally = stack.enter_context(exchange_consumer(config.amqp_url, exchange))
@@ -170,8 +172,8 @@ def run_chaos(config: ChaosConfig, console: Console | None = None) -> ChaosRepor
         customers.receipts.start()
         stack.callback(customers.receipts.stop)
 
-        restart = getattr(private, "restart", None)
-        injector = FaultInjector(deployment, restart, lambda line: console.print(f"  [magenta]fault[/] {line}"))
+        injector = FaultInjector(deployment, restart_postgres,
+                                 lambda line: console.print(f"  [magenta]fault[/] {line}"))
         outcomes: list[FaultOutcome] = []
         first_order = threading.Event()
         t0 = [0.0]
@@ -201,30 +203,10 @@ def run_chaos(config: ChaosConfig, console: Console | None = None) -> ChaosRepor
         customers.receipts.stop()
         deployment.stop()
 
-        store = read_store(database)
-        in_views = read_model_orders(database)
-        placement = customers.placement
-        report.answers_202 = placement.answers_202
-        report.accepted = len(accepted)
-        report.refused = placement.refused
-        report.placement_retries = placement.retries
-        report.in_event_store = len(accepted & store.orders)
-        report.in_read_models = len(accepted & in_views)
-        report.lost_from_store = sorted(str(i) for i in accepted - store.orders)
-        report.lost_from_read_models = sorted(str(i) for i in (accepted & store.orders) - in_views)
-        report.doubled = store.doubled
-        report.stuck = sorted(str(i) for i in (accepted & store.orders) - store.final)
-        report.final = len(accepted & store.final)
-        report.received, report.cancelled = final_counts(database, accepted)
+        count_orders(report, database, customers.placement)
+        count_messages(report, database, tally)
         report.deliveries = couriers.deliveries
         report.receipt_failures = customers.receipts.failed
-        outbox, unpublished = outbox_ids(database)
-        copies = tally.snapshot()
-        report.outbox_rows, report.outbox_unpublished = len(outbox), unpublished
-        report.messages_received = sum(copies.values())
-        report.distinct_messages_received = len(copies)
-        report.lost_messages = len(outbox - set(copies))
-        report.duplicate_copies = report.messages_received - report.distinct_messages_received
         report.faults = [fault_record(outcome) for outcome in outcomes]
         report.unplanned_exits = {name: process.unplanned_exits for name, process in deployment.processes.items()}
         console.print("comparing the read models with a rebuild, then running logistics verify")
@@ -234,15 +216,6 @@ def run_chaos(config: ChaosConfig, console: Console | None = None) -> ChaosRepor
         report.verify_exit_code, report.verify_output = run_verify(env)
     report.total_s = time.monotonic() - began
     return report
-
-
-def final_counts(database: Database, orders: set[UUID]) -> tuple[int, int]:
-    with database.connect() as connection:
-        rows = connection.execute("SELECT originator_id, topic FROM orders.orders_events "
-                                  "WHERE topic LIKE '%:Order.Received' OR topic LIKE '%:Order.Cancelled'").fetchall()
-    received = sum(1 for order_id, topic in rows if order_id in orders and str(topic).endswith(".Received"))
-    cancelled = sum(1 for order_id, topic in rows if order_id in orders and str(topic).endswith(".Cancelled"))
-    return received, cancelled
 
 
 def settle(database: Database, accepted: set[UUID], tally: MessageTally, limit_s: float, console: Console) -> None:

@@ -18,11 +18,13 @@ from rich.table import Table
 
 from adapters.database import READ_SCHEMA, Database
 from adapters.messaging import Message
+from adapters.postgres_read_models import doc_table, rows_table, tracking_table
 from adapters.postgres_rebuild import EventLogs, compare, replay, tracking_positions, write_fold
 from adapters.read_generations import abandon, live_generation, next_generation
 from projections.models import ALL_MODELS
 from projections.replay import ModelFold, NoProgress
 from scripts.chaos_faults import READY_LIMIT_S, FaultOutcome
+from scripts.chaos_load import Placement
 
 FINAL_TOPICS = (".Received", ".Cancelled")
 PER_ORDER_STREAMS = (("orders.orders_events", "Order."), ("payments.payments_events", "Payment."),
@@ -130,8 +132,6 @@ def compare_with_rebuild(database: Database) -> list[ModelComparison]:
 
 
 def _table_pair(role: str, model_name: str, live: int, scratch: int) -> tuple[Any, Any]:
-    from adapters.postgres_read_models import doc_table, rows_table, tracking_table
-
     model = ALL_MODELS[model_name]
     name = {"tracking": tracking_table, "documents": doc_table, "rows": rows_table}[role]
     return (SQL("{0}.{1}").format(Identifier(READ_SCHEMA), Identifier(name(model, live))),
@@ -207,6 +207,41 @@ class ChaosReport:
         path.write_bytes(self.to_json() + b"\n")
 
 
+def count_orders(report: ChaosReport, database: Database, placement: Placement) -> None:
+    """Accepted orders against the store and the read models: lost, doubled, stuck, how they ended."""
+    accepted = set(placement.accepted)
+    store = read_store(database)
+    in_views = read_model_orders(database)
+    report.answers_202 = placement.answers_202
+    report.accepted = len(accepted)
+    report.refused = placement.refused
+    report.placement_retries = placement.retries
+    report.in_event_store = len(accepted & store.orders)
+    report.in_read_models = len(accepted & in_views)
+    report.lost_from_store = sorted(str(i) for i in accepted - store.orders)
+    report.lost_from_read_models = sorted(str(i) for i in (accepted & store.orders) - in_views)
+    report.doubled = store.doubled
+    report.stuck = sorted(str(i) for i in (accepted & store.orders) - store.final)
+    report.final = len(accepted & store.final)
+    with database.connect() as connection:
+        rows = connection.execute("SELECT originator_id, topic FROM orders.orders_events "
+                                  "WHERE topic LIKE '%:Order.Received' OR topic LIKE '%:Order.Cancelled'").fetchall()
+    ours = [str(topic) for order_id, topic in rows if order_id in accepted]
+    report.received = sum(1 for topic in ours if topic.endswith(".Received"))
+    report.cancelled = sum(1 for topic in ours if topic.endswith(".Cancelled"))
+
+
+def count_messages(report: ChaosReport, database: Database, tally: MessageTally) -> None:
+    """Outbox rows against what the runner's consumer received: lost messages, duplicate copies."""
+    outbox, unpublished = outbox_ids(database)
+    copies = tally.snapshot()
+    report.outbox_rows, report.outbox_unpublished = len(outbox), unpublished
+    report.messages_received = sum(copies.values())
+    report.distinct_messages_received = len(copies)
+    report.lost_messages = len(outbox - set(copies))
+    report.duplicate_copies = report.messages_received - report.distinct_messages_received
+
+
 def fault_record(outcome: FaultOutcome) -> dict[str, Any]:
     return {"kind": outcome.kind, "planned_s": outcome.planned_s, "started_s": outcome.started_s,
             "outage_s": outcome.outage_s, "ready_s": outcome.ready_s, "worst_ready_s": outcome.worst_ready_s,
@@ -246,7 +281,7 @@ def render(report: ChaosReport, console: Console) -> None:
         ("unplanned exits", str(sum(len(codes) for codes in report.unplanned_exits.values())),
          _shown([f"{name}: {codes}" for name, codes in report.unplanned_exits.items() if codes])),
         ("logistics verify", "clean" if report.verify_exit_code == 0 else f"exit {report.verify_exit_code}", ""),
-        ("settled after the last order", f"{report.settled_s:.0f} s", f"whole run {report.total_s:.0f} s"),
+        ("quiet after the last order and fault", f"{report.settled_s:.0f} s", f"whole run {report.total_s:.0f} s"),
     ]
     for row in rows:
         table.add_row(*row)
