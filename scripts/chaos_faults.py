@@ -202,8 +202,10 @@ class FaultInjector:
                 self.deployment.kill_and_restart(hit[0])
             elif fault.kind == "rabbitmq-restart":
                 rabbitmqctl("stop_app")
-                time.sleep(BROKER_DOWN_S)
-                rabbitmqctl("start_app")
+                try:
+                    time.sleep(BROKER_DOWN_S)
+                finally:  # whatever happens, the broker does not stay down
+                    rabbitmqctl("start_app")
                 rabbitmqctl("await_startup")
             elif fault.kind == "postgres-restart":
                 if self.restart_postgres is None:
