@@ -4,6 +4,8 @@ Fault tests and the chaos runner restart it; the shared server everyone else use
 """
 
 import atexit
+import contextlib
+import subprocess
 from pathlib import Path
 
 from adapters.database import Database, create_database
@@ -35,5 +37,9 @@ class PrivateServer:
         self._pg_ctl("restart")
 
     def close(self) -> None:
+        # The wheel's cleanup stops only the postmaster it started itself; after a restart that one is gone and
+        # the running server would be left behind, so stop whichever runs first.
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._pg_ctl("stop")
         self._server.cleanup()
         atexit.unregister(self._server._cleanup)  # stopped already; at exit it would only log to closed streams
