@@ -1,11 +1,14 @@
 """The composition root: builds the platform's object graph from settings, and takes it down again."""
 
 import logging
+import random
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
+import psycopg
 from eventsourcing.persistence import InfrastructureFactory, Mapper
 from eventsourcing.utils import Environment
 
@@ -74,8 +77,39 @@ def locate_database(settings: Settings) -> Database:
     return replace(database, typed_events=settings.typed_events)
 
 
+MIGRATE_ATTEMPTS: Final = 8
+
+
 def migrate(database: Database) -> None:
-    """Create schemas and every table; idempotent, safe to run concurrently, and the only place that runs DDL."""
+    """Create schemas and every table; idempotent, safe to run concurrently, and the only place that runs DDL.
+
+    A process starting beside running ones migrates under their writes: `CREATE INDEX IF NOT EXISTS` takes a
+    share lock on its table even when the index exists, several tables per transaction, while a writer holds one
+    of them and waits for another (the events table's exclusive lock). PostgreSQL then ends one of the two; when
+    it is the migration, it is tried again, so that a restarted process comes up instead of exiting.
+    """
+    for attempt in range(1, MIGRATE_ATTEMPTS + 1):
+        try:
+            _migrate(database)
+            return
+        except Exception as error:
+            if attempt == MIGRATE_ATTEMPTS or not _deadlocked(error):
+                raise
+            log.warning("migration deadlocked with running writers (attempt %d of %d); trying again",
+                        attempt, MIGRATE_ATTEMPTS)
+            time.sleep(random.uniform(0.1, 0.5) * attempt)
+
+
+def _deadlocked(error: BaseException | None) -> bool:
+    # The library wraps psycopg's error in its own OperationalError; the cause says what happened.
+    while error is not None:
+        if isinstance(error, psycopg.errors.DeadlockDetected):
+            return True
+        error = error.__cause__
+    return False
+
+
+def _migrate(database: Database) -> None:
     create_schemas(database)
     env = database.eventsourcing_env(pool_size=1, max_overflow=0, create_table=True)
     with database.connect() as connection, migration_lock(connection):

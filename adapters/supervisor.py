@@ -24,6 +24,10 @@ Loop = Callable[[threading.Event], None]
 INITIAL_BACKOFF_S = 0.2
 MAX_BACKOFF_S = 10.0
 HEALTHY_AFTER_S = 30.0
+"""A run this long resets the backoff and the count of failures in a row."""
+RECOVERED_AFTER_S = 5.0
+"""A restarted loop running this long is no longer failing (readiness): a database restart fails every loop a few
+times within a second; waiting HEALTHY_AFTER_S would keep a process that works again unready for half a minute."""
 
 
 FAILING_AFTER = 3
@@ -41,8 +45,8 @@ class TaskState:
     """Failures since the loop last ran for HEALTHY_AFTER_S without failing."""
 
     def failing(self, now: float) -> bool:
-        """Whether the loop keeps failing: FAILING_AFTER failures in a row and no healthy run since."""
-        healthy_now = self.running and self.started_at is not None and now - self.started_at >= HEALTHY_AFTER_S
+        """Whether the loop keeps failing: FAILING_AFTER failures in a row and no run of RECOVERED_AFTER_S since."""
+        healthy_now = self.running and self.started_at is not None and now - self.started_at >= RECOVERED_AFTER_S
         return self.failures_in_a_row >= FAILING_AFTER and not healthy_now
 
 

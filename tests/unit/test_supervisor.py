@@ -7,7 +7,7 @@ from collections.abc import Callable
 import httpx
 
 from adapters.health_server import serve_health, supervised_loops_healthy
-from adapters.supervisor import FAILING_AFTER, HEALTHY_AFTER_S, Supervisor, TaskState
+from adapters.supervisor import FAILING_AFTER, HEALTHY_AFTER_S, RECOVERED_AFTER_S, Supervisor, TaskState
 
 
 def eventually(condition: Callable[[], bool], limit_s: float = 10.0) -> None:
@@ -57,3 +57,13 @@ def test_a_loop_running_well_again_is_healthy_even_after_failures() -> None:
 
     assert not recovered.failing(now)
     assert crash_looping.failing(now)
+
+
+def test_a_loop_back_after_a_database_restart_is_ready_within_seconds_not_after_a_long_healthy_run() -> None:
+    # A database restart fails every loop FAILING_AFTER times within a second; once it runs again, the process
+    # must say it is ready long before HEALTHY_AFTER_S (the chaos runner allows 30 s from the fault).
+    now = time.monotonic()
+    back = TaskState("x", running=True, started_at=now - RECOVERED_AFTER_S - 0.1, failures_in_a_row=FAILING_AFTER)
+
+    assert RECOVERED_AFTER_S < HEALTHY_AFTER_S
+    assert not back.failing(now)
