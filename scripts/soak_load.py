@@ -4,7 +4,8 @@ Orders are placed at `rate` per second by a few HTTP clients. A slot the clients
 of its time is skipped rather than caught up in a burst, so the achieved rate says what the platform sustained.
 Couriers are `scripts.simulate`'s, fast-forwarded so that a trip takes a tick or two. The customers learn of a
 delivery from the admin firehose (the frame that says DELIVERED) and confirm receipt at once, which frees the
-courier; the same firehose gives each order's push latency, HTTP answer -> first frame about it.
+courier; the same firehose gives each order's push latency, HTTP answer -> first frame about it. Orders in flight
+while the firehose was down are asked for their receipt directly every few seconds until it is given.
 """
 
 import json
@@ -46,9 +47,10 @@ TRIP_S: Final = 4.0
 """A courier's round: the tick it notices the assignment, the step, the delivery, the receipt, the next dispatch."""
 COURIER_HEADROOM: Final = 1.5
 CUSTOMERS: Final = 20
-RECEIPT_SWEEP_AFTER_S: Final = 30.0
-"""An order without a receipt this long after its answer is tried directly (its DELIVERED frame may be lost)."""
-RECEIPT_SWEEP_MOST: Final = 200
+RECEIPT_CLIENTS: Final = 8
+"""Receipts in parallel: a courier stays busy until its customer confirms, so receipts must never queue."""
+RECEIPT_SWEEP_EVERY_S: Final = 10.0
+RECEIPT_SWEEP_MOST: Final = 50
 
 
 def couriers_for(rate: float) -> int:
@@ -73,6 +75,8 @@ class _Order:
     """perf_counter at the HTTP answer."""
     first_frame: float | None = None
     delivered: bool = False
+    suspect: bool = False
+    """In flight while the firehose was down: its DELIVERED frame may be lost, so its receipt is tried directly."""
 
 
 class PushTracker:
@@ -128,11 +132,22 @@ class PushTracker:
         with self._lock:
             self._orders.pop(order_id, None)
 
-    def overdue(self, older_than_s: float, most: int) -> list[tuple[str, dict[str, str]]]:
-        cutoff = time.perf_counter() - older_than_s
+    def suspect_all(self) -> None:
+        """The firehose was down: any order in flight may have missed its DELIVERED frame."""
+        with self._lock:
+            for order in self._orders.values():
+                order.suspect = True
+
+    def suspects(self, most: int) -> list[tuple[str, dict[str, str]]]:
         with self._lock:
             return [(order_id, order.headers) for order_id, order in self._orders.items()
-                    if order.answered is not None and order.answered < cutoff][:most]
+                    if order.suspect and order.answered is not None][:most]
+
+    def suspect(self, order_id: str) -> None:
+        """Its receipt failed: the sweep tries it again."""
+        with self._lock:
+            if order_id in self._orders:
+                self._orders[order_id].suspect = True
 
     @property
     def in_flight(self) -> int:
@@ -172,6 +187,7 @@ class Firehose:
                 log.warning("the firehose closed (%s); reconnecting", closed.rcvd)
                 self._stats.reconnects.add()
                 self._reconnect()
+                self._tracker.suspect_all()
                 continue
             arrived = time.perf_counter()  # before decoding: decoding is the client's cost
             frame = json.loads(text)
@@ -214,8 +230,9 @@ class OrderLoad:
         self._stop = threading.Event()
         self._slots = threading.BoundedSemaphore(PLACING_CLIENTS)
         self._http = httpx.Client(base_url=api_url, timeout=30, trust_env=False,
-                                  limits=httpx.Limits(max_connections=PLACING_CLIENTS + 4))
+                                  limits=httpx.Limits(max_connections=PLACING_CLIENTS + RECEIPT_CLIENTS))
         self._pool = ThreadPoolExecutor(max_workers=PLACING_CLIENTS, thread_name_prefix="soak-order")
+        self._receipt_pool = ThreadPoolExecutor(max_workers=RECEIPT_CLIENTS, thread_name_prefix="soak-receipt")
         self._threads = [threading.Thread(target=self._pace, name="soak-pacer", daemon=True),
                          threading.Thread(target=self._receipts, name="soak-receipts", daemon=True)]
 
@@ -228,6 +245,7 @@ class OrderLoad:
         for thread in self._threads:
             thread.join(30)
         self._pool.shutdown(wait=True)
+        self._receipt_pool.shutdown(wait=True, cancel_futures=True)
         self._http.close()
 
     def _pace(self) -> None:
@@ -264,17 +282,18 @@ class OrderLoad:
         last_sweep = time.monotonic()
         while not self._stop.wait(0.1):
             for order_id, headers in self._tracker.take_deliveries():
-                self._confirm(order_id, headers)
-            if time.monotonic() - last_sweep > RECEIPT_SWEEP_AFTER_S / 3:
+                self._receipt_pool.submit(self._confirm, order_id, headers)
+            if time.monotonic() - last_sweep > RECEIPT_SWEEP_EVERY_S:
                 last_sweep = time.monotonic()
-                for order_id, headers in self._tracker.overdue(RECEIPT_SWEEP_AFTER_S, RECEIPT_SWEEP_MOST):
-                    self._confirm(order_id, headers)
+                for order_id, headers in self._tracker.suspects(RECEIPT_SWEEP_MOST):
+                    self._receipt_pool.submit(self._confirm, order_id, headers)
 
     def _confirm(self, order_id: str, headers: dict[str, str]) -> None:
         try:
             answer = self._http.post(f"/api/orders/{order_id}/receipt", headers=headers)
         except httpx.HTTPError as error:
             self._stats.errors.add()
+            self._tracker.suspect(order_id)
             log.warning("receipt of %s: %s", order_id, error)
             return
         if answer.status_code == 202:
@@ -283,8 +302,10 @@ class OrderLoad:
         elif answer.status_code == 409 and "CANCELLED" in problem_detail(answer):
             self._stats.cancelled.add()
             self._tracker.settled(order_id)
-        elif answer.status_code != 409:  # 409: not delivered yet, the sweep tries again
+        elif answer.status_code != 409:  # 409: not delivered yet; its frame, or the next sweep, comes later
             self._stats.errors.add()
+            if answer.status_code >= 500 or answer.status_code == 429:
+                self._tracker.suspect(order_id)
             log.warning("receipt of %s: %s %s", order_id, answer.status_code, problem_detail(answer))
 
 
