@@ -149,13 +149,15 @@ def report_soak(result: SoakResult) -> int:
     per_process = Table(title=f"Per process over {result.ran_s / 60:.1f} min (warm-up "
                               f"{warm_up_s(result.config.duration_s):.0f} s)")
     for column in ("process", "RSS after warm-up MiB", "RSS at end MiB", "growth", "peak MiB", "open fds first",
-                   "open fds last", "PG connections max"):
+                   "open fds last", "PG connections max", "CPU cores"):
         per_process.add_column(column, justify="left" if column == "process" else "right")
     for growth in verdict.memory:
         rows = [p for sample in samples for p in sample.processes if p.name == growth.process]
+        span_s = samples[-1].elapsed_s - samples[0].elapsed_s
+        cores = f"{(rows[-1].cpu_s - rows[0].cpu_s) / span_s:.2f}" if span_s > 0 else "-"
         per_process.add_row(growth.process, f"{growth.baseline_bytes / MIB:.1f}", f"{growth.end_bytes / MIB:.1f}",
                             f"{growth.growth:+.1%}", f"{growth.peak_bytes / MIB:.1f}", str(rows[0].open_fds),
-                            str(rows[-1].open_fds), str(max(p.pg_connections for p in rows)))
+                            str(rows[-1].open_fds), str(max(p.pg_connections for p in rows)), cores)
     console.print(per_process)
     latencies = result.load.tracker.all_latencies_ms
     platform = Table(title="The platform")

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 
 from scripts.soak_sampler import ProcessSample, Sample
 
-COLUMNS: Final = ("elapsed_s", "process", "pid", "alive", "rss_mib", "open_fds", "pg_connections", "lag_s",
+COLUMNS: Final = ("elapsed_s", "process", "pid", "alive", "rss_mib", "open_fds", "pg_connections", "cpu_s", "lag_s",
                   "lag_events", "relay_unsent", "relay_oldest_unsent_s", "push_frames", "push_p50_ms",
                   "push_p99_ms", "placed", "received")
 MIB: Final = 2**20
@@ -29,7 +29,7 @@ def write_csv(samples: list[Sample], path: Path) -> None:
             for process in sample.processes:
                 writer.writerow([
                     f"{sample.elapsed_s:.1f}", process.name, process.pid, int(process.alive),
-                    f"{process.rss_bytes / MIB:.1f}", process.open_fds, process.pg_connections,
+                    f"{process.rss_bytes / MIB:.1f}", process.open_fds, process.pg_connections, f"{process.cpu_s:.1f}",
                     f"{platform.lag_s:.2f}", platform.lag_events, platform.relay_unsent,
                     f"{platform.relay_oldest_unsent_s:.2f}", sample.push_frames, f"{sample.push_p50_ms:.1f}",
                     f"{sample.push_p99_ms:.1f}", sample.placed, sample.received])

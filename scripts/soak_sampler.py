@@ -22,6 +22,8 @@ class ProcessSample:
     rss_bytes: int
     open_fds: int
     pg_connections: int
+    cpu_s: float = 0.0
+    """CPU seconds (user + system) since it started: the interval's share says which process bounds the rate."""
 
 
 @dataclass(frozen=True)
@@ -46,20 +48,22 @@ class Sample:
     received: int
 
 
-def _process_tree(pid: int) -> tuple[bool, int, int]:
-    """Whether it runs, and its resident bytes and open descriptors with its children's."""
+def _process_tree(pid: int) -> tuple[bool, int, int, float]:
+    """Whether it runs, and its resident bytes, open descriptors and CPU seconds with its children's."""
     try:
         root = psutil.Process(pid)
         if root.status() == psutil.STATUS_ZOMBIE:
-            return False, 0, 0
-        rss, fds = 0, 0
+            return False, 0, 0, 0.0
+        rss, fds, cpu = 0, 0, 0.0
         for process in (root, *root.children(recursive=True)):
             with process.oneshot():
                 rss += process.memory_info().rss
                 fds += process.num_fds()
-        return True, rss, fds
+                times = process.cpu_times()
+                cpu += times.user + times.system
+        return True, rss, fds, cpu
     except psutil.NoSuchProcess:
-        return False, 0, 0
+        return False, 0, 0, 0.0
 
 
 def _connections(database: Database) -> dict[int, int]:
@@ -76,8 +80,8 @@ def sample_processes(database: Database, processes: dict[str, int]) -> list[Proc
     connections = _connections(database)
     samples = []
     for name, pid in processes.items():
-        alive, rss, fds = _process_tree(pid)
-        samples.append(ProcessSample(name, pid, alive, rss, fds, connections.get(pid, 0)))
+        alive, rss, fds, cpu = _process_tree(pid)
+        samples.append(ProcessSample(name, pid, alive, rss, fds, connections.get(pid, 0), cpu))
     return samples
 
 
