@@ -151,6 +151,20 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
                             "(default %(default)s)")
     chaos.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON here")
     chaos.add_argument("--log-dir", type=Path, help="keep the processes' logs here (default: a temporary folder)")
+    soak = commands.add_parser("soak", help="the split deployment under a steady load for minutes: memory, "
+                               "descriptors, connections, lag and push latency sampled; exit 1 on growth or lag")
+    soak.add_argument("--server-url", default=orders.get_default("server_url"),
+                      help="a PostgreSQL server where a fresh database may be created and dropped")
+    soak.add_argument("--amqp-url", default=relay.get_default("amqp_url"))
+    soak.add_argument("--rate", type=_positive_float, default=50.0, help="orders per second (default %(default)s)")
+    length = soak.add_mutually_exclusive_group()
+    length.add_argument("--minutes", type=_positive_float, default=10.0,
+                        help="how long the load runs, fractions allowed (default %(default)s)")
+    length.add_argument("--seconds", type=_positive_float, help="how long the load runs, in seconds")
+    soak.add_argument("--sample-s", type=_positive_float, default=10.0,
+                      help="seconds between samples (default %(default)s)")
+    soak.add_argument("--couriers", type=_positive_int, help="(default: as many as the rate needs)")
+    soak.add_argument("--out", type=Path, help="where soak.csv and soak.png go (default ./soak-<timestamp>/)")
 
     api_url = f"http://127.0.0.1:{settings.port}"
     simulate = commands.add_parser("simulate", help="drive the platform over its API as simulated clients would")
@@ -330,6 +344,18 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Se
                                       repeat=args.repeat, couriers=args.couriers, amqp_url=args.amqp_url,
                                       database_url=args.database_url, settle_s=args.settle_s,
                                       log_dir=args.log_dir), args.json)
+    elif args.command == "soak":
+        import logging
+
+        from scripts.simulate import quiet_http_logs
+        from scripts.soak import SoakConfig, default_out, report_soak, run_soak
+
+        quiet_http_logs()
+        logging.getLogger("scripts.simulate").setLevel(logging.WARNING)  # a line per delivery would bury the samples
+        return report_soak(run_soak(SoakConfig(
+            server_url=args.server_url, amqp_url=args.amqp_url, rate=args.rate,
+            duration_s=args.seconds if args.seconds is not None else args.minutes * 60,
+            out=args.out or default_out(), sample_s=args.sample_s, couriers=args.couriers)))
     elif args.command == "simulate":
         from adapters.tokens import TokenIssuer
         from scripts.simulate import SimulationConfig, parse_point, quiet_http_logs, run_couriers
