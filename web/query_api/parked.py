@@ -63,11 +63,11 @@ class ParkedQueriesController(Controller):
         self, parked_queries: NamedDependency[ParkedQueries],
         follower: Annotated[str | None, QueryParameter(max_length=100, pattern=PLAIN_TEXT,
                                                        description="e.g. readmodels-from-orders")] = None,
-        status: Annotated[StatusName | None, QueryParameter(
+        status: Annotated[ParkedStatus | None, QueryParameter(
             description="only this status; by default the unresolved ones (parked, held and retry)")] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200,
     ) -> ParkedEventList:
-        statuses = (ParkedStatus(status),) if status else UNRESOLVED
+        statuses = (status,) if status else UNRESOLVED
         return ParkedEventList(items=[parked_view(row) for row in parked_queries.listed(follower, statuses, limit)])
 
     @get("/{parked_id:int}", operation_id="GetParkedEvent", sync_to_thread=True, raises=[NotFoundException],
