@@ -47,7 +47,7 @@ class PlatformStatusCollector(Collector):
     """Projection and saga lag, and the relay's backlog, read from the database at each scrape."""
 
     def __init__(self, status: "StatusReader") -> None:
-        self._status = status
+        self.status = status
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         # Registering asks for the metric names; answering from here keeps registration free of database work.
@@ -60,7 +60,7 @@ class PlatformStatusCollector(Collector):
         readable = GaugeMetricFamily("logistics_status_readable",
                                      "1 when the positions and backlogs could be read from the database at this scrape")
         try:
-            status = self._status.read()
+            status = self.status.read()
         except (psycopg.Error, PoolTimeout):
             # The database is down or out of connections: say so, and keep every other metric scrapeable.
             readable.add_metric([], 0)
@@ -95,15 +95,20 @@ class PlatformStatusCollector(Collector):
         yield oldest
 
 
-_installed: set[str] = set()
+_collector: PlatformStatusCollector | None = None
 
 
 def install_platform_metrics(status: "StatusReader") -> None:
-    """Register the database-backed collector once per process (several apps may share a process)."""
+    """Register the database-backed collector once per process (several apps may share a process); it reads
+    through the status reader given last, so a process that opens a platform again (tests do, one after the
+    other) is never left scraping a closed one."""
+    global _collector
     from commands.base import ContextApplication
 
     if count_recorded_events not in ContextApplication.observers:
         ContextApplication.observers.append(count_recorded_events)
-    if "status" not in _installed:
-        REGISTRY.register(PlatformStatusCollector(status))
-        _installed.add("status")
+    if _collector is None:
+        _collector = PlatformStatusCollector(status)
+        REGISTRY.register(_collector)
+    else:
+        _collector.status = status

@@ -88,7 +88,7 @@ def test_a_healthy_history_holds_and_a_forged_confirmation_does_not(
     code, out = verify(capsys)
 
     assert code == 0, out
-    assert "all 8 invariants hold" in out
+    assert "all 9 invariants hold" in out
     assert "✗" not in out
 
     # The orders context records a confirmation that neither inventory nor payments ever backed.
@@ -102,7 +102,7 @@ def test_a_healthy_history_holds_and_a_forged_confirmation_does_not(
     assert code == 1
     assert f"✗ {CONFIRMED_BACKED}: 3 breaches" in out
     assert f"order {forged.id} (CONFIRMED): 0 Payment.Authorized" in out
-    assert "1 of 8 invariants breached" in out
+    assert "1 of 9 invariants breached" in out
 
 
 def test_stuck_orders_are_judged_by_the_deadline_option(write: WriteSide, capsys: pytest.CaptureFixture[str]) -> None:
