@@ -179,11 +179,20 @@ def test_a_payment_deadline_fires_after_a_worker_restart(database: Database, tmp
         stack.wait_for(order_id, lambda _: _deadline_recorded(database, order_id))
         stack.worker.process.kill()  # the deadline is due in ~4 s and nobody is running to fire it
         stack.worker.process.wait()
-        time.sleep(5)
+        # Restart only once the deadline has passed while nobody was there to fire it.
+        stack.wait_for(order_id, lambda _: _deadline_passed(database, order_id, timeout_s=4))
         assert stack.order(order_id).status is OrderStatus.PENDING
         stack.restart_worker(kill=False)
         order = stack.wait_for_status(order_id, OrderStatus.CANCELLED)
         assert order.cancel_reason is CancelReason.PAYMENT_TIMEOUT
+
+
+def _deadline_passed(database: Database, order_id: UUID, timeout_s: float) -> bool:
+    with database.connect() as connection:
+        row = connection.execute("SELECT requested_at + %s * interval '1 second' < now() "
+                                 "FROM payments.paymentdeadlines_awaiting WHERE order_id = %s",
+                                 (timeout_s, order_id)).fetchone()
+    return bool(row and row[0])
 
 
 def _deadline_recorded(database: Database, order_id: UUID) -> bool:
