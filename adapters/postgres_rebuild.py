@@ -173,12 +173,18 @@ class RebuildResult:
 def rebuild_lock(database: Database, models: Sequence[ReadModel]) -> Iterator[None]:
     """Only one rebuild of a model at a time: a second one would drop the first one's generation."""
     with database.connect() as connection:
-        for model in models:
-            row = connection.execute("SELECT pg_try_advisory_lock(%s, %s)",
-                                     (REBUILD_LOCK_SPACE, _lock_key(model))).fetchone()
-            if not (row and row[0]):
-                raise RebuildInProgress(f"another rebuild of {model.name} is running")
-        yield  # the locks go with the session
+        try:
+            for model in models:
+                row = connection.execute("SELECT pg_try_advisory_lock(%s, %s)",
+                                         (REBUILD_LOCK_SPACE, _lock_key(model))).fetchone()
+                if not (row and row[0]):
+                    raise RebuildInProgress(f"another rebuild of {model.name} is running")
+            yield  # a session that dies takes its locks with it
+        finally:
+            # Given back before the connection closes: a closed session's backend lets go of its locks only
+            # once it has exited, a moment after the client has moved on, and the next rebuild would find them.
+            if not connection.closed and not connection.broken:
+                connection.execute("SELECT pg_advisory_unlock_all()")
 
 
 def _lock_key(model: ReadModel) -> int:
