@@ -6,26 +6,23 @@ Each test looks at one of the things a person complained about and saves screens
 tests/artifacts/ (console-*.png). Chromium is Debian's, as in test_ui.py.
 """
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from adapters.database import Database, drop_database
 from adapters.tokens import TokenIssuer
 from scripts.processes import ROOT, RunningProcess, logistics_process
+from tests.browser.conftest import wait_for
 from tests.conftest import fresh_database
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SECRET = "console-test-secret-that-is-long-enough-for-hs256"
 ARTIFACTS = ROOT / "tests" / "artifacts"
 WAIT_MS = 20_000
@@ -36,16 +33,6 @@ CENTRE = (-6.2000, 106.8166)
 Headers = dict[str, str]
 
 expect.set_options(timeout=WAIT_MS)
-
-
-def wait_for(check: Callable[[], Any], what: str, limit_s: float = 30.0) -> Any:
-    deadline = time.monotonic() + limit_s
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.2)
 
 
 @dataclass
@@ -117,18 +104,6 @@ def tell_the_story(running: RunningProcess, http: httpx.Client) -> Story:
         story.call("POST", f"/api/couriers/{free['id']}/location", story.auth("courier", free["id"]),
                    {"lat": -6.1750 + step * 0.0002, "lng": 106.8400})
     return story
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium is required at {CHROMIUM}: apt-get install -y chromium chromium-driver")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def signed_in(browser: Browser, story: Story, role: str, subject: str,

@@ -9,8 +9,6 @@ parked event is resolved, by name, in the audit of operators' actions.
 
 import sys
 import textwrap
-import time
-from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,18 +18,17 @@ from uuid import UUID
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from adapters.bootstrap import build_write_side
 from adapters.database import Database, drop_database
 from adapters.tokens import TokenIssuer
 from scripts.processes import logistics_process
+from tests.browser.conftest import wait_for
 from tests.conftest import fresh_database, make_settings
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SECRET = "parked-test-secret-that-is-long-enough-for-hs256"
 ORDERS_FOLLOWER = "readmodels-from-orders"
 NEWER_CODE = '''
@@ -44,26 +41,6 @@ NEWER_CODE = '''
         class Noted(_Order.Event):
             note: str
 '''
-
-
-def wait_for(check: Callable[[], Any], what: str, limit_s: float = 60.0) -> Any:
-    deadline = time.monotonic() + limit_s
-    while not (value := check()):
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.25)
-    return value
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium is required at {CHROMIUM}: apt-get install -y chromium chromium-driver")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def write_newer_event(database: Database, data_dir: Path, newer_code: Path, order_id: UUID, version: int) -> None:
@@ -112,14 +89,17 @@ def test_an_operator_sees_a_parked_event_and_retries_it_after_the_fix(
             product = http.post("/api/products", headers=admin, json={
                 "sku": "TEH-P", "name": "Teh Botol", "price": "5000.00", "initial_stock": 10}).json()
             first = place("poisoned-customer")
-            cancelled = wait_for(lambda: order(first).get("status") == "CANCELLED" and order(first), "a declined order")
+            cancelled = wait_for(lambda: order(first).get("status") == "CANCELLED" and order(first),
+                                 "a declined order", limit_s=60)
             write_newer_event(database, tmp_path / "data", newer_code, UUID(first), int(cancelled["order_version"]) + 1)
 
-            parked = wait_for(lambda: http.get("/api/ops/parked", headers=admin).json()["items"], "the parked event")
+            parked = wait_for(lambda: http.get("/api/ops/parked", headers=admin).json()["items"],
+                              "the parked event", limit_s=60)
             assert [(item["follower"], item["status"]) for item in parked] == [(ORDERS_FOLLOWER, "parked")], parked
             assert "newer_order_events" in parked[0]["error"], parked[0]["error"]
             second = place("another-customer")
-            wait_for(lambda: order(second).get("status") == "CANCELLED", "another customer's order, past the poison")
+            wait_for(lambda: order(second).get("status") == "CANCELLED",
+                     "another customer's order, past the poison", limit_s=60)
 
         # The fix deployed: the same platform, restarted with the newer code importable.
         with logistics_process(["run"], {**env, "PYTHONPATH": str(newer_code)}, tmp_path) as running, \

@@ -9,23 +9,21 @@ Playwright's Python client; Playwright's own browser downloads are never used. A
 test rather than skipping it.
 """
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from adapters.database import Database
 from adapters.tokens import TokenIssuer
 from scripts.processes import ROOT, RunningProcess, logistics_process
+from tests.browser.conftest import wait_for
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SECRET = "browser-test-secret-that-is-long-enough-for-hs256"
 ARTIFACTS = ROOT / "tests" / "artifacts"
 WAIT_MS = 30_000
@@ -49,31 +47,9 @@ def platform(database: Database, tmp_path: Path) -> Iterator[RunningProcess]:
         yield running
 
 
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium is required at {CHROMIUM}: apt-get install -y chromium chromium-driver")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
 def shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"ui-{name}.png"), full_page=True)
-
-
-def wait_for(check: Any, what: str, limit_s: float = 30.0) -> Any:
-    deadline = time.monotonic() + limit_s
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.2)
 
 
 class Api:
