@@ -30,7 +30,15 @@ from adapters.database import Database, create_database, drop_database
 from adapters.tokens import TokenIssuer
 from commands.orders import Orders
 from scripts.bench_orders import SECRET
-from scripts.bench_push import FirehoseClient, PushMeasurement, _delete_exchange, _measure, _settle, percentile
+from scripts.bench_push import (
+    FirehoseClient,
+    PushMeasurement,
+    _delete_exchange,
+    _measure,
+    _settle,
+    bench_order,
+    percentile,
+)
 from scripts.bench_saga import _events_by_order
 from scripts.connection_sampler import ConnectionSampler
 from scripts.cpu_meter import cpu_spent, read_cpu
@@ -116,13 +124,7 @@ def bench_pipeline(server_url: str, amqp_url: str, count: int, concurrency: int,
                                  limits=httpx.Limits(max_connections=64)) as http, \
                     Progress(console=Console(stderr=True), transient=True) as progress:
                 admin = tokens.issue("admin", "bench")
-                product = http.post("/api/products", headers={"Authorization": f"Bearer {admin}"}, json={
-                    "sku": "PIPE-1", "name": "Pipeline item", "price": "1.00", "initial_stock": 1_000_000})
-                product.raise_for_status()
-                customer = {"Authorization": f"Bearer {tokens.issue('customer', 'bench-customer')}"}
-                body: dict[str, object] = {
-                    "items": [{"product_id": product.json()["id"], "quantity": 1}], "payment": {"token": "tok_ok"},
-                    "delivery": {"address": "Jl. Benchmark 1", "lat": -6.2, "lng": 106.8}}
+                customer, body = bench_order(http, tokens, "PIPE-1", "Pipeline item")
                 cpu_before = read_cpu(database)
                 order_ids, started_wall, result.placing_s = _burst(http, customer, body, count, concurrency,
                                                                     progress)

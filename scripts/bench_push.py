@@ -121,6 +121,20 @@ def _written_at(database: Database, outbox_ids: list[int]) -> dict[int, float]:
     return {int(row[0]): float(row[1]) for row in rows}
 
 
+def bench_order(http: httpx.Client, tokens: TokenIssuer, sku: str, name: str) -> tuple[dict[str, str],
+                                                                                    dict[str, object]]:
+    """A product with stock for any run, and a bench customer's headers and order body for one of it."""
+    admin = {"Authorization": f"Bearer {tokens.issue('admin', 'bench')}"}
+    product = http.post("/api/products", headers=admin, json={
+        "sku": sku, "name": name, "price": "1.00", "initial_stock": 1_000_000})
+    product.raise_for_status()
+    customer = {"Authorization": f"Bearer {tokens.issue('customer', 'bench-customer')}"}
+    body: dict[str, object] = {
+        "items": [{"product_id": product.json()["id"], "quantity": 1}], "payment": {"token": "tok_ok"},
+        "delivery": {"address": "Jl. Benchmark 1", "lat": -6.2, "lng": 106.8}}
+    return customer, body
+
+
 def _measure(rate: float, duration_s: float, http: httpx.Client, customer: dict[str, str], body: dict[str, object],
              firehose: FirehoseClient, database: Database, progress: Progress) -> PushMeasurement:
     count = max(1, round(rate * duration_s))
@@ -180,13 +194,7 @@ def bench_push(server_url: str, amqp_url: str, rates: list[float], duration_s: f
                                  limits=httpx.Limits(max_connections=_PLACING_CLIENTS)) as http, \
                     Progress(console=Console(stderr=True), transient=True) as progress:
                 admin = tokens.issue("admin", "bench")
-                product = http.post("/api/products", headers={"Authorization": f"Bearer {admin}"}, json={
-                    "sku": "PUSH-1", "name": "Push item", "price": "1.00", "initial_stock": 1_000_000})
-                product.raise_for_status()
-                customer = {"Authorization": f"Bearer {tokens.issue('customer', 'bench-customer')}"}
-                body: dict[str, object] = {
-                    "items": [{"product_id": product.json()["id"], "quantity": 1}], "payment": {"token": "tok_ok"},
-                    "delivery": {"address": "Jl. Benchmark 1", "lat": -6.2, "lng": 106.8}}
+                customer, body = bench_order(http, tokens, "PUSH-1", "Push item")
                 firehose = FirehoseClient(query_api.base_url.replace("http://", "ws://") + f"/ws?token={admin}")
                 try:
                     for rate in rates:
