@@ -587,14 +587,16 @@ def run_verify(settings: "Settings", stuck_after_s: float | None = None, console
     stuck_after = timedelta(seconds=stuck_after_s if stuck_after_s is not None
                             else settings.payment_timeout_s + STUCK_MARGIN_S)
     try:
-        loaded = load_events(locate_database(settings))
+        database = locate_database(settings)
+        loaded = load_events(database)
+        parked = load_parked(database)
     except Exception as error:  # the store itself is unreadable (no tables, no server): say so, plainly
         console.print(Text(f"cannot read the event store ({type(error).__name__}: {error}); "
                            "`logistics migrate` sets it up", style="bold red"))
         return EXIT_UNREADABLE
     checks = check_invariants(loaded.events, now=datetime.now(UTC), stuck_after=stuck_after,
                               undecodable=loaded.undecodable, dispatch_index=loaded.dispatch_index)
-    checks.append(nothing_parked(load_parked(locate_database(settings))))
+    checks.append(nothing_parked(parked))
     report(checks, console, len(loaded.events))
     return EXIT_HOLDS if all(check.holds for check in checks) else EXIT_BREACHED
 
