@@ -242,14 +242,15 @@ def set_tracking(connection: psycopg.Connection[TupleRow], model: ReadModel, gen
 
 
 def _lock_statements(pairs: Sequence[tuple[ReadModel, int]]) -> list[Composed]:
-    """Locks in the order the live projector takes them (model by model, tracking first), so no deadlock."""
+    """Locks in the order the live projector takes its writing locks, so that no deadlock is possible: model by
+    model, its documents, then its rows, then its tracking (a batch writes a model's position after its data)."""
     statements = []
     for model, generation in pairs:
-        # Tracking stays readable (positions for `logistics status`); the projector's writes to it wait.
-        statements.append(SQL("LOCK TABLE {0} IN EXCLUSIVE MODE").format(_table(tracking_table(model, generation))))
         data = _data_tables(model, generation)
         if data:
             statements.append(SQL("LOCK TABLE {0} IN ACCESS EXCLUSIVE MODE").format(SQL(", ").join(data)))
+        # Tracking stays readable (positions for `logistics status`); the projector's writes to it wait.
+        statements.append(SQL("LOCK TABLE {0} IN EXCLUSIVE MODE").format(_table(tracking_table(model, generation))))
     return statements
 
 
