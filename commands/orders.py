@@ -5,9 +5,9 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
-from commands.actor import Actor, Role
 from commands.base import ContextApplication, retry_on_conflict
 from commands.errors import NotFound
+from domain.identity import Actor, Role
 from domain.order import CancelReason, Order
 from domain.values import DeliveryAddress, OrderLine
 

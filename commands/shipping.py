@@ -15,12 +15,12 @@ from eventsourcing.application import ProcessingEvent
 from eventsourcing.persistence import Recording
 from eventsourcing.popo import POPOFactory
 
-from commands.actor import Actor, Role
 from commands.base import Changed, ContextApplication, fold_events, retry_on_conflict
 from commands.dispatch_index import RECORDING_KWARG, MemoryDispatchIndex, changes_of
 from commands.errors import ConcurrencyConflict, Forbidden, NotFound
 from commands.ports import DispatchIndex
 from domain.base import causation_id_var, message_context
+from domain.identity import Actor, Role
 from domain.shipping import Courier, Shipment, ShipmentStatus, nearest_available
 from domain.values import DeliveryAddress, GeoPoint
 

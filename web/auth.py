@@ -19,7 +19,7 @@ from litestar.middleware.base import DefineMiddleware
 from litestar.types import ASGIApp, Guard
 
 from adapters.tokens import ALGORITHM
-from commands.actor import Actor, Role
+from domain.identity import Actor, Role
 
 PUBLIC_PATHS: Final = ("^/schema", "^/health", "^/metrics", "^/static", "^/login", "^/logout", "^/$")
 TOKEN_COOKIE: Final = "logistics_token"

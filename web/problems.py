@@ -2,6 +2,7 @@
 
 import logging
 import re
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import psycopg
@@ -15,8 +16,8 @@ from litestar.plugins.problem_details import (
     ProblemDetailsPlugin,
 )
 
-from commands.errors import AlreadyExists, ConcurrencyConflict, Forbidden, NotFound
 from domain.errors import InvalidTransition, InvalidValue
+from queries.errors import NotFound
 from queries.pagination import InvalidQuery
 
 log = logging.getLogger(__name__)
@@ -75,25 +76,16 @@ def _field_name(key: object) -> object:
     return key.removeprefix("$.") if isinstance(key, str) else key
 
 
+def not_found(kind: str, detail: str) -> ProblemDetailsException:
+    return problem(404, "not-found", f"{kind.capitalize()} not found", detail)
+
+
 def _not_found(exc: NotFound) -> ProblemDetailsException:
-    return problem(404, "not-found", f"{exc.kind.capitalize()} not found", str(exc))
-
-
-def _already_exists(exc: AlreadyExists) -> ProblemDetailsException:
-    return problem(409, "already-exists", f"{exc.kind.capitalize()} already exists", str(exc),
-                   existing_id=str(exc.entity_id))
+    return not_found(exc.kind, str(exc))
 
 
 def _invalid_transition(exc: InvalidTransition) -> ProblemDetailsException:
     return problem(409, "invalid-state", "Not possible in the current state", str(exc))
-
-
-def _conflict(exc: ConcurrencyConflict) -> ProblemDetailsException:
-    return problem(409, "concurrency-conflict", "Concurrent modification", str(exc))
-
-
-def _forbidden(exc: Forbidden) -> ProblemDetailsException:
-    return problem(403, "forbidden", "Forbidden", str(exc))
 
 
 def _invalid_query(exc: InvalidQuery) -> ProblemDetailsException:
@@ -140,19 +132,21 @@ def _unexpected(exc: Exception) -> ProblemDetailsException:
     return problem(500, "internal", "Internal Server Error", "the server failed; the request may be retried")
 
 
-def problem_details_plugin() -> ProblemDetailsPlugin:
+ProblemMapping = Mapping[type[Exception], Callable[[Any], ProblemDetailsException]]
+"""How an app's own exceptions become problems (the command API adds its services' refusals)."""
+
+
+def problem_details_plugin(more: ProblemMapping | None = None) -> ProblemDetailsPlugin:
     return ProblemDetailsPlugin(ProblemDetailsConfig(
         enable_for_all_http_exceptions=True,
         exception_to_problem_detail_map={
+            **(more or {}),
             HTTPException: _http_problem,
             ValidationException: _validation,
             NotAuthorizedException: _unauthenticated,
             InvalidValue: _invalid_value,
             NotFound: _not_found,
-            AlreadyExists: _already_exists,
             InvalidTransition: _invalid_transition,
-            ConcurrencyConflict: _conflict,
-            Forbidden: _forbidden,
             InvalidQuery: _invalid_query,
             IdempotencyKeyReused: _key_reused,
             IdempotentRequestInProgress: _in_progress,

@@ -17,10 +17,10 @@ from adapters.bootstrap import migrate, runner_env
 from adapters.database import Database, create_schemas
 from adapters.dispatch_index import DispatchIndexRecorder, IndexSnapshot, fill_dispatch_index
 from adapters.read_database import read_only_pool
-from commands.actor import Actor, Role
 from commands.base import ContextApplication
 from commands.policies import ShippingPolicies
 from commands.shipping import SWEEP_CAUSATION, Shipping
+from domain.identity import Actor, Role
 from domain.order import Order
 from domain.shipping import Courier, CourierStatus, Dispatcher, Shipment, ShipmentStatus
 from domain.values import DeliveryAddress, OrderLine

@@ -10,9 +10,9 @@ import pytest
 from adapters.bootstrap import WriteSide, build_write_side, migrate
 from adapters.database import CONTEXT_SCHEMAS, READ_SCHEMA, Database
 from adapters.settings import Settings
-from commands.actor import Actor, Role
 from commands.errors import AlreadyExists, NotFound
 from domain.base import message_context
+from domain.identity import Actor, Role
 from domain.order import Order, OrderStatus
 from domain.values import DeliveryAddress, OrderLine
 

@@ -26,8 +26,8 @@ from adapters.parked_events import PARKED_ACTIONS, NotParked, ParkedEvents
 from adapters.postgres_rebuild import rebuild_in_place
 from adapters.settings import Settings
 from adapters.supervisor import Supervisor
-from commands.actor import Actor, Role
 from commands.policies import InventoryPolicies
+from domain.identity import Actor, Role
 from domain.reservation import StockReservation
 from domain.values import DeliveryAddress, OrderLine
 from projections.models import ALL_MODELS

@@ -17,7 +17,7 @@ from adapters.messaging import Message
 from adapters.settings import Settings
 from adapters.tokens import TokenIssuer
 from queries.push_hub import ViewChange
-from web.common import CommonPlugin
+from web.baseline import BaselinePlugin
 from web.query_api.push import PushPlugin, RedactQueryTokens
 
 
@@ -36,7 +36,7 @@ def read(settings: Settings, broker: InProcessBroker) -> Iterator[ReadSide]:
 
 def push_app(read: ReadSide, capacity: int) -> tuple[Litestar, PushPlugin]:
     plugin = PushPlugin(read, capacity=capacity)
-    return Litestar(plugins=[plugin, CommonPlugin(read.settings.secret)]), plugin
+    return Litestar(plugins=[plugin, BaselinePlugin(read.settings.secret)]), plugin
 
 
 def view_change(outbox_id: int, entity: str = "o-1") -> ViewChange:

@@ -10,7 +10,7 @@ import pytest
 from adapters.bootstrap import WriteSide, build_write_side, migrate
 from adapters.database import Database
 from adapters.settings import Settings
-from commands.actor import Actor, Role
+from domain.identity import Actor, Role
 from domain.order import Order, OrderStatus
 from domain.values import DeliveryAddress, OrderLine
 from scripts.cli import main

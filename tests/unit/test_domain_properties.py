@@ -37,10 +37,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from commands.actor import Actor, Role
 from commands.errors import NotFound
 from commands.shipping import Shipping
 from domain.errors import DomainError, InsufficientStock, InvalidTransition, InvalidValue, ProductDiscontinued
+from domain.identity import Actor, Role
 from domain.order import FINAL_STATUSES, CancelReason, Order, OrderStatus
 from domain.payment import Payment, PaymentStatus
 from domain.reservation import ReservationStatus, StockReservation

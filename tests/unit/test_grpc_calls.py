@@ -13,9 +13,9 @@ from eventsourcing.persistence import InterfaceError as StoreInterfaceError
 from eventsourcing.persistence import OperationalError as StoreOperationalError
 
 from adapters.tokens import TokenIssuer
-from commands.actor import Actor, Role
 from commands.errors import AlreadyExists, ConcurrencyConflict, Forbidden, NotFound
 from domain.errors import InvalidTransition, InvalidValue, ProductDiscontinued
+from domain.identity import Actor, Role
 from domain.order import OrderCannotBeCancelled
 from queries.pagination import InvalidCursor, InvalidQuery
 from web.grpc_api.calls import Refusal, authenticate, bearer_token, request_id, status_of

@@ -9,11 +9,12 @@ from litestar.plugins import InitPluginProtocol
 
 from adapters.bootstrap import Platform
 from adapters.health import database_reachable
+from web.baseline import BaselinePlugin, constant
 from web.command_api.couriers import CourierCommands, ShipmentCommands
 from web.command_api.orders import OrderCommands
 from web.command_api.parked import ParkedCommands
+from web.command_api.problems import COMMAND_PROBLEMS
 from web.command_api.products import ProductCommands
-from web.common import CommonPlugin, constant
 from web.docs import docs_assets_router, render_plugins
 from web.observability import CommandMetricsMiddleware, ReadinessCheck
 from web.openapi_problems import document_problems
@@ -54,8 +55,8 @@ def create_command_api(platform: Platform, schema_path: str = "/schema", *, alon
         request_max_body_size=MAX_BODY_BYTES,
         # Ready when the database is: commands never wait for the broker (the outbox does), so a broker outage
         # must not take the command API out of a load balancer's rotation.
-        plugins=[CommandApiPlugin(platform), CommonPlugin(platform.settings.secret, readiness=(
-            database_reachable(platform.status), *extra_readiness))],
+        plugins=[CommandApiPlugin(platform), BaselinePlugin(platform.settings.secret, readiness=(
+            database_reachable(platform.status), *extra_readiness), problems=COMMAND_PROBLEMS)],
         middleware=[CommandMetricsMiddleware()],
         openapi_config=OpenAPIConfig(title="Logistics command API", version="0.1.0", path=schema_path,
                                      description="Commands for orders, products, stock, couriers and shipments. "

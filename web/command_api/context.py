@@ -7,8 +7,8 @@ from uuid import UUID, uuid4
 
 from litestar import Request
 
-from commands.actor import Actor
 from domain.base import message_context
+from domain.identity import Actor
 
 REQUEST_ID_HEADER = "X-Request-ID"
 

@@ -10,8 +10,8 @@ from litestar.params import FromPath, JSONBody
 from litestar.security.jwt import Token
 
 from adapters.tokens import TokenIssuer
-from commands.actor import Actor, Role
 from commands.shipping import Shipping
+from domain.identity import Actor, Role
 from web.auth import requires
 from web.command_api.context import actor_of, command_context
 from web.command_api.schemas import (

@@ -11,10 +11,10 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody
 from litestar.security.jwt import Token
 
-from commands.actor import Actor, Role
 from commands.ordering import PlaceOrderHandler, RequestedItem
 from commands.orders import Orders
 from commands.ports import IdempotencyStore
+from domain.identity import Actor, Role
 from domain.values import DeliveryAddress
 from web.auth import requires
 from web.command_api.context import actor_of, command_context

@@ -9,9 +9,9 @@ from litestar.params import FromPath, JSONBody
 from litestar.security.jwt import Token
 
 from adapters.parked_events import NotParked, ParkedEvents, UnknownParkedEvent
-from commands.actor import Actor, Role
 from commands.errors import NotFound
 from domain.errors import InvalidTransition
+from domain.identity import Actor, Role
 from queries.parked import ParkedEvent
 from web.auth import requires
 from web.command_api.schemas import Command

@@ -9,8 +9,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.security.jwt import Token
 
-from commands.actor import Actor, Role
 from commands.inventory import Inventory
+from domain.identity import Actor, Role
 from domain.stock import Stock
 from web.auth import requires
 from web.command_api.context import command_context

@@ -28,10 +28,10 @@ from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
 from prometheus_client import Counter, Histogram
 
-from commands.actor import Actor, Role
 from commands.errors import AlreadyExists, ConcurrencyConflict, Forbidden, NotFound
 from domain.base import message_context
 from domain.errors import InvalidTransition, InvalidValue
+from domain.identity import Actor, Role
 from queries.pagination import InvalidQuery
 from web.auth import TokenRejected, verify_token
 from web.command_api.idempotency import IDEMPOTENCY_KEY_HEADER

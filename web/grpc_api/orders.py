@@ -17,11 +17,11 @@ from uuid import UUID, uuid4
 import msgspec
 from litestar import Response
 
-from commands.actor import Role
 from commands.errors import NotFound
 from commands.ordering import PlaceOrderHandler, RequestedItem
 from commands.orders import Orders
 from commands.ports import IdempotencyStore
+from domain.identity import Role
 from domain.order import MAX_ORDER_LINES
 from domain.values import DeliveryAddress
 from queries.orders import OrderQueries

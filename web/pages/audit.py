@@ -10,7 +10,7 @@ from litestar.params import FromPath, QueryParameter
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
-from commands.actor import Role
+from domain.identity import Role
 from queries.audit import CONTEXTS, as_utc
 from queries.event_store import AggregateAt
 from queries.pagination import MAX_LIMIT, InvalidQuery

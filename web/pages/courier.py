@@ -8,7 +8,7 @@ from litestar.di import NamedDependency
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
-from commands.actor import Role
+from domain.identity import Role
 from web.auth import requires
 from web.pages.customer import actor_of
 from web.pages.errors import PageNotFound

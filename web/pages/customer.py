@@ -13,7 +13,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
-from commands.actor import Actor, Role
+from domain.identity import Actor, Role
 from queries.pagination import MAX_LIMIT
 from web.auth import requires
 from web.pages.errors import PageNotFound

@@ -15,7 +15,7 @@ from litestar.params import QueryParameter
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
-from commands.actor import Role
+from domain.identity import Role
 from domain.order import OrderStatus
 from queries.pagination import MAX_LIMIT
 from queries.parked import UNRESOLVED, ParkedStatus

@@ -8,7 +8,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from adapters.bootstrap import ReadSide
-from web.common import constant
+from web.baseline import constant
 from web.pages.audit import AuditPages
 from web.pages.courier import CourierPages
 from web.pages.customer import CustomerPages, OrderPage

@@ -13,7 +13,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 from markupsafe import Markup
 
-from commands.actor import Actor
+from domain.identity import Actor
 
 NOTHING: Final = "\u2013"  # an en dash: "no value" in tables
 TEMPLATES_DIR: Final = Path(__file__).resolve().parents[1] / "templates"

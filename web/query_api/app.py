@@ -16,7 +16,7 @@ from queries.orders import OrderQueries
 from queries.parked import ParkedQueries
 from queries.products import ProductQueries
 from queries.shipments import ShipmentQueries
-from web.common import CommonPlugin, constant
+from web.baseline import BaselinePlugin, constant
 from web.docs import SchemaSource, render_plugins
 from web.observability import ReadinessCheck
 from web.openapi_problems import document_problems
@@ -63,7 +63,7 @@ def create_query_api(read: ReadSide, docs_source: SchemaSource | None = None,
         logging_config=None,  # the process's own logging (adapters.logging_setup) stays in charge
         request_max_body_size=MAX_BODY_BYTES,
         plugins=[QueryApiPlugin(read), PushPlugin(read), PagesPlugin(read),
-                 CommonPlugin(read.settings.secret, readiness=(
+                 BaselinePlugin(read.settings.secret, readiness=(
                      database_reachable(read.status), broker_reachable(read.broker),
                      read_models_fresh(read.status, read.settings.ready_max_lag_s), *extra_readiness))],
         openapi_config=OpenAPIConfig(title="Logistics query API", version="0.1.0",

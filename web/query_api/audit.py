@@ -10,10 +10,10 @@ from litestar.exceptions import NotFoundException
 from litestar.openapi.spec import Example
 from litestar.params import FromPath, Parameter, QueryParameter
 
-from commands.actor import Role
-from commands.errors import NotFound
+from domain.identity import Role
 from queries import audit, event_store
 from queries.audit import AuditQueries
+from queries.errors import NotFound
 from queries.event_store import EventStoreQueries
 from queries.pagination import MAX_LIMIT
 from web.auth import requires

@@ -9,10 +9,10 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.openapi.spec import Example
 from litestar.params import FromPath, QueryParameter
 
-from commands.actor import Role
-from commands.errors import NotFound
+from domain.identity import Role
 from domain.shipping import CourierStatus
 from queries.couriers import CourierQueries
+from queries.errors import NotFound
 from web.auth import requires
 from web.query_api.examples import COURIER_DOC, COURIER_PAGE
 from web.query_api.orders import ActorRequest

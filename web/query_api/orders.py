@@ -9,9 +9,9 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, QueryParameter
 from litestar.security.jwt import Token
 
-from commands.actor import Actor, Role
-from commands.errors import NotFound
+from domain.identity import Actor, Role
 from domain.order import OrderStatus
+from queries.errors import NotFound
 from queries.orders import OrderQueries
 from web.auth import requires
 from web.query_api.parameters import Cursor, Limit

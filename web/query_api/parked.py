@@ -9,8 +9,8 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, QueryParameter
 
-from commands.actor import Role
-from commands.errors import NotFound
+from domain.identity import Role
+from queries.errors import NotFound
 from queries.parked import UNRESOLVED, ParkedEvent, ParkedQueries, ParkedStatus
 from web.auth import requires
 from web.strict_input import PLAIN_TEXT

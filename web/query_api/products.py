@@ -9,8 +9,8 @@ from litestar.exceptions import NotFoundException
 from litestar.openapi.spec import Example
 from litestar.params import FromPath, QueryParameter
 
-from commands.actor import Role
-from commands.errors import NotFound
+from domain.identity import Role
+from queries.errors import NotFound
 from queries.products import ProductQueries
 from web.auth import requires
 from web.query_api.examples import PRODUCT_DOC, PRODUCT_PAGE

@@ -47,8 +47,8 @@ from litestar.status_codes import WS_1001_GOING_AWAY, WS_1011_INTERNAL_ERROR, WS
 from adapters.bootstrap import ReadSide
 from adapters.messaging import Message, MessageBroker, Subscription
 from adapters.metrics import PUSH_CONNECTIONS
-from commands.actor import Actor, Role
-from commands.errors import NotFound
+from domain.identity import Actor, Role
+from queries.errors import NotFound
 from queries.pagination import InvalidQuery
 from queries.push import OrderSnapshot, PushQueries
 from queries.push_hub import (
@@ -62,7 +62,7 @@ from queries.push_hub import (
     topic_of,
 )
 from web.auth import TokenRejected, presented_token, verify_token
-from web.common import constant
+from web.baseline import constant
 from web.strict_input import MalformedJson, decode_plain_json
 
 log = logging.getLogger(__name__)

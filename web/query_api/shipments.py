@@ -9,9 +9,9 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.openapi.spec import Example
 from litestar.params import FromPath, QueryParameter
 
-from commands.actor import Actor, Role
-from commands.errors import NotFound
+from domain.identity import Actor, Role
 from domain.shipping import ShipmentStatus
+from queries.errors import NotFound
 from queries.shipments import ShipmentQueries
 from web.auth import requires
 from web.query_api.examples import SHIPMENT_PAGE, SHIPMENT_TRACK

@@ -1,4 +1,4 @@
-"""Who is asking: the authenticated caller as the application services see it."""
+"""Who is asking: the authenticated caller, as both sides of the platform see it (role and subject)."""
 
 from dataclasses import dataclass
 from enum import StrEnum

@@ -12,7 +12,7 @@ from litestar.plugins import InitPluginProtocol
 from web.allow_header import complete_allow_header
 from web.auth import token_authentication
 from web.observability import PROMETHEUS, MetricsController, ReadinessCheck, readiness_handler
-from web.problems import problem_details_plugin
+from web.problems import ProblemMapping, problem_details_plugin
 from web.strict_input import refuse_hostile_input
 
 BEARER_TOKEN: Final = "BearerToken"
@@ -33,17 +33,19 @@ def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-class CommonPlugin(InitPluginProtocol):
+class BaselinePlugin(InitPluginProtocol):
     """Auth, problem+json errors, health probes and metrics: added once per app, whatever it serves."""
 
-    def __init__(self, secret: str, readiness: Sequence[ReadinessCheck] = ()) -> None:
+    def __init__(self, secret: str, readiness: Sequence[ReadinessCheck] = (),
+                 problems: ProblemMapping | None = None) -> None:
         self._secret = secret
         self._readiness = readiness
+        self._problems = problems
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.route_handlers.extend([live, readiness_handler(self._readiness), MetricsController])
         app_config.middleware.extend([PROMETHEUS.middleware, token_authentication(self._secret)])
-        app_config.plugins.append(problem_details_plugin())
+        app_config.plugins.append(problem_details_plugin(self._problems))
         app_config.before_request = refuse_hostile_input
         app_config.before_send.append(complete_allow_header)
         if app_config.openapi_config is not None:
