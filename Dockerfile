@@ -17,6 +17,7 @@ COPY commands/ commands/
 COPY projections/ projections/
 COPY queries/ queries/
 COPY adapters/ adapters/
+COPY composition/ composition/
 COPY web/ web/
 COPY scripts/ scripts/
 RUN pip wheel --wheel-dir /wheels .

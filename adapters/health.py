@@ -9,7 +9,7 @@ from psycopg_pool import PoolTimeout
 from adapters.messaging import MessageBroker
 
 if TYPE_CHECKING:
-    from adapters.positions import StatusReader
+    from adapters.platform_status import StatusReader
 
 Check = Callable[[], str | None]
 

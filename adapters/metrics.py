@@ -1,6 +1,6 @@
 """Prometheus metrics of the platform's own: what it recorded, decided, published and pushed.
 
-HTTP request metrics come from Litestar's Prometheus plugin (see web/common.py). Lags and backlogs are read
+HTTP request metrics come from Litestar's Prometheus plugin (see web/baseline.py). Lags and backlogs are read
 from the database when scraped, so every process reports the same truth.
 """
 
@@ -14,7 +14,7 @@ from prometheus_client.registry import Collector
 from psycopg_pool import PoolTimeout
 
 if TYPE_CHECKING:
-    from adapters.positions import StatusReader
+    from adapters.platform_status import StatusReader
 
 EVENTS_APPENDED = Counter("logistics_events_appended_total", "Events recorded, by context", ["context"])
 SAGA_OUTCOMES = Counter("logistics_saga_outcomes_total", "Orders reaching an outcome, by outcome and reason",
@@ -29,7 +29,7 @@ OUTCOME_OF = {"Order.Confirmed": "confirmed", "Order.Cancelled": "cancelled", "O
 
 
 def count_recorded_events(context: str, events: Sequence[Any]) -> None:
-    """An observer for `ContextApplication.observers`."""
+    """An observer of every event an application records (the composition root hands it to each one)."""
     EVENTS_APPENDED.labels(context=context.lower()).inc(len(events))
     for event in events:
         outcome = OUTCOME_OF.get(type(event).__qualname__)
@@ -103,10 +103,6 @@ def install_platform_metrics(status: "StatusReader") -> None:
     through the status reader given last, so a process that opens a platform again (tests do, one after the
     other) is never left scraping a closed one."""
     global _collector
-    from commands.base import ContextApplication
-
-    if count_recorded_events not in ContextApplication.observers:
-        ContextApplication.observers.append(count_recorded_events)
     if _collector is None:
         _collector = PlatformStatusCollector(status)
         REGISTRY.register(_collector)

@@ -31,7 +31,6 @@ from eventsourcing.persistence import Tracking
 from psycopg.rows import TupleRow, dict_row
 from psycopg.sql import SQL, Composed, Identifier
 
-from adapters.bootstrap import CONTEXT_APPLICATIONS
 from adapters.database import READ_SCHEMA, Database
 from adapters.followers import read_models_follower
 from adapters.parked_events import ParkedEvents
@@ -52,6 +51,7 @@ from adapters.read_generations import (
     swap_in,
 )
 from commands.base import ContextApplication
+from composition.contexts import CONTEXT_APPLICATIONS
 from projections.model import ReadModel
 from projections.models import ALL_MODELS
 from projections.partitions import partition_of, position_name, upstream_of

@@ -2,9 +2,9 @@
 
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import wraps
-from typing import Any, ClassVar, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -63,8 +63,11 @@ EventsRecorded = Callable[[str, Sequence[Any]], None]
 class ContextApplication(Application[UUID]):
     """One bounded context's event store. Subclasses pin `name`: it names the tables and the env prefix."""
 
-    observers: ClassVar[list[EventsRecorded]] = []
-    """Whoever wants to hear of every event this process records; the composition root adds them."""
+    def __init__(self, env: Mapping[str, str] | None = None, *, observers: Sequence[EventsRecorded] = ()) -> None:
+        # Set before the library's own setup, which may already record (snapshots, for one).
+        self.observers = tuple(observers)
+        """Whoever wants to hear of every event this application records (the composition root's metrics)."""
+        super().__init__(env)
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         # The library's hook after every save and every processed event (its public `notify` is deprecated).

@@ -1,11 +1,10 @@
 """The payments context: one payment per order, authorized, captured or voided by the saga."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import ClassVar
 from uuid import UUID
 
-from commands.base import Changed, ContextApplication, retry_on_conflict
+from commands.base import Changed, ContextApplication, EventsRecorded, retry_on_conflict
 from commands.errors import NotFound
 from commands.ports import Authorization, Decline, PaymentGateway
 from domain.payment import Payment, PaymentStatus
@@ -14,14 +13,9 @@ from domain.payment import Payment, PaymentStatus
 class Payments(ContextApplication):
     name = "Payments"
 
-    # Runners construct applications from their class alone, so the gateway can come from the class too:
-    # the composition root binds it (see `adapters.bootstrap`).
-    gateway_class: ClassVar[type[PaymentGateway] | None] = None
-
-    def __init__(self, env: Mapping[str, str] | None = None, gateway: PaymentGateway | None = None) -> None:
-        super().__init__(env)
-        if gateway is None and self.gateway_class is not None:
-            gateway = self.gateway_class()
+    def __init__(self, env: Mapping[str, str] | None = None, gateway: PaymentGateway | None = None, *,
+                 observers: Sequence[EventsRecorded] = ()) -> None:
+        super().__init__(env, observers=observers)
         self._gateway = gateway
 
     @property

@@ -20,7 +20,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.projection import EventSourcedProjection
 from eventsourcing.utils import resolve_topic
 
-from commands.base import CONFLICT_ATTEMPTS, Changed, ContextApplication
+from commands.base import CONFLICT_ATTEMPTS, Changed, ContextApplication, EventsRecorded
 from commands.errors import ConcurrencyConflict, NotFound
 from commands.inventory import Inventory
 from commands.orders import Orders
@@ -58,8 +58,10 @@ class SagaStep(EventSourcedProjection[UUID], ContextApplication):
         if "reacts_to" in cls.__dict__:
             cls.topics = tuple(cls.reacts_to)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, env: Mapping[str, str] | None = None, *, observers: Sequence[EventsRecorded] = ()) -> None:
+        # The library's projection passes only `env` along the chain to the context's application.
+        super().__init__(env)
+        self.observers = tuple(observers)
         # Several runners may share one step (orders follows three logs): each thread has its batch's aggregates.
         self._batches = threading.local()
 
@@ -196,10 +198,10 @@ class PaymentPolicies(SagaStep, Payments):
         fact(Order, "InTransit"): "on_order_in_transit",
     }
 
-    def __init__(self, env: Mapping[str, str] | None = None, gateway: PaymentGateway | None = None) -> None:
-        super().__init__(env)
-        if gateway is not None:
-            self._gateway = gateway
+    def __init__(self, env: Mapping[str, str] | None = None, gateway: PaymentGateway | None = None, *,
+                 observers: Sequence[EventsRecorded] = ()) -> None:
+        super().__init__(env, observers=observers)
+        self._gateway = gateway
 
     def on_order_placed(self, placed: Any) -> Changed:
         return self.request_payment(placed.originator_id, placed.total, placed.payment_token)

@@ -7,7 +7,7 @@ assigned once, and two decisions that pick the same courier conflict on its vers
 """
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Final, TypeVar
 from uuid import UUID
 
@@ -15,7 +15,7 @@ from eventsourcing.application import ProcessingEvent
 from eventsourcing.persistence import Recording
 from eventsourcing.popo import POPOFactory
 
-from commands.base import Changed, ContextApplication, fold_events, retry_on_conflict
+from commands.base import Changed, ContextApplication, EventsRecorded, fold_events, retry_on_conflict
 from commands.dispatch_index import RECORDING_KWARG, MemoryDispatchIndex, changes_of
 from commands.errors import ConcurrencyConflict, Forbidden, NotFound
 from commands.ports import DispatchIndex
@@ -44,8 +44,8 @@ class Shipping(ContextApplication):
     snapshotting_intervals = {Courier: 100, Shipment: 100}
     snapshotting_projectors = {Courier: fold_events, Shipment: fold_events}
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
-        super().__init__(env)
+    def __init__(self, env: Mapping[str, str] | None = None, *, observers: Sequence[EventsRecorded] = ()) -> None:
+        super().__init__(env, observers=observers)
         self._memory_index: MemoryDispatchIndex | None = None
         self.dispatch_index: DispatchIndex = self._open_dispatch_index()
 

@@ -26,9 +26,9 @@ from uuid import UUID, uuid4
 from rich.console import Console
 from rich.table import Table
 
-from adapters.bootstrap import migrate
 from adapters.database import Database, create_database, drop_database
 from commands.shipping import Shipping
+from composition.migration import migrate
 from domain.shipping import Courier, Shipment
 from domain.values import DeliveryAddress
 from scripts.bench_orders import SECRET

@@ -30,9 +30,9 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from adapters.bootstrap import migrate
 from adapters.database import Database, create_database, drop_database
 from adapters.tokens import TokenIssuer
+from composition.migration import migrate
 from scripts.bench_orders import SECRET, Measurement
 from scripts.bench_push import _delete_exchange, _settle, percentile
 from scripts.processes import background_process, grpc_process, logistics_process

@@ -87,7 +87,7 @@ def bench_http(database: Database, count: int, concurrency: int, progress: Progr
 
 
 def bench_bare_saves(database: Database, count: int, concurrency: int, progress: Progress) -> Measurement:
-    from adapters.bootstrap import migrate
+    from composition.migration import migrate
 
     migrate(database)
     orders = Orders(env=database.eventsourcing_env(pool_size=concurrency, max_overflow=concurrency))

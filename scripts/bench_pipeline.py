@@ -25,10 +25,10 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from adapters.bootstrap import migrate
 from adapters.database import Database, create_database, drop_database
 from adapters.tokens import TokenIssuer
 from commands.orders import Orders
+from composition.migration import migrate
 from scripts.bench_orders import SECRET
 from scripts.bench_push import (
     FirehoseClient,

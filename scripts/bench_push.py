@@ -24,10 +24,10 @@ from rich.table import Table
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from adapters.bootstrap import migrate
 from adapters.database import Database, create_database, drop_database
-from adapters.positions import platform_status
+from adapters.platform_status import platform_status
 from adapters.tokens import TokenIssuer
+from composition.migration import migrate
 from scripts.bench_orders import SECRET
 from scripts.processes import background_process, logistics_process
 

@@ -17,7 +17,6 @@ from eventsourcing.domain import Aggregate
 from rich.console import Console
 from rich.table import Table
 
-from adapters.bootstrap import migrate
 from adapters.database import Database, create_database, drop_database
 from adapters.postgres_rebuild import EventLogs, RebuildResult, rebuild_blue_green, rebuild_in_place, set_tracking
 from adapters.read_generations import live_generations
@@ -25,6 +24,7 @@ from commands.inventory import Inventory
 from commands.orders import Orders
 from commands.payments import Payments
 from commands.shipping import Shipping
+from composition.migration import migrate
 from domain.base import message_context
 from domain.order import CancelReason, Order
 from domain.payment import Payment

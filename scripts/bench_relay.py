@@ -7,10 +7,10 @@ from psycopg.types.json import Jsonb
 from rich.console import Console
 from rich.table import Table
 
-from adapters.bootstrap import migrate
 from adapters.database import READ_SCHEMA, Database, create_database, drop_database
 from adapters.outbox_relay import OutboxRelay
 from adapters.rabbitmq import RabbitMQBroker
+from composition.migration import migrate
 
 
 def bench_relay(server_url: str, amqp_url: str, messages: int, batch_size: int) -> tuple[int, float]:

@@ -16,10 +16,10 @@ import httpx
 from rich.console import Console
 from rich.progress import Progress
 
-from adapters.bootstrap import migrate
 from adapters.database import Database, create_database, drop_database
 from adapters.tokens import TokenIssuer
 from commands.orders import Orders
+from composition.migration import migrate
 from scripts.bench_orders import SECRET, Measurement
 from scripts.processes import background_process, logistics_process
 

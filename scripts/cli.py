@@ -240,7 +240,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Se
 
         print(TokenIssuer(settings.secret).issue(args.role, args.subject, timedelta(days=args.days)))
     elif args.command == "migrate":
-        from adapters.bootstrap import locate_database, migrate, rebuild_dispatch_index
+        from composition.database import locate_database
+        from composition.migration import migrate, rebuild_dispatch_index
 
         database = locate_database(settings)
         migrate(database)

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from adapters.bootstrap import locate_database, migrate
 from adapters.parked_events import NotParked, ParkedEvents, UnknownParkedEvent
 from adapters.settings import Settings
+from composition.database import locate_database
+from composition.migration import migrate
 from queries.parked import ParkedEvent, ParkedStatus
 
 

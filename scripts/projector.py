@@ -13,7 +13,6 @@ from typing import Any, Final, cast
 from eventsourcing.persistence import InfrastructureFactory, Tracking
 from eventsourcing.utils import Environment
 
-from adapters.bootstrap import CONTEXT_APPLICATIONS, locate_database, migrate, open_broker, runner_env, upstream_mapper
 from adapters.database import Database
 from adapters.follower_host import FollowerHost
 from adapters.follower_leases import Fence
@@ -25,12 +24,16 @@ from adapters.metrics import install_platform_metrics
 from adapters.outbox_relay import OutboxRelay
 from adapters.parked_events import NO_PARKING, ParkingChanges
 from adapters.partitioned_log import PartitionedLog
-from adapters.positions import StatusReader
+from adapters.platform_status import StatusReader
 from adapters.postgres_read_models import OUTBOX_CHANNEL, PostgresReadModelsView, read_models_view
 from adapters.read_generations import live_generations
 from adapters.settings import Settings
 from adapters.supervisor import Loop, RestartRequested, Service, Supervisor, run_until_interrupted, select_names
 from commands.base import ContextApplication
+from composition.broker import open_broker
+from composition.contexts import CONTEXT_APPLICATIONS, runner_env, upstream_mapper
+from composition.database import locate_database
+from composition.migration import migrate
 from projections.models import ALL_MODELS
 from projections.partitions import PARTITIONS
 from projections.projection import ReadModelsProjection

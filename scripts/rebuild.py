@@ -18,9 +18,10 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from adapters.bootstrap import locate_database, migrate
 from adapters.postgres_rebuild import RebuildInProgress, RebuildResult, rebuild_blue_green, rebuild_in_place
 from adapters.settings import Settings
+from composition.database import locate_database
+from composition.migration import migrate
 from projections.models import ALL_MODELS
 
 

@@ -9,9 +9,10 @@ from socket import socket
 import uvicorn
 from litestar import Litestar
 
-from adapters.bootstrap import open_platform, open_read_side
 from adapters.health_server import supervised_loops_healthy
 from adapters.settings import Settings
+from composition.read_side import open_read_side
+from composition.write_side import open_platform
 from web.command_api.app import create_command_api
 from web.docs import PlatformSchema
 from web.platform_app import PlatformApp

@@ -23,9 +23,9 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from adapters.bootstrap import migrate
 from adapters.database import Database, create_database, drop_database
 from adapters.tokens import TokenIssuer
+from composition.migration import migrate
 from scripts.bench_orders import SECRET
 from scripts.bench_push import _delete_exchange, percentile
 from scripts.processes import background_process, logistics_process

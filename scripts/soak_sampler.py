@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import psutil
 
 from adapters.database import Database
-from adapters.positions import platform_status
+from adapters.platform_status import platform_status
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,10 @@ from dataclasses import asdict
 from rich.console import Console
 from rich.table import Table
 
-from adapters.bootstrap import locate_database
-from adapters.positions import PlatformStatus, platform_status
+from adapters.platform_status import platform_status
 from adapters.settings import Settings
+from composition.database import locate_database
+from queries.platform_status import PlatformStatus
 
 
 def print_status(status: PlatformStatus, console: Console) -> None:

@@ -134,8 +134,8 @@ def load_events(database: "Database") -> Loaded:
     Orders is read first on purpose: an order moves only after another context's fact was committed, so every
     fact an order we read has acted on is already there when the other contexts are read after it.
     """
-    from adapters.bootstrap import CONTEXT_APPLICATIONS
     from adapters.dispatch_index import DispatchIndexRecorder
+    from composition.contexts import CONTEXT_APPLICATIONS
 
     env = database.eventsourcing_env(pool_size=1, max_overflow=1)
     events: list[Event] = []
@@ -577,7 +577,7 @@ def _listing(console: Console, mark: str, style: str, heading: str, lines: Seque
 
 def run_verify(settings: "Settings", stuck_after_s: float | None = None, console: Console | None = None) -> int:
     """Read the configured store, print what holds and what does not; the process exit code."""
-    from adapters.bootstrap import locate_database
+    from composition.database import locate_database
 
     if console is None:
         console = Console(highlight=False)

@@ -13,7 +13,6 @@ from uuid import UUID
 
 from eventsourcing.persistence import Mapper
 
-from adapters.bootstrap import locate_database, migrate, runner_env, upstream_mapper
 from adapters.database import Database
 from adapters.follower_host import FollowerHost
 from adapters.follower_leases import Fence
@@ -24,7 +23,7 @@ from adapters.metrics import install_platform_metrics
 from adapters.parked_events import NO_PARKING, ParkingChanges
 from adapters.partitioned_log import PartitionedLog
 from adapters.payment_gateway import SimulatedPaymentGateway
-from adapters.positions import StatusReader
+from adapters.platform_status import StatusReader
 from adapters.postgres_deadlines import PostgresPaymentDeadlinesView
 from adapters.settings import Settings
 from adapters.supervisor import Loop, Service, Supervisor, run_until_interrupted, select_names
@@ -33,6 +32,9 @@ from commands.orders import Orders
 from commands.payments import Payments
 from commands.policies import SAGA_EDGES, OrderPolicies, PaymentPolicies, SagaStep, ShippingPolicies
 from commands.shipping import Shipping
+from composition.contexts import OBSERVERS, runner_env, upstream_mapper
+from composition.database import locate_database
+from composition.migration import migrate
 from projections.partitions import PARTITIONS, partition_of, tracking_name
 
 log = logging.getLogger(__name__)
@@ -153,7 +155,7 @@ def worker_supervisor(database: Database, settings: Settings, only: list[str] | 
     def step_of(policy: type[SagaStep]) -> SagaStep:
         if policy not in built:
             extra: dict[str, Any] = {"gateway": SimulatedPaymentGateway()} if policy is PaymentPolicies else {}
-            built[policy] = policy(env=_sized(env, policy), **extra)
+            built[policy] = policy(env=_sized(env, policy), observers=OBSERVERS, **extra)
             closing.append(built[policy].close)
         return built[policy]
 

@@ -27,9 +27,10 @@ from uuid import UUID
 import jwt
 from litestar.testing import TestClient
 
-from adapters.bootstrap import Platform, ReadSide, open_platform, open_read_side
 from adapters.database import Database, drop_database
 from adapters.tokens import TokenIssuer
+from composition.read_side import ReadSide, open_read_side
+from composition.write_side import Platform, open_platform
 from domain.order import OrderStatus
 from domain.shipping import ShipmentStatus
 from tests.api.history import Courier, History, Story, followers

@@ -7,9 +7,9 @@ from uuid import UUID
 import pytest
 from litestar.testing import TestClient
 
-from adapters.bootstrap import Platform, open_platform
 from adapters.database import Database
 from adapters.settings import Settings
+from composition.write_side import Platform, open_platform
 from tests.api.authorization import World, authorization_world
 from tests.api.history import History, recorded_history
 from web.command_api.app import create_command_api

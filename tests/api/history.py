@@ -18,13 +18,16 @@ from eventsourcing.persistence import InfrastructureFactory, Tracking, TrackingR
 from eventsourcing.utils import Environment
 from litestar.testing import TestClient
 
-from adapters.bootstrap import Platform, ReadSide, bind_payment_gateway, open_platform, open_read_side, runner_env
 from adapters.database import Database, drop_database
+from adapters.payment_gateway import SimulatedPaymentGateway
 from adapters.postgres_read_models import read_models_view
 from adapters.read_generations import live_generations
 from adapters.settings import Settings
 from adapters.tokens import TokenIssuer
-from commands.policies import SAGA_EDGES, SagaStep
+from commands.policies import SAGA_EDGES, PaymentPolicies, SagaStep
+from composition.contexts import runner_env
+from composition.read_side import ReadSide, open_read_side
+from composition.write_side import Platform, open_platform
 from projections.models import ALL_MODELS
 from projections.projection import ReadModelsProjection
 from tests.conftest import fresh_database, make_settings
@@ -101,7 +104,6 @@ class Follower:
 
 def followers(platform: Platform, stack: ExitStack) -> list[Follower]:
     """The saga's edges and the read models of every context, as the worker and the projector set them up."""
-    bind_payment_gateway()
     env = runner_env(platform.database)
     write = platform.write
     upstreams: dict[str, Application[UUID]] = {
@@ -110,7 +112,9 @@ def followers(platform: Platform, stack: ExitStack) -> list[Follower]:
     found = []
     for upstream_class, policy_class in SAGA_EDGES:
         if policy_class not in policies:
-            policies[policy_class] = policy_class(env=env)
+            # The payment step needs a gateway, like the worker's: the others take none.
+            extra: dict[str, Any] = {"gateway": SimulatedPaymentGateway()} if policy_class is PaymentPolicies else {}
+            policies[policy_class] = policy_class(env=env, **extra)
             stack.callback(policies[policy_class].close)
         policy = policies[policy_class]
         found.append(Follower(upstreams[upstream_class.name], policy.recorder, policy.process_event, policy.topics))

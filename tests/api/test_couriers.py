@@ -6,7 +6,7 @@ from uuid import UUID, uuid4
 
 from litestar.testing import TestClient
 
-from adapters.bootstrap import Platform
+from composition.write_side import Platform
 from domain.shipping import ShipmentStatus
 from domain.values import DeliveryAddress
 from tests.api.conftest import Headers

@@ -13,7 +13,7 @@ from uuid import uuid4
 import pytest
 from litestar.testing import TestClient
 
-from adapters.bootstrap import Platform
+from composition.write_side import Platform
 from tests.api.conftest import Headers, order_body
 from web.auth import TOKEN_COOKIE
 

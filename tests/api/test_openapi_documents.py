@@ -5,7 +5,8 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
-from adapters.bootstrap import Platform, open_read_side
+from composition.read_side import open_read_side
+from composition.write_side import Platform
 from web.command_api.app import create_command_api
 from web.docs import PlatformSchema
 from web.query_api.app import create_query_api

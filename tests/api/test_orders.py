@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 
 from litestar.testing import TestClient
 
-from adapters.bootstrap import Platform
+from composition.write_side import Platform
 from domain.base import message_context
 from domain.order import OrderStatus
 from tests.api.conftest import Headers, order_body

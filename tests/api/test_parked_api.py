@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from adapters.bootstrap import Platform, open_read_side
+from composition.read_side import open_read_side
+from composition.write_side import Platform
 from web.query_api.app import create_query_api
 
 Headers = dict[str, str]

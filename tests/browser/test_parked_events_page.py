@@ -20,9 +20,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
-from adapters.bootstrap import build_write_side
 from adapters.database import Database, drop_database
 from adapters.tokens import TokenIssuer
+from composition.write_side import build_write_side
 from scripts.processes import logistics_process
 from tests.browser.conftest import wait_for
 from tests.conftest import fresh_database, make_settings

@@ -16,10 +16,10 @@ from uuid import UUID
 
 import httpx
 
-from adapters.bootstrap import WriteSide, build_write_side
 from adapters.database import Database
 from adapters.settings import Settings
 from adapters.tokens import TokenIssuer
+from composition.write_side import WriteSide, build_write_side
 from domain.order import Order, OrderStatus
 from scripts.processes import LOGISTICS, ROOT, RunningProcess, background_process, logistics_process, stop
 

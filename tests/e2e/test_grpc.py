@@ -35,7 +35,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.database import Database, drop_database
-from adapters.positions import platform_status
+from adapters.platform_status import platform_status
 from adapters.tokens import TokenIssuer
 from scripts.processes import RunningProcess, background_process, free_ports, grpc_process, logistics_process
 from tests.conftest import fresh_database

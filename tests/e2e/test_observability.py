@@ -12,9 +12,9 @@ import pytest
 from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapters.bootstrap import Platform, open_platform
 from adapters.database import Database
 from adapters.settings import Settings
+from composition.write_side import Platform, open_platform
 from domain.order import OrderStatus
 from scripts.processes import background_process, free_port, logistics_process
 from tests.e2e.stack import Stack, running_stack

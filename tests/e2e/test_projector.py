@@ -19,7 +19,7 @@ import pytest
 
 from adapters.database import Database
 from adapters.messaging import Message
-from adapters.positions import platform_status
+from adapters.platform_status import platform_status
 from domain.order import OrderStatus
 from scripts.processes import RunningProcess, background_process
 from tests.e2e.broker_checks import (

@@ -16,7 +16,7 @@ import pytest
 from websockets.sync.client import ClientConnection
 
 from adapters.database import Database
-from adapters.positions import platform_status
+from adapters.platform_status import platform_status
 from adapters.tokens import TokenIssuer
 from domain.order import OrderStatus
 from scripts.processes import RunningProcess, background_process, logistics_process

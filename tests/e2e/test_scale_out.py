@@ -20,7 +20,7 @@ import pytest
 
 from adapters.database import Database
 from adapters.follower_leases import LEASES
-from adapters.positions import platform_status
+from adapters.platform_status import platform_status
 from domain.order import OrderStatus
 from scripts.processes import LOGISTICS, ROOT, RunningProcess, background_process
 from tests.e2e.broker_checks import (

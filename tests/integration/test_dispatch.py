@@ -13,13 +13,14 @@ from uuid import UUID, uuid4
 import pytest
 from eventsourcing.persistence import IntegrityError, Tracking
 
-from adapters.bootstrap import migrate, runner_env
 from adapters.database import Database, create_schemas
 from adapters.dispatch_index import DispatchIndexRecorder, IndexSnapshot, fill_dispatch_index
 from adapters.read_database import read_only_pool
 from commands.base import ContextApplication
 from commands.policies import ShippingPolicies
 from commands.shipping import SWEEP_CAUSATION, Shipping
+from composition.contexts import runner_env
+from composition.migration import migrate
 from domain.identity import Actor, Role
 from domain.order import Order
 from domain.shipping import Courier, CourierStatus, Dispatcher, Shipment, ShipmentStatus

@@ -13,16 +13,16 @@ import pytest
 from eventsourcing.domain import Aggregate
 from psycopg.sql import SQL, Identifier
 
-from adapters.bootstrap import migrate
 from adapters.database import READ_SCHEMA, Database
 from adapters.event_codec import MARKER
-from adapters.positions import platform_status
+from adapters.platform_status import platform_status
 from adapters.postgres_read_models import tracking_table
 from adapters.read_database import read_only_pool
 from adapters.read_generations import live_generations
 from commands.inventory import Inventory
 from commands.orders import Orders
 from commands.shipping import Shipping
+from composition.migration import migrate
 from domain.base import message_context
 from domain.shipping import Courier, Shipment
 from domain.stock import Stock

@@ -7,10 +7,11 @@ from uuid import uuid4
 
 import pytest
 
-from adapters.bootstrap import WriteSide, build_write_side, migrate
 from adapters.database import CONTEXT_SCHEMAS, READ_SCHEMA, Database
 from adapters.settings import Settings
 from commands.errors import AlreadyExists, NotFound
+from composition.migration import migrate
+from composition.write_side import WriteSide, build_write_side
 from domain.base import message_context
 from domain.identity import Actor, Role
 from domain.order import Order, OrderStatus

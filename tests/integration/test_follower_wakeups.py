@@ -7,11 +7,12 @@ from contextlib import ExitStack
 from decimal import Decimal
 from pathlib import Path
 
-from adapters.bootstrap import build_write_side, migrate
 from adapters.database import Database
 from adapters.followers import read_models_follower
 from adapters.inprocess_broker import InProcessBroker
 from adapters.settings import Settings
+from composition.migration import migrate
+from composition.write_side import build_write_side
 from domain.values import DeliveryAddress, OrderLine
 from scripts.projector import projector_supervisor
 from tests.conftest import make_settings

@@ -7,8 +7,8 @@ import time
 
 import psycopg
 
-from adapters.bootstrap import migrate
 from adapters.database import Database
+from composition.migration import migrate
 
 WAITING_FOR_THE_INDEX_TABLE = (
     "SELECT count(*) FROM pg_locks AS l JOIN pg_class AS c ON c.oid = l.relation "

@@ -7,12 +7,12 @@ import pytest
 from prometheus_client import REGISTRY
 from psycopg.types.json import Jsonb
 
-from adapters.bootstrap import migrate
 from adapters.database import Database
 from adapters.inprocess_broker import InProcessBroker
 from adapters.messaging import Message, PublishFailed
 from adapters.outbox_relay import OutboxRelay
 from adapters.rabbitmq import RabbitMQBroker
+from composition.migration import migrate
 
 
 def add_rows(database: Database, count: int) -> list[str]:

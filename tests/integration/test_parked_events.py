@@ -18,7 +18,6 @@ from uuid import UUID
 import pytest
 from eventsourcing.persistence import OperationalError
 
-from adapters.bootstrap import WriteSide, build_write_side, migrate
 from adapters.database import Database
 from adapters.followers import edge_name, read_models_follower
 from adapters.inprocess_broker import InProcessBroker
@@ -27,6 +26,8 @@ from adapters.postgres_rebuild import rebuild_in_place
 from adapters.settings import Settings
 from adapters.supervisor import Supervisor
 from commands.policies import InventoryPolicies
+from composition.migration import migrate
+from composition.write_side import WriteSide, build_write_side
 from domain.identity import Actor, Role
 from domain.reservation import StockReservation
 from domain.values import DeliveryAddress, OrderLine

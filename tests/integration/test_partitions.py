@@ -11,11 +11,12 @@ from uuid import UUID, uuid4
 import pytest
 from psycopg_pool import ConnectionPool
 
-from adapters.bootstrap import migrate, runner_env
 from adapters.database import Database
 from adapters.follower_leases import LEASES, LeaseLost, LeaseManager, ensure_partitions, hold_leases
 from adapters.partitioned_log import PartitionedLog
 from commands.orders import Orders
+from composition.contexts import runner_env
+from composition.migration import migrate
 from domain.values import DeliveryAddress, OrderLine
 from projections.partitions import partition_of
 

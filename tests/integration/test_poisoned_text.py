@@ -11,11 +11,12 @@ from uuid import uuid4
 
 import pytest
 
-from adapters.bootstrap import open_platform, open_read_side
 from adapters.health import read_models_fresh
 from adapters.health_server import supervised_loops_healthy
 from adapters.settings import Settings
 from commands.ordering import RequestedItem
+from composition.read_side import open_read_side
+from composition.write_side import open_platform
 from domain.errors import InvalidValue
 from domain.order import Order
 from domain.stock import Stock

@@ -11,11 +11,11 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.testing import TestClient
 from prometheus_client import REGISTRY
 
-from adapters.bootstrap import ReadSide, open_read_side
 from adapters.inprocess_broker import InProcessBroker
 from adapters.messaging import Message
 from adapters.settings import Settings
 from adapters.tokens import TokenIssuer
+from composition.read_side import ReadSide, open_read_side
 from queries.push_hub import ViewChange
 from web.baseline import BaselinePlugin
 from web.query_api.push import PushPlugin, RedactQueryTokens

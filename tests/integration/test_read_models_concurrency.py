@@ -18,10 +18,11 @@ from eventsourcing.persistence import Tracking
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Identifier
 
-from adapters.bootstrap import WriteSide, build_write_side, migrate
 from adapters.database import READ_SCHEMA, Database
 from adapters.postgres_read_models import _ModelWriter, create_statements, doc_table
 from adapters.settings import Settings
+from composition.migration import migrate
+from composition.write_side import WriteSide, build_write_side
 from domain.values import DeliveryAddress, OrderLine
 from projections.models.orders import ORDERS
 

@@ -11,11 +11,13 @@ from eventsourcing.projection import ProjectionRunner
 from eventsourcing.tests import persistence as contract
 from eventsourcing.utils import Environment
 
-from adapters.bootstrap import WriteSide, build_write_side, migrate, runner_env
 from adapters.database import Database, drop_database
 from adapters.postgres_read_models import PostgresReadModelsView, read_models_view
 from adapters.settings import Settings
 from commands.orders import Orders
+from composition.contexts import runner_env
+from composition.migration import migrate
+from composition.write_side import WriteSide, build_write_side
 from domain.values import DeliveryAddress, OrderLine
 from projections.models.audit import AUDIT_EVENTS
 from projections.models.orders import ORDERS

@@ -17,11 +17,10 @@ from psycopg.rows import TupleRow
 from psycopg.sql import SQL, Identifier
 
 from adapters import postgres_rebuild
-from adapters.bootstrap import CONTEXT_APPLICATIONS, migrate, runner_env
 from adapters.database import CONTEXT_SCHEMAS, READ_SCHEMA, Database
 from adapters.followers import read_models_follower
 from adapters.inprocess_broker import InProcessBroker
-from adapters.positions import platform_status
+from adapters.platform_status import platform_status
 from adapters.postgres_read_models import doc_table, read_models_view, tracking_table
 from adapters.postgres_rebuild import (
     RebuildInProgress,
@@ -30,6 +29,8 @@ from adapters.postgres_rebuild import (
     rebuild_lock,
 )
 from adapters.read_generations import REGISTRY, live_generations
+from composition.contexts import CONTEXT_APPLICATIONS, runner_env
+from composition.migration import migrate
 from projections.model import ReadModel
 from projections.models import ALL_MODELS
 from projections.models.audit import AUDIT_EVENTS

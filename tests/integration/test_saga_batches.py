@@ -12,12 +12,13 @@ from uuid import UUID
 import pytest
 from eventsourcing.persistence import Tracking
 
-from adapters.bootstrap import migrate, runner_env
 from adapters.database import Database
 from commands.base import CONFLICT_ATTEMPTS, Changed
 from commands.inventory import Inventory
 from commands.orders import Orders
 from commands.policies import InventoryPolicies
+from composition.contexts import runner_env
+from composition.migration import migrate
 from domain.reservation import StockReservation
 from domain.stock import Stock
 from domain.values import DeliveryAddress, OrderLine

@@ -6,10 +6,11 @@ from uuid import uuid4
 
 from eventsourcing.domain import Aggregate
 
-from adapters.bootstrap import build_write_side, migrate
 from adapters.database import Database
 from adapters.settings import Settings
 from commands.base import ContextApplication
+from composition.migration import migrate
+from composition.write_side import build_write_side
 from domain.shipping import Courier, Shipment
 from domain.values import DeliveryAddress
 

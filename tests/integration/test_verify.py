@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.bootstrap import WriteSide, build_write_side, migrate
 from adapters.database import Database
 from adapters.settings import Settings
+from composition.migration import migrate
+from composition.write_side import WriteSide, build_write_side
 from domain.identity import Actor, Role
 from domain.order import Order, OrderStatus
 from domain.values import DeliveryAddress, OrderLine

@@ -7,8 +7,8 @@ from litestar.config.app import AppConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins import InitPluginProtocol
 
-from adapters.bootstrap import Platform
 from adapters.health import database_reachable
+from composition.write_side import Platform
 from web.baseline import BaselinePlugin, constant
 from web.command_api.couriers import CourierCommands, ShipmentCommands
 from web.command_api.orders import OrderCommands

@@ -32,6 +32,7 @@ from commands.errors import AlreadyExists, ConcurrencyConflict, Forbidden, NotFo
 from domain.base import message_context
 from domain.errors import InvalidTransition, InvalidValue
 from domain.identity import Actor, Role
+from queries.errors import NotFound as NothingToRead
 from queries.pagination import InvalidQuery
 from web.auth import TokenRejected, verify_token
 from web.command_api.idempotency import IDEMPOTENCY_KEY_HEADER
@@ -90,7 +91,7 @@ def status_of(error: Exception) -> tuple[grpc.StatusCode, str]:
         return Code.INVALID_ARGUMENT, f"{_PARAMETER_FIELDS.get(error.parameter, error.parameter)}: {error.message}"
     if isinstance(error, IdempotencyKeyReused):
         return Code.INVALID_ARGUMENT, f"idempotency_key: {error}".replace(f"{IDEMPOTENCY_KEY_HEADER} ", "")
-    if isinstance(error, NotFound):
+    if isinstance(error, (NotFound, NothingToRead)):
         return Code.NOT_FOUND, str(error)
     if isinstance(error, AlreadyExists):
         return Code.ALREADY_EXISTS, f"{error} (id {error.entity_id})"

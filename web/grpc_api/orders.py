@@ -17,13 +17,13 @@ from uuid import UUID, uuid4
 import msgspec
 from litestar import Response
 
-from commands.errors import NotFound
 from commands.ordering import PlaceOrderHandler, RequestedItem
 from commands.orders import Orders
 from commands.ports import IdempotencyStore
 from domain.identity import Role
 from domain.order import MAX_ORDER_LINES
 from domain.values import DeliveryAddress
+from queries.errors import NotFound
 from queries.orders import OrderQueries
 from queries.push import OrderSnapshot
 from queries.push_hub import SubscriberDropped, topic_of

@@ -3,9 +3,9 @@
 The same application service calls as the command API's ProductCommands; reads from the products read model.
 """
 
-from commands.errors import NotFound
 from commands.inventory import Inventory
 from domain.identity import Role
+from queries.errors import NotFound
 from queries.products import ProductQueries
 from web.grpc_api.calls import Call, Method, Unary, roles
 from web.grpc_api.generated import products_pb2 as pb

@@ -22,8 +22,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
-from adapters.bootstrap import Platform, ReadSide
 from adapters.health import database_reachable
+from composition.read_side import ReadSide
+from composition.write_side import Platform
 from queries.orders import OrderQueries
 from queries.products import ProductQueries
 from queries.push import PushQueries

@@ -7,7 +7,7 @@ from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from adapters.bootstrap import ReadSide
+from composition.read_side import ReadSide
 from web.baseline import constant
 from web.pages.audit import AuditPages
 from web.pages.courier import CourierPages

@@ -4,8 +4,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from adapters.bootstrap import ReadSide
 from adapters.tokens import TokenIssuer
+from composition.read_side import ReadSide
 from queries.audit import AuditQueries
 from queries.couriers import CourierQueries
 from queries.dashboard import DashboardQueries

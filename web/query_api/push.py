@@ -44,9 +44,9 @@ from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 from litestar.status_codes import WS_1001_GOING_AWAY, WS_1011_INTERNAL_ERROR, WS_1013_TRY_AGAIN_LATER
 
-from adapters.bootstrap import ReadSide
 from adapters.messaging import Message, MessageBroker, Subscription
 from adapters.metrics import PUSH_CONNECTIONS
+from composition.read_side import ReadSide
 from domain.identity import Actor, Role
 from queries.errors import NotFound
 from queries.pagination import InvalidQuery

@@ -1,7 +1,7 @@
-"""Where every follower of the event streams stands: heads, tracking positions, lags, the relay's backlog."""
+"""Reading the platform's status from the database in one snapshot: each stream's head, each follower's
+tracked position and lag, the relay's backlog, the parked events (the figures are `queries.platform_status`)."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
@@ -11,75 +11,26 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from adapters.database import CONTEXT_SCHEMAS, POOL_RECONNECT_TIMEOUT_S, READ_SCHEMA, Database
 from adapters.follower_leases import LEASES
-from adapters.followers import DEADLINES_FOLLOWER, edge_name, read_models_follower
+from adapters.follower_registry import registered_followers
+from adapters.followers import read_models_follower
 from adapters.parked_events import PARKED
 from adapters.partitioned_log import PARTITION_SQL
 from adapters.pool_retry import on_live_connection
 from adapters.postgres_read_models import tracking_table
 from adapters.read_generations import live_generation
-from commands.deadlines import PaymentDeadlines
-from commands.policies import SAGA_EDGES
 from projections.model import ReadModel
 from projections.models import ALL_MODELS
 from projections.partitions import PARTITIONS, tracking_name
-
-
-@dataclass(frozen=True)
-class StreamHead:
-    context: str
-    position: int
-    at: datetime | None
-
-
-@dataclass(frozen=True)
-class PartitionPosition:
-    partition: int
-    owner: str | None
-    """The process holding the partition's lease (`host:pid:nonce`); None while nobody does."""
-    position: int
-    lag_events: int
-
-
-@dataclass(frozen=True)
-class FollowerPosition:
-    follower: str
-    """e.g. `read model orders (g1)` or `saga: Inventory`."""
-    upstream: str
-    position: int
-    """Where the follower stands as a whole: its partition furthest behind."""
-    head: int
-    lag_events: int
-    """Events it still has to process, in all its partitions."""
-    lag_seconds: float | None
-    name: str = ""
-    """Its name in the lease table, e.g. `orders-to-inventory`."""
-    partitions: list[PartitionPosition] | None = None
-
-
-@dataclass(frozen=True)
-class RelayBacklog:
-    unsent: int
-    oldest_unsent_age_s: float | None
-    sent_kept: int
-
-
-@dataclass(frozen=True)
-class ParkedCount:
-    """A follower's parked events: parked (waiting for an operator) and held behind them."""
-
-    follower: str
-    parked: int
-    held: int
-    oldest_age_s: float
-
-
-@dataclass(frozen=True)
-class PlatformStatus:
-    heads: list[StreamHead]
-    followers: list[FollowerPosition]
-    relay: RelayBacklog
-    parked: list[ParkedCount] = field(default_factory=list)
-    """Followers with unresolved parked events (none listed: nothing is parked)."""
+from queries.platform_status import (
+    FollowerPosition,
+    ParkedCount,
+    PartitionPosition,
+    Pending,
+    PlatformStatus,
+    RelayBacklog,
+    StreamHead,
+    follower_lag,
+)
 
 
 def _event_time(connection: psycopg.Connection[TupleRow], context: str, position: int) -> datetime | None:
@@ -103,28 +54,6 @@ def _head(connection: psycopg.Connection[TupleRow], context: str) -> StreamHead:
     row = connection.execute(SQL("SELECT max(notification_id) FROM {0}").format(_events_table(context))).fetchone()
     position = int(row[0]) if row and row[0] is not None else 0
     return StreamHead(context, position, _event_time(connection, context, position) if position else None)
-
-
-@dataclass(frozen=True)
-class Pending:
-    """What a follower still has to process, up to the head read in the same snapshot."""
-
-    count: int
-    first: int | None
-    """The position of the first of them; None when there is none."""
-
-
-def follower_lag(tracked: int, head: int, pending: Pending) -> tuple[int, int]:
-    """The one rule for a follower's position and lag, so that the two always agree.
-
-    A follower with a topic filter never records the events it skips, so its tracked position can stay below
-    the head while it has nothing to do. Events it skips count as seen: its position is just before the first
-    event it still has to process, or the head when there is none. Lag is the number of events it still has
-    to process. So position = head exactly when lag = 0, and the position never passes the head.
-    """
-    if pending.count == 0 or pending.first is None:
-        return head, 0
-    return max(min(tracked, head), min(pending.first - 1, head)), pending.count
 
 
 def _pending(connection: psycopg.Connection[TupleRow], context: str, tracked: dict[int, int], head: int,
@@ -252,15 +181,10 @@ def _status_in(connection: psycopg.Connection[TupleRow],
             tracked = _tracked(connection, READ_SCHEMA, tracking_table(model, generation), upstream)
             followers.append(_follower(connection, f"read model {model.name} (g{generation})", name, heads[upstream],
                                        tracked, owners.get(name, {})))
-    for upstream_class, policy in SAGA_EDGES:
-        upstream = upstream_class.name
-        name = edge_name(upstream, policy.name)
-        tracked = _tracked(connection, CONTEXT_SCHEMAS[policy.name], f"{policy.name.lower()}_tracking", upstream)
-        followers.append(_follower(connection, f"saga: {policy.name}", name, heads[upstream], tracked,
-                                   owners.get(name, {}), policy.topics))
-    tracked = _tracked(connection, "payments", "paymentdeadlines_tracking", "Payments")
-    followers.append(_follower(connection, "payment deadlines", DEADLINES_FOLLOWER, heads["Payments"], tracked,
-                               owners.get(DEADLINES_FOLLOWER, {}), PaymentDeadlines.topics))
+    for follower in registered_followers(connection):
+        tracked = _tracked(connection, follower.tracking_schema, follower.tracking_table, follower.upstream)
+        followers.append(_follower(connection, follower.label, follower.name, heads[follower.upstream], tracked,
+                                   owners.get(follower.name, {}), follower.topics))
     row = connection.execute(
         f"SELECT count(*) FILTER (WHERE published_at IS NULL), "
         f"extract(epoch FROM now() - min(created_at) FILTER (WHERE published_at IS NULL)), "

@@ -2,7 +2,7 @@
 
 import pytest
 
-from adapters.positions import Pending, follower_lag
+from queries.platform_status import Pending, follower_lag
 
 
 def test_a_follower_with_nothing_to_do_is_at_the_head_even_when_it_skipped_the_last_events() -> None:
