@@ -1,13 +1,23 @@
 """The query side's connections: a pool whose every session refuses to write."""
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from psycopg import Connection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
 from adapters.database import POOL_RECONNECT_TIMEOUT_S, Database
-from queries.reading import Pool
+from adapters.pool_retry import on_live_connection
 
-ReadPool = Pool
+T = TypeVar("T")
+
+
+class ReadPool(ConnectionPool[Connection[DictRow]]):
+    """The read-only sessions, lent to the queries (`queries.reading.Pool`) one statement's work at a time."""
+
+    def run(self, work: Callable[[Connection[DictRow]], T]) -> T:
+        return on_live_connection(self, work)
 
 
 # How long a request waits for a connection before the database counts as unreachable (503): longer than a
@@ -21,7 +31,7 @@ def read_only_pool(database: Database, *, min_size: int = 1, max_size: int = 8) 
     Connections are not checked at checkout (no round trip per query); the queries retry once on a fresh
     connection when a pooled one turns out to be dead (`adapters.pool_retry`).
     """
-    return ConnectionPool(
+    return ReadPool(
         database.url,
         connection_class=Connection[DictRow],
         min_size=min_size,

@@ -134,21 +134,3 @@ def select_names(names: list[str], only: list[str] | None) -> list[str]:
 
 def select_tasks(tasks: dict[str, Loop], only: list[str] | None) -> dict[str, Loop]:
     return {name: tasks[name] for name in select_names(list(tasks), only)}
-
-
-def run_until_interrupted(process: str, supervisor: Supervisor, host: str, health_port: int | None,
-                          checks: list[Callable[[], str | None]]) -> None:
-    """Start the loops (and a health port if asked for), and stop them all on Ctrl-C or SIGTERM."""
-    from adapters.health_server import serve_health, supervised_loops_healthy
-
-    supervisor.start()
-    health = serve_health(host, health_port, [*checks, supervised_loops_healthy(supervisor)]) if health_port else None
-    log.info("%s running %s", process, ", ".join(supervisor.tasks))
-    try:
-        supervisor.wait()
-    except KeyboardInterrupt:
-        log.info("%s stopping", process)
-    finally:
-        supervisor.stop()
-        if health:
-            health.shutdown()

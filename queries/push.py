@@ -10,14 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from psycopg import Connection
-from psycopg.rows import DictRow
-from psycopg_pool import ConnectionPool
-
 from queries.push_hub import ViewChange
-from queries.reading import fetch_all, fetch_one
-
-Pool = ConnectionPool[Connection[DictRow]]
+from queries.reading import Pool, fetch_all, fetch_one
 
 ORDER_VIEW_KEYS = "view.order.%"
 

@@ -1,22 +1,24 @@
-"""Reading the read models: short statements on a pool of read-only connections that may have gone stale
-(each is retried once on a fresh connection, see `adapters.pool_retry`)."""
+"""Reading the read models: short statements on connections the composition root provides (a pool of
+read-only sessions that retries once on a fresh connection, see `adapters.read_database`)."""
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from psycopg import Connection
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed
-from psycopg_pool import ConnectionPool
 
-from adapters.pool_retry import on_live_connection
-
-Pool = ConnectionPool[Connection[DictRow]]
 T = TypeVar("T")
 
 
+class Pool(Protocol):
+    """Where the queries get a connection: `run` lends one to `work`, which may run twice (reads only)."""
+
+    def run(self, work: Callable[[Connection[DictRow]], T]) -> T: ...
+
+
 def reading(pool: Pool, work: Callable[[Connection[DictRow]], T]) -> T:
-    return on_live_connection(pool, work)
+    return pool.run(work)
 
 
 Query = str | SQL | Composed

@@ -28,7 +28,7 @@ from adapters.platform_status import StatusReader
 from adapters.postgres_read_models import OUTBOX_CHANNEL, PostgresReadModelsView, read_models_view
 from adapters.read_generations import live_generations
 from adapters.settings import Settings
-from adapters.supervisor import Loop, RestartRequested, Service, Supervisor, run_until_interrupted, select_names
+from adapters.supervisor import Loop, RestartRequested, Service, Supervisor, select_names
 from commands.base import ContextApplication
 from composition.broker import open_broker
 from composition.contexts import CONTEXT_APPLICATIONS, runner_env, upstream_mapper
@@ -37,6 +37,7 @@ from composition.migration import migrate
 from projections.models import ALL_MODELS
 from projections.partitions import PARTITIONS
 from projections.projection import ReadModelsProjection
+from scripts.foreground import run_until_interrupted
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from adapters.payment_gateway import SimulatedPaymentGateway
 from adapters.platform_status import StatusReader
 from adapters.postgres_deadlines import PostgresPaymentDeadlinesView
 from adapters.settings import Settings
-from adapters.supervisor import Loop, Service, Supervisor, run_until_interrupted, select_names
+from adapters.supervisor import Loop, Service, Supervisor, select_names
 from commands.deadlines import PaymentDeadlines, fire_overdue
 from commands.orders import Orders
 from commands.payments import Payments
@@ -36,6 +36,7 @@ from composition.contexts import OBSERVERS, runner_env, upstream_mapper
 from composition.database import locate_database
 from composition.migration import migrate
 from projections.partitions import PARTITIONS, partition_of, tracking_name
+from scripts.foreground import run_until_interrupted
 
 log = logging.getLogger(__name__)
 

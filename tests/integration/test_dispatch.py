@@ -15,6 +15,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 
 from adapters.database import Database, create_schemas
 from adapters.dispatch_index import DispatchIndexRecorder, IndexSnapshot, fill_dispatch_index
+from adapters.event_store_reader import EventStoreQueries
 from adapters.read_database import read_only_pool
 from commands.base import ContextApplication
 from commands.policies import ShippingPolicies
@@ -26,7 +27,6 @@ from domain.order import Order
 from domain.shipping import Courier, CourierStatus, Dispatcher, Shipment, ShipmentStatus
 from domain.values import DeliveryAddress, OrderLine
 from projections.partitions import tracking_name
-from queries.event_store import EventStoreQueries
 from scripts.cli import main
 from scripts.verify import DISPATCH_INDEX
 from tests.integration.test_rebuild import project_live

@@ -15,6 +15,7 @@ from psycopg.sql import SQL, Identifier
 
 from adapters.database import READ_SCHEMA, Database
 from adapters.event_codec import MARKER
+from adapters.event_store_reader import EventStoreQueries, aggregate_state
 from adapters.platform_status import platform_status
 from adapters.postgres_read_models import tracking_table
 from adapters.read_database import read_only_pool
@@ -28,7 +29,6 @@ from domain.shipping import Courier, Shipment
 from domain.stock import Stock
 from domain.values import DeliveryAddress, GeoPoint, OrderLine
 from projections.models import ALL_MODELS
-from queries.event_store import EventStoreQueries, aggregate_state
 
 
 @pytest.fixture

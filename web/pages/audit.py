@@ -10,9 +10,9 @@ from litestar.params import FromPath, QueryParameter
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
+from adapters.event_store_reader import AggregateAt
 from domain.identity import Role
 from queries.audit import CONTEXTS, as_utc
-from queries.event_store import AggregateAt
 from queries.pagination import MAX_LIMIT, InvalidQuery
 from web.auth import requires
 from web.pages.errors import PageNotFound

@@ -4,12 +4,12 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from adapters.event_store_reader import EventStoreQueries
 from adapters.tokens import TokenIssuer
 from composition.read_side import ReadSide
 from queries.audit import AuditQueries
 from queries.couriers import CourierQueries
 from queries.dashboard import DashboardQueries
-from queries.event_store import EventStoreQueries
 from queries.orders import OrderQueries
 from queries.parked import ParkedQueries
 from queries.products import ProductQueries

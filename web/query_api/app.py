@@ -7,11 +7,11 @@ from litestar.config.app import AppConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins import InitPluginProtocol
 
+from adapters.event_store_reader import EventStoreQueries
 from adapters.health import broker_reachable, database_reachable, read_models_fresh
 from composition.read_side import ReadSide
 from queries.audit import AuditQueries
 from queries.couriers import CourierQueries
-from queries.event_store import EventStoreQueries
 from queries.orders import OrderQueries
 from queries.parked import ParkedQueries
 from queries.products import ProductQueries

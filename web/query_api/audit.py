@@ -10,11 +10,11 @@ from litestar.exceptions import NotFoundException
 from litestar.openapi.spec import Example
 from litestar.params import FromPath, Parameter, QueryParameter
 
+from adapters.event_store_reader import AggregateAt, EventStoreQueries
 from domain.identity import Role
-from queries import audit, event_store
+from queries import audit
 from queries.audit import AuditQueries
 from queries.errors import NotFound
-from queries.event_store import EventStoreQueries
 from queries.pagination import MAX_LIMIT
 from web.auth import requires
 from web.query_api.examples import AGGREGATE_STATE, AUDIT_PAGE, STREAM_PAGE, TRACE_PAGE
@@ -55,7 +55,7 @@ def traced_event(traced: audit.TracedEvent) -> TracedEvent:
     )
 
 
-def aggregate_state(found: event_store.AggregateAt) -> AggregateState:
+def aggregate_state(found: AggregateAt) -> AggregateState:
     event = found.event
     return AggregateState(
         aggregate_id=found.aggregate_id, aggregate_type=found.aggregate_type, context=found.context,
