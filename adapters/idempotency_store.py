@@ -2,6 +2,7 @@
 
 import json
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
 
@@ -11,7 +12,23 @@ from psycopg_pool import ConnectionPool
 
 from adapters.database import POOL_RECONNECT_TIMEOUT_S, READ_SCHEMA, Database
 from adapters.pool_retry import on_live_connection
-from commands.ports import IdempotencyClaim, StoredResponse
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status_code: int
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    """The outcome of claiming a client's key: ours to run, or somebody else's answer."""
+
+    claimed: bool
+    request_hash: str
+    response: StoredResponse | None
+
 
 # How long a request waits for a connection before the database counts as unreachable (503).
 CHECKOUT_TIMEOUT_S: Final = 5.0

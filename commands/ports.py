@@ -49,31 +49,6 @@ class PaymentGateway(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class StoredResponse:
-    status_code: int
-    body: bytes
-    headers: dict[str, str]
-
-
-@dataclass(frozen=True)
-class IdempotencyClaim:
-    """The outcome of claiming a client's key: ours to run, or somebody else's answer."""
-
-    claimed: bool
-    request_hash: str
-    response: StoredResponse | None
-
-
-@runtime_checkable
-class IdempotencyStore(Protocol):
-    def claim(self, scope: str, key: str, request_hash: str) -> IdempotencyClaim: ...
-
-    def complete(self, scope: str, key: str, response: StoredResponse) -> None: ...
-
-    def abandon(self, scope: str, key: str) -> None: ...
-
-
 @runtime_checkable
 class DispatchIndex(Protocol):
     """Candidates for dispatching, as of the last committed write (see `commands.dispatch_index`).

@@ -8,6 +8,7 @@ assigned once, and two decisions that pick the same courier conflict on its vers
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Final, TypeVar
 from uuid import UUID
 
@@ -95,14 +96,13 @@ class Shipping(ContextApplication):
     def update_courier_location(self, actor: Actor, courier_id: UUID, lat: float, lng: float) -> int:
         """Move a courier; the shipment it carries moves with it, in the same transaction."""
         courier = self.get_courier(courier_id, actor)
-        courier.move_to(lat, lng)
-        if courier.shipment_id is None:
-            return self.save_all(courier)
-        shipment = self.get_shipment(courier.shipment_id)
-        if shipment.status is not ShipmentStatus.IN_TRANSIT:
-            return self.save_all(courier)
-        shipment.update_location(lat, lng)
-        return self.save_all(courier, shipment)
+        shipment = self.get_shipment(courier.shipment_id) if courier.shipment_id else None
+        with _on_behalf_of(shipment):
+            courier.move_to(lat, lng)
+            if shipment is None or shipment.status is not ShipmentStatus.IN_TRANSIT:
+                return self.save_all(courier)
+            shipment.update_location(lat, lng)
+            return self.save_all(courier, shipment)
 
     @retry_on_conflict
     def mark_delivered(self, actor: Actor, shipment_id: UUID) -> tuple[Shipment, int]:
@@ -111,8 +111,9 @@ class Shipping(ContextApplication):
             # As the query API answers it: another courier's shipment is indistinguishable from a missing one,
             # so shipment ids (derived from order ids) cannot be probed.
             raise NotFound("shipment", shipment_id)
-        shipment.deliver()
-        return shipment, self.save_all(shipment)
+        with _on_behalf_of(shipment):
+            shipment.deliver()
+            return shipment, self.save_all(shipment)
 
     # Decisions the saga takes; each returns the aggregates it changed, for the caller to record atomically.
 
@@ -247,3 +248,11 @@ class Shipping(ContextApplication):
             except NotFound:
                 # The index is a hint: a row it should not have is passed over, not trusted.
                 log.warning("dispatch index names %s %s, which the store does not have", kind.__name__, aggregate_id)
+
+
+def _on_behalf_of(shipment: Shipment | None) -> AbstractContextManager[None]:
+    """A shipment's events, and a courier's while carrying it, are correlated with the shipment's order (the
+    order's story includes its delivery); the cause stays whatever the caller set (the request)."""
+    if shipment is None:
+        return nullcontext()
+    return message_context(str(shipment.order_id), causation_id_var.get())

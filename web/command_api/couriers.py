@@ -68,10 +68,7 @@ class CourierCommands(Controller):
         self, request: ActorRequest, courier_id: FromPath[UUID], data: JSONBody[CourierPosition],
         shipping: NamedDependency[Shipping],
     ) -> Accepted:
-        courier = shipping.get_courier(courier_id, actor_of(request))
-        # A courier carrying a shipment moves on behalf of that shipment's order: correlate with it.
-        order_id = shipping.get_shipment(courier.shipment_id).order_id if courier.shipment_id else None
-        with command_context(request, correlation_id=order_id):
+        with command_context(request):
             position = shipping.update_courier_location(actor_of(request), courier_id, data.lat, data.lng)
         return Accepted(id=courier_id, position=position)
 
@@ -86,7 +83,6 @@ class ShipmentCommands(Controller):
     def mark_delivered(
         self, request: ActorRequest, shipment_id: FromPath[UUID], shipping: NamedDependency[Shipping]
     ) -> Accepted:
-        shipment = shipping.get_shipment(shipment_id)
-        with command_context(request, correlation_id=shipment.order_id):
+        with command_context(request):
             shipment, position = shipping.mark_delivered(actor_of(request), shipment_id)
         return Accepted(id=shipment.id, position=position)

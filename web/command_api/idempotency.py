@@ -2,14 +2,27 @@
 
 import hashlib
 from collections.abc import Callable
-from typing import Final
+from typing import Final, Protocol
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from litestar import Response
 
-from commands.ports import IdempotencyStore, StoredResponse
+from adapters.idempotency_store import IdempotencyClaim, StoredResponse
 from domain.errors import InvalidValue
 from web.problems import IdempotencyKeyReused, IdempotentRequestInProgress
+
+
+class IdempotencyStore(Protocol):
+    """Where an API keeps each Idempotency-Key's claim and answer (`adapters.idempotency_store`)."""
+
+    def claim(self, scope: str, key: str, request_hash: str) -> IdempotencyClaim: ...
+
+    def complete(self, scope: str, key: str, response: StoredResponse) -> None: ...
+
+    def abandon(self, scope: str, key: str) -> None: ...
+
+
+
 
 IDEMPOTENCY_KEY_HEADER: Final = "Idempotency-Key"
 REPLAYED_HEADER: Final = "Idempotent-Replayed"

@@ -13,12 +13,11 @@ from litestar.security.jwt import Token
 
 from commands.ordering import PlaceOrderHandler, RequestedItem
 from commands.orders import Orders
-from commands.ports import IdempotencyStore
 from domain.identity import Actor, Role
 from domain.values import DeliveryAddress
 from web.auth import requires
 from web.command_api.context import actor_of, command_context
-from web.command_api.idempotency import IDEMPOTENCY_KEY_HEADER, run_once
+from web.command_api.idempotency import IDEMPOTENCY_KEY_HEADER, IdempotencyStore, run_once
 from web.command_api.schemas import CancelOrder, OrderAccepted, PlaceOrder
 
 ActorRequest = Request[Actor, Token, Any]

@@ -19,7 +19,6 @@ from litestar import Response
 
 from commands.ordering import PlaceOrderHandler, RequestedItem
 from commands.orders import Orders
-from commands.ports import IdempotencyStore
 from domain.identity import Role
 from domain.order import MAX_ORDER_LINES
 from domain.values import DeliveryAddress
@@ -27,7 +26,7 @@ from queries.errors import NotFound
 from queries.orders import OrderQueries
 from queries.push import OrderSnapshot
 from queries.push_hub import SubscriberDropped, topic_of
-from web.command_api.idempotency import MAX_KEY_LENGTH, REPLAYED_HEADER, run_once
+from web.command_api.idempotency import MAX_KEY_LENGTH, REPLAYED_HEADER, IdempotencyStore, run_once
 from web.command_api.orders import order_accepted
 from web.command_api.schemas import Delivery, OrderAccepted, OrderItem, PaymentMethod, PlaceOrder
 from web.grpc_api.calls import Call, Code, Method, Refusal, ServerStream, Unary, invalid_argument, roles
