@@ -36,9 +36,9 @@ class Settings:
     db_max_overflow: int
     payment_timeout_s: float
     outbox_retention_h: float
+    """How long sent outbox rows are kept, so that push clients can resume from them."""
     ready_max_lag_s: float
     """The query API reports itself not ready while its read models lag more than this."""
-    """How long sent outbox rows are kept, so that push clients can resume from them."""
     demo: bool = False
     """The web login offers ready-made demo identities instead of asking for a token."""
     grpc_port: int = 50051

@@ -33,7 +33,3 @@ def with_entry(entries: list[Doc] | None, entry: Doc) -> list[Doc]:
     current.append(entry)
     current.sort(key=lambda item: (item["at"], item["context"], item["version"], item["event_id"]))
     return current
-
-
-def decimal_text(value: Any) -> str:
-    return str(value)

@@ -55,7 +55,7 @@ class CustomerPages(Controller):
                       payment_tokens=PAYMENT_TOKENS)
 
 
-class OrderPage(Controller):
+class OrderTrackingPages(Controller):
     """One order (its customer follows it live; operators open it from the board), and the list of orders."""
 
     include_in_schema = False

@@ -11,14 +11,14 @@ from composition.read_side import ReadSide
 from web.baseline import constant
 from web.pages.audit import AuditPages
 from web.pages.courier import CourierPages
-from web.pages.customer import CustomerPages, OrderPage
+from web.pages.customer import CustomerPages, OrderTrackingPages
 from web.pages.errors import PAGE_EXCEPTION_HANDLERS
 from web.pages.operator import OperatorPages
 from web.pages.reads import PageReads
 from web.pages.rendering import STATIC_DIR, template_engine
 from web.pages.session import SessionPages
 
-PAGE_CONTROLLERS = [SessionPages, CustomerPages, OrderPage, OperatorPages, AuditPages, CourierPages]
+PAGE_CONTROLLERS = [SessionPages, CustomerPages, OrderTrackingPages, OperatorPages, AuditPages, CourierPages]
 
 
 class PagesPlugin(InitPluginProtocol):

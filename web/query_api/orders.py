@@ -15,7 +15,7 @@ from queries.errors import NotFound
 from queries.orders import OrderQueries
 from web.auth import requires
 from web.query_api.parameters import Cursor, Limit
-from web.query_api.schemas import OrderPage
+from web.query_api.schemas import OrderList
 from web.strict_input import PLAIN_TEXT
 
 ActorRequest = Request[Actor, Token, Any]
@@ -44,14 +44,14 @@ class OrderQueriesController(Controller):
             max_length=200, pattern=PLAIN_TEXT, description="only this customer's orders (admins)")] = None,
         cursor: Cursor = None,
         limit: Limit = 50,
-    ) -> OrderPage:
+    ) -> OrderList:
         actor = request.user
         if actor.role is Role.CUSTOMER:
             if customer_id not in (None, actor.subject):
                 raise PermissionDeniedException("a customer sees only their own orders")
             customer_id = actor.subject
         page = order_queries.list(customer_id=customer_id, status=status, cursor=cursor, limit=limit)
-        return OrderPage(items=page.items, next_cursor=page.next_cursor)
+        return OrderList(items=page.items, next_cursor=page.next_cursor)
 
     @get("/{order_id:uuid}", operation_id="GetOrder", sync_to_thread=True,
          summary="One order with its timeline, payment, shipment, courier and last position")

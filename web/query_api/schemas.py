@@ -7,7 +7,7 @@ from uuid import UUID
 import msgspec
 
 
-class OrderPage(msgspec.Struct, frozen=True):
+class OrderList(msgspec.Struct, frozen=True):
     items: list[dict[str, Any]]
     next_cursor: str | None
 
