@@ -18,7 +18,8 @@ from adapters.settings import Settings
 from adapters.tokens import TokenIssuer
 from queries.push_hub import ViewChange
 from web.baseline import BaselinePlugin
-from web.query_api.push import PushPlugin, RedactQueryTokens
+from web.query_api.push import PushPlugin
+from web.query_api.push_redaction import RedactQueryTokens
 
 
 @pytest.fixture
