@@ -2,7 +2,8 @@
 
 A token comes in the `Authorization` header under the `Bearer` scheme (the name in any case; no other
 scheme is taken), in the web pages' HttpOnly cookie, or, where a browser cannot send a header (WebSocket,
-EventSource), as `?token=`. Whatever the transport, `verify_token` decides, and a refusal says why.
+EventSource), as `?token=`. Whatever the transport, `verify_token` decides (it is the only code that decodes a
+token), and a refusal is a `TokenRejected` saying why. Callers that want only the actor use `actor_from_token`.
 """
 
 from dataclasses import dataclass
@@ -75,14 +76,9 @@ def presented_token(connection: ASGIConnection[Any, Any, Any, Any], query_token:
             or connection.cookies.get(TOKEN_COOKIE) or None)
 
 
-def actor_for(encoded: str | None, secret: str) -> Actor | None:
-    """The actor, or None for a missing or refused token (where the caller answers in its own protocol)."""
-    if not encoded:
-        return None
-    try:
-        return verify_token(encoded, secret).actor
-    except TokenRejected:
-        return None
+def actor_from_token(secret: str, encoded: str) -> Actor:
+    """The actor a token speaks for; raises TokenRejected naming what is wrong with it."""
+    return verify_token(encoded, secret).actor
 
 
 class TokenAuthentication(AbstractAuthenticationMiddleware):
@@ -96,8 +92,7 @@ class TokenAuthentication(AbstractAuthenticationMiddleware):
         encoded = presented_token(connection)
         if encoded is None:
             raise NotAuthorizedException("a bearer token is needed: `Authorization: Bearer <token>`")
-        verified = verify_token(encoded, self._secret)
-        return AuthenticationResult(user=verified.actor, auth=verified)
+        return AuthenticationResult(user=actor_from_token(self._secret, encoded), auth=None)
 
 
 def token_authentication(secret: str) -> DefineMiddleware:

@@ -18,7 +18,8 @@ from adapters.tokens import TokenIssuer
 from composition.read_side import ReadSide, open_read_side
 from queries.push_hub import ViewChange
 from web.baseline import BaselinePlugin
-from web.query_api.push import PushPlugin, RedactQueryTokens
+from web.query_api.push import PushPlugin
+from web.query_api.push_redaction import RedactQueryTokens
 
 
 @pytest.fixture

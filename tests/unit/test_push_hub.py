@@ -11,7 +11,7 @@ import pytest
 from adapters.inprocess_broker import InProcessBroker
 from adapters.messaging import Message, MessageHandler
 from queries.push_hub import FIREHOSE, PushHub, SubscriberDropped, ViewChange, parse_view_change, topic_of
-from web.query_api.push import PushFeed
+from web.query_api.push_feed import PushFeed
 
 T = TypeVar("T")
 

@@ -19,7 +19,7 @@ from domain.stock import Stock
 from queries.pagination import MAX_LIMIT
 from web.grpc_api.calls import invalid_argument
 from web.grpc_api.generated import orders_pb2, products_pb2
-from web.query_api.push import StatusChange
+from web.query_api.push_status import StatusChange
 
 DEFAULT_PAGE_SIZE: Final = 50
 # C0 and C1 control characters and DEL: never part of a name, a note or a search.

@@ -3,7 +3,7 @@
 Commands make the command API's calls (PlaceOrderHandler, Orders with the caller as Actor) and share its
 Idempotency-Key store: a CreateOrder's idempotency_key is the customer's key whichever face it is used on, and
 the stored answer is the HTTP API's 202 body. Reads come from the orders read model with the query API's
-visibility rule. The status stream is the SSE stream's own follower (web/query_api/push.py), fed by this
+visibility rule. The status stream is the SSE stream's own follower (web/query_api/push_status.py), fed by this
 process's push feed and resumed from the outbox. Who may follow an order is the SSE stream's rule on the read
 model's document, or Orders.get_order's answer for an order the read model does not show yet.
 """
@@ -42,7 +42,8 @@ from web.grpc_api.messages import (
     status_update,
 )
 from web.query_api.orders import visible_order
-from web.query_api.push import PUSH_ROLES, PushContext, may_see, order_status_changes
+from web.query_api.push_context import PUSH_ROLES, PushContext, may_see
+from web.query_api.push_status import order_status_changes
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,8 @@ from web.grpc_api.generated import orders_pb2, products_pb2
 from web.grpc_api.health import CHECK_INTERVAL_S, DatabaseWatch
 from web.grpc_api.orders import OrderRpcs
 from web.grpc_api.products import ProductRpcs
-from web.query_api.push import PushContext, PushFeed
+from web.query_api.push_context import PushContext
+from web.query_api.push_feed import PushFeed
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
-from web.auth import TOKEN_COOKIE, TokenRejected, actor_for, verify_token
+from web.auth import TOKEN_COOKIE, TokenRejected, actor_from_token, verify_token
 from web.pages.reads import PageReads
 from web.pages.rendering import render
 from web.pages.views import natural_key
@@ -47,8 +47,13 @@ def role_home(role: str) -> str:
 
 def signed_in_role(request: HTMXRequest, secret: str) -> str | None:
     """The role of the cookie's token on a public page, where the auth middleware does not run."""
-    actor = actor_for(request.cookies.get(TOKEN_COOKIE), secret)
-    return actor.role.value if actor else None
+    cookie = request.cookies.get(TOKEN_COOKIE)
+    if not cookie:
+        return None
+    try:
+        return actor_from_token(secret, cookie).role.value
+    except TokenRejected:
+        return None  # an expired or foreign cookie: shown as signed out, the login replaces it
 
 
 def _session_cookie(token: str, max_age: int) -> Cookie:
