@@ -5,15 +5,8 @@ import time
 
 import httpx
 
-from scripts.demo import (
-    RECEIPT_SLOW_INTERVAL_S,
-    AwaitingReceipt,
-    DemoStats,
-    ReceiptConfirmer,
-    couriers_for,
-    summary,
-    trip_seconds,
-)
+from scripts.demo import DemoStats, couriers_for, summary, trip_seconds
+from scripts.demo_receipts import RECEIPT_SLOW_INTERVAL_S, AwaitingReceipt, ReceiptConfirmer
 
 
 def test_the_default_fleet_keeps_up_with_the_order_rate() -> None:
