@@ -12,7 +12,10 @@ from adapters.database import Database
 from adapters.inprocess_broker import InProcessBroker
 from adapters.messaging import Message, PublishFailed
 from adapters.outbox_relay import OutboxRelay
+from adapters.postgres_read_models import put_on_outbox
 from adapters.rabbitmq import RabbitMQBroker
+from projections.messages import OutboxMessage
+from tests.rabbit_env import RabbitEnv
 
 
 def add_rows(database: Database, count: int) -> list[str]:
@@ -64,3 +67,35 @@ def test_with_the_broker_unreachable_the_rows_wait(database: Database) -> None:
     finally:
         broker.close()
     assert unsent(database) == 3
+
+
+def test_a_consumer_receives_exactly_the_bytes_that_encoded_gives(database: Database, rabbit: RabbitEnv) -> None:
+    migrate(database)
+    # Keys whose jsonb order (shorter first) is not their sorted order, nesting, non-ASCII text and a float: the
+    # ways a body read back from jsonb and encoded again could come out different.
+    messages = [
+        OutboxMessage(
+            message_id=str(uuid4()),
+            routing_key="order.created",
+            aggregate_id=uuid4(),
+            body={"type": "Order.Placed", "id": str(uuid4()), "aggregate_id": "a", "version": 1,
+                  "data": {"zeta": "Jalan Merdeka Selatan — Monas", "lat": -6.175392, "lines": [{"quantity": 2}]}},
+        ),
+        OutboxMessage(message_id=str(uuid4()), routing_key="view.order.deleted", aggregate_id=uuid4(),
+                      body={"view": "order", "data": None, "caused_by": "x"}),
+    ]
+    with database.connect() as connection, connection.cursor() as cursor:
+        put_on_outbox(cursor, messages)
+    broker = rabbit.broker()
+    received: dict[str, bytes] = {}
+    done = threading.Event()
+
+    def collect(message: Message) -> None:
+        received[message.message_id] = message.body
+        if len(received) == len(messages):
+            done.set()
+
+    broker.subscribe(["#"], collect)
+    assert OutboxRelay(database, broker).relay_batch() == len(messages)
+    assert done.wait(10)
+    assert received == {message.message_id: message.encoded() for message in messages}
