@@ -97,11 +97,10 @@ class OutboxRelay:
         RELAY_PUBLISHED.inc(len(rows))
         return len(rows)
 
-    def forget_sent(self) -> int:
+    def forget_sent(self) -> None:
         """Delete sent rows older than the retention window."""
         with self._connection() as connection:
-            return connection.execute(
-                f"DELETE FROM {OUTBOX} WHERE published_at < now() - %s", (self._retention,)).rowcount
+            connection.execute(f"DELETE FROM {OUTBOX} WHERE published_at < now() - %s", (self._retention,))
 
     def backlog(self) -> int:
         with self._connection() as connection:
@@ -110,14 +109,14 @@ class OutboxRelay:
 
     def run(self, stop: threading.Event) -> None:
         """Relay until stopped; a broker outage is waited out with backoff, and the rows wait with it."""
-        backoff = 0.1
-        next_cleanup = time.monotonic()
         try:
-            self._relay_until(stop, backoff, next_cleanup)
+            self._relay_until(stop)
         finally:
             self.close()
 
-    def _relay_until(self, stop: threading.Event, backoff: float, next_cleanup: float) -> None:
+    def _relay_until(self, stop: threading.Event) -> None:
+        backoff = 0.1
+        next_cleanup = time.monotonic()
         while not stop.is_set():
             if not self._holding():
                 stop.wait(self._idle_poll_s)

@@ -1,6 +1,7 @@
 """The relay on the real PostgreSQL: rows go out in order and are marked sent; with the broker away they wait."""
 
 import threading
+import time
 from uuid import uuid4
 
 import pytest
@@ -99,3 +100,35 @@ def test_a_consumer_receives_exactly_the_bytes_that_encoded_gives(database: Data
     assert OutboxRelay(database, broker).relay_batch() == len(messages)
     assert done.wait(10)
     assert received == {message.message_id: message.encoded() for message in messages}
+
+
+def test_the_running_relay_publishes_rows_committed_while_it_runs(database: Database) -> None:
+    migrate(database)
+    broker = InProcessBroker()
+    received: list[str] = []
+    all_arrived = threading.Event()
+
+    def collect(message: Message) -> None:
+        received.append(message.message_id)
+        if len(received) == 3:
+            all_arrived.set()
+
+    broker.subscribe(["#"], collect)
+    stop, wakeup = threading.Event(), threading.Event()
+    relay = threading.Thread(target=OutboxRelay(database, broker, wakeup=wakeup).run, args=(stop,))
+    relay.start()
+    try:
+        ids = add_rows(database, 3)
+        wakeup.set()
+        assert all_arrived.wait(10)
+        # Rows are marked sent just after the broker took them.
+        deadline = time.monotonic() + 10
+        while unsent(database) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        relay.join(10)
+        broker.close()
+    assert not relay.is_alive()
+    assert received == ids
+    assert unsent(database) == 0
