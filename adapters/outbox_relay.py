@@ -4,7 +4,6 @@ Rows are marked sent only after the broker confirmed them. If the relay dies bet
 mark, the rows go out again with the same message ids, and consumers de-duplicate on those.
 """
 
-import json
 import logging
 import random
 import threading
@@ -13,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from uuid import UUID
 
 import psycopg
 from psycopg.rows import TupleRow
@@ -20,12 +20,19 @@ from psycopg.rows import TupleRow
 from adapters.database import READ_SCHEMA, Database
 from adapters.messaging import Message, MessageBroker, PublishFailed
 from adapters.metrics import RELAY_PUBLISHED
+from projections.messages import OutboxMessage
 
 log = logging.getLogger(__name__)
 
 OUTBOX = f"{READ_SCHEMA}.outbox"
 NOTIFIED_POLL_S = 1.0
 """With NOTIFY waking it, the relay looks on its own only this often (a lost notification costs that much)."""
+
+
+def _broker_message(outbox_id: int, message: OutboxMessage) -> Message:
+    """What the relay publishes for an outbox row: the body is `encoded()`, the one encoding of the contract."""
+    return Message(routing_key=message.routing_key, body=message.encoded(), message_id=message.message_id,
+                   headers={"outbox-id": outbox_id, "aggregate-id": str(message.aggregate_id)})
 
 
 @dataclass
@@ -78,9 +85,9 @@ class OutboxRelay:
             if not rows:
                 return 0
             messages = [
-                Message(routing_key=str(routing_key), body=json.dumps(body, separators=(",", ":")).encode(),
-                        message_id=str(message_id), headers={"outbox-id": int(str(row_id)),
-                                                             "aggregate-id": str(aggregate_id)})
+                _broker_message(int(str(row_id)), OutboxMessage(message_id=str(message_id),
+                                                               routing_key=str(routing_key),
+                                                               aggregate_id=UUID(str(aggregate_id)), body=body))
                 for row_id, message_id, routing_key, aggregate_id, body in rows
             ]
             self._broker.publish(messages)
@@ -90,11 +97,10 @@ class OutboxRelay:
         RELAY_PUBLISHED.inc(len(rows))
         return len(rows)
 
-    def forget_sent(self) -> int:
+    def forget_sent(self) -> None:
         """Delete sent rows older than the retention window."""
         with self._connection() as connection:
-            return connection.execute(
-                f"DELETE FROM {OUTBOX} WHERE published_at < now() - %s", (self._retention,)).rowcount
+            connection.execute(f"DELETE FROM {OUTBOX} WHERE published_at < now() - %s", (self._retention,))
 
     def backlog(self) -> int:
         with self._connection() as connection:
@@ -103,14 +109,14 @@ class OutboxRelay:
 
     def run(self, stop: threading.Event) -> None:
         """Relay until stopped; a broker outage is waited out with backoff, and the rows wait with it."""
-        backoff = 0.1
-        next_cleanup = time.monotonic()
         try:
-            self._relay_until(stop, backoff, next_cleanup)
+            self._relay_until(stop)
         finally:
             self.close()
 
-    def _relay_until(self, stop: threading.Event, backoff: float, next_cleanup: float) -> None:
+    def _relay_until(self, stop: threading.Event) -> None:
+        backoff = 0.1
+        next_cleanup = time.monotonic()
         while not stop.is_set():
             if not self._holding():
                 stop.wait(self._idle_poll_s)

@@ -43,6 +43,7 @@ class OutboxMessage:
     body: dict[str, Any]
 
     def encoded(self) -> bytes:
+        """The message body on the wire: compact JSON, keys sorted. The relay publishes exactly these bytes."""
         return json.dumps(self.body, separators=(",", ":"), sort_keys=True).encode()
 
 

@@ -27,7 +27,8 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters.database import Database, create_database, drop_database
-from adapters.rabbitmq import RabbitMQBroker, dead_letter_queue_name
+from adapters.rabbitmq import RabbitMQBroker
+from adapters.rabbitmq_topology import dead_letter_queue_name
 from adapters.tokens import TokenIssuer
 from composition.migration import migrate
 from scripts.chaos_faults import FAULT_KINDS, Deployment, FaultInjector, FaultOutcome, PlannedFault, fault_schedule

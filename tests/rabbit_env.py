@@ -5,7 +5,8 @@ from uuid import uuid4
 
 import pika
 
-from adapters.rabbitmq import RabbitMQBroker, dead_letter_queue_name
+from adapters.rabbitmq import RabbitMQBroker
+from adapters.rabbitmq_topology import dead_letter_queue_name
 
 
 class RabbitEnv:
