@@ -17,6 +17,7 @@ from adapters.bootstrap import migrate, runner_env
 from adapters.database import Database, create_schemas
 from adapters.dispatch_index import DispatchIndexRecorder, IndexSnapshot, fill_dispatch_index
 from adapters.read_database import read_only_pool
+from adapters.store_checks import DISPATCH_INDEX
 from commands.base import ContextApplication
 from commands.policies import ShippingPolicies
 from commands.shipping import SWEEP_CAUSATION, Shipping
@@ -27,7 +28,6 @@ from domain.values import DeliveryAddress, OrderLine
 from projections.partitions import tracking_name
 from queries.event_store import EventStoreQueries
 from scripts.cli import main
-from scripts.verify import DISPATCH_INDEX
 from tests.integration.test_rebuild import project_live
 
 HOME = DeliveryAddress("Jl. Jaksa 5", -6.186, 106.83)

@@ -11,10 +11,10 @@ from adapters.bootstrap import WriteSide, build_write_side, migrate
 from adapters.database import Database
 from adapters.settings import Settings
 from domain.identity import Actor, Role
+from domain.invariants import CONFIRMED_BACKED, NOTHING_STUCK
 from domain.order import Order, OrderStatus
 from domain.values import DeliveryAddress, OrderLine
 from scripts.cli import main
-from scripts.verify import CONFIRMED_BACKED, NOTHING_STUCK
 
 HOME = DeliveryAddress("Jl. Jaksa 5", -6.186, 106.83)
 
