@@ -11,7 +11,7 @@ so that a reader is handed the contexts it reads instead of knowing them.
 """
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
@@ -50,6 +50,12 @@ class ContextLogClass(Protocol):
     def name(self) -> str: ...
 
     def __call__(self, env: Mapping[str, str] | None = None) -> ContextLog: ...
+
+
+def notification_of(row: Mapping[str, Any]) -> Notification:
+    """A notification from a row of a context's events table, selected by its own column names."""
+    return Notification(id=row["notification_id"], originator_id=row["originator_id"],
+                        originator_version=row["originator_version"], topic=row["topic"], state=bytes(row["state"]))
 
 
 def notification_pages(log: SelectsNotifications, *, after: int = 0, stop: int | None = None,
