@@ -10,18 +10,19 @@ The rows are rebuilt from the log when they were never filled (`fill_dispatch_in
 calls it, so a store written before the index existed gets one), and can be rebuilt on purpose.
 """
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 from uuid import UUID
 
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import InterfaceError, Notification, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
+from adapters.event_log import notification_of, notification_pages
 from adapters.fenced_recorder import FencedProcessRecorder
 from commands.dispatch_index import (
     RECORDING_KWARG,
@@ -188,19 +189,27 @@ class DispatchIndexRecorder(PostgresApplicationRecorder):
             return connection.execute(SQL("SELECT 1 FROM {}").format(self._filled)).fetchone() is not None
 
     def _stored_events(self, curs: Cursor[DictRow], read: list[int]) -> Iterator[StoredEvent]:
-        position = 0
-        while True:
-            rows = curs.execute(SQL(
-                "SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
-                "WHERE notification_id > %s ORDER BY notification_id LIMIT %s").format(self._events),
-                (position, FILL_PAGE)).fetchall()
-            if not rows:
-                return
-            read[0] += len(rows)
-            for row in rows:
-                yield StoredEvent(originator_id=row["originator_id"], originator_version=row["originator_version"],
-                                  topic=row["topic"], state=bytes(row["state"]))
-            position = rows[-1]["notification_id"]
+        for page in notification_pages(_LockedLog(curs, self._events), page_size=FILL_PAGE):
+            read[0] += len(page)
+            yield from page
+
+
+class _LockedLog:
+    """The events table read on the fill's own cursor, in the transaction that holds the writers' lock."""
+
+    def __init__(self, curs: Cursor[DictRow], events: Composed) -> None:
+        self._curs = curs
+        self._events = events
+
+    def select_notifications(self, start: int | None, limit: int, stop: int | None = None,
+                             topics: Sequence[str] = (), *, inclusive_of_start: bool = True) -> list[Notification]:
+        rows = self._curs.execute(SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
+            "WHERE notification_id {} %(start)s AND (%(stop)s::bigint IS NULL OR notification_id <= %(stop)s) "
+            "AND (cardinality(%(topics)s::text[]) = 0 OR topic = ANY(%(topics)s)) "
+            "ORDER BY notification_id LIMIT %(limit)s").format(self._events, SQL(">=" if inclusive_of_start else ">")),
+            {"start": start or 0, "stop": stop, "topics": list(topics), "limit": limit}).fetchall()
+        return [notification_of(row) for row in rows]
 
 
 class DispatchIndexProcessRecorder(DispatchIndexRecorder, FencedProcessRecorder):

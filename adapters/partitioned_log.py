@@ -14,6 +14,7 @@ from psycopg.sql import SQL, Composed, Identifier
 from psycopg_pool import ConnectionPool
 
 from adapters.database import CONTEXT_SCHEMAS
+from adapters.event_log import notification_of
 from projections.partitions import PARTITIONS, partition_of
 
 _PARTITION_OF: Final = "mod(('x' || left(originator_id::text, 8))::bit(32)::bigint, {0})"
@@ -93,7 +94,5 @@ class PartitionedLog:
             return [self._found(row) for row in cursor.fetchall()]
 
     def _found(self, row: dict[str, Any]) -> PartitionedNotification:
-        return PartitionedNotification(Notification(
-            id=row["notification_id"], originator_id=row["originator_id"], originator_version=row["originator_version"],
-            topic=row["topic"], state=bytes(row["state"])), partition_of(row["originator_id"], self.count))
+        return PartitionedNotification(notification_of(row), partition_of(row["originator_id"], self.count))
 

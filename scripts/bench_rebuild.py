@@ -18,8 +18,12 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters.database import Database, create_database, drop_database
-from adapters.postgres_rebuild import EventLogs, RebuildResult, rebuild_blue_green, rebuild_in_place, set_tracking
 from adapters.read_generations import live_generations
+from adapters.rebuild_blue_green import rebuild_blue_green
+from adapters.rebuild_in_place import rebuild_in_place
+from adapters.rebuild_replay import EventLogs
+from adapters.rebuild_runs import RebuildResult
+from adapters.rebuild_tables import set_tracking
 from commands.inventory import Inventory
 from commands.orders import Orders
 from commands.payments import Payments
@@ -34,7 +38,7 @@ from domain.stock import Stock
 from domain.values import DeliveryAddress, OrderLine
 from projections.models import ALL_MODELS
 from projections.models.orders import ORDERS
-from scripts.rebuild import RichProgress, summary
+from scripts.rebuild import REBUILD_SOURCES, RichProgress, summary
 
 JAKARTA = (-6.2000, 106.8166)
 
@@ -103,14 +107,24 @@ class OrderHistories:
 
 
 class HistoryWriter:
-    """Writes order histories in large saves, many aggregates per save, so 100,000 events take seconds."""
+    """Writes order histories in large saves, many aggregates per save, so 100,000 events take seconds.
 
-    def __init__(self, database: Database, *, products: int = 20, couriers: int = 40, seed: int = 7) -> None:
+    Given `histories` it carries on with them, which must be stored already: in a copy of the database a writer
+    of those histories wrote, say (`copy.deepcopy` them first, so that the two writers share nothing). Without,
+    it starts new ones and writes their stocks and couriers.
+    """
+
+    def __init__(self, database: Database, histories: OrderHistories | None = None, *, products: int = 20,
+                 couriers: int = 40, seed: int = 7) -> None:
         env = database.eventsourcing_env(pool_size=1, max_overflow=1)
         self.orders = Orders(env=env)
         self.inventory = Inventory(env=env)
         self.payments = Payments(env=env)
         self.shipping = Shipping(env=env)
+        self.events = 0
+        if histories is not None:
+            self.histories = histories
+            return
         self.histories = OrderHistories(products=products, couriers=couriers, seed=seed)
         self.events = sum(len(aggregate.pending_events) for aggregate in (
             *self.histories.stocks, *self.histories.couriers))
@@ -166,7 +180,7 @@ def raw_read(database: Database) -> Figure:
     """Every notification selected and decoded, nothing else: the ceiling for any replay."""
     started = time.perf_counter()
     events = 0
-    with EventLogs(database) as logs:
+    with EventLogs(database, REBUILD_SOURCES.contexts) as logs:
         for name in logs.apps:
             for batch in logs.read(name, 0, logs.head(name)):
                 events += len(batch)
@@ -180,7 +194,7 @@ def declare_projected(database: Database) -> None:
     live path's minutes, and the in-place rebuild then writes everything (the rebuild's very use case: the
     tables were lost or are wrong, the positions are right).
     """
-    with EventLogs(database) as logs:
+    with EventLogs(database, REBUILD_SOURCES.contexts) as logs:
         heads = {name: logs.head(name) for name in logs.apps}
     with database.connect() as connection, connection.transaction():
         for model, generation in live_generations(database, ALL_MODELS.values()):
@@ -208,8 +222,8 @@ def run(server_url: str, events: int, console: Console | None = None) -> tuple[l
         declare_projected(database)
         figures = [generated, raw_read(database)]
         with RichProgress(console) as progress:
-            in_place = rebuild_in_place(database, list(ALL_MODELS.values()), progress)
-            blue_green = rebuild_blue_green(database, ORDERS, progress)
+            in_place = rebuild_in_place(database, REBUILD_SOURCES, list(ALL_MODELS.values()), progress)
+            blue_green = rebuild_blue_green(database, REBUILD_SOURCES, ORDERS, progress)
         figures.append(Figure(f"in-place rebuild --all ({len(in_place)} models, one pass)", in_place[0].read,
                               in_place[0].seconds,
                               f"{sum(result.events for result in in_place):,} events folded into the models"))

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from adapters.database import Database, create_database, drop_database
+from adapters.event_log import notification_pages
 from adapters.tokens import TokenIssuer
 from commands.orders import Orders
 from composition.migration import migrate
@@ -26,14 +27,12 @@ from scripts.processes import background_process, logistics_process
 
 def _events_by_order(orders: Orders, names: set[str]) -> dict[tuple[UUID, str], float]:
     stamps: dict[tuple[UUID, str], float] = {}
-    position = 0
-    while page := orders.recorder.select_notifications(start=position, limit=1000, inclusive_of_start=False):
+    for page in notification_pages(orders.recorder, page_size=1000):
         for notification in page:
             name = notification.topic.rsplit(".", 1)[-1]
             if name in names:
                 event: Any = orders.mapper.to_domain_event(notification)
                 stamps[(event.originator_id, name)] = event.timestamp.timestamp()
-        position = page[-1].id
     return stamps
 
 

@@ -19,12 +19,15 @@ from rich.table import Table
 from adapters.database import READ_SCHEMA, Database
 from adapters.messaging import Message
 from adapters.postgres_read_models import doc_table, rows_table, tracking_table
-from adapters.postgres_rebuild import EventLogs, compare, replay, tracking_positions, write_fold
 from adapters.read_generations import abandon, live_generation, next_generation
+from adapters.rebuild_compare import compare
+from adapters.rebuild_replay import EventLogs, replay
+from adapters.rebuild_tables import tracking_positions, write_fold
 from projections.models import ALL_MODELS
 from projections.replay import ModelFold, NoProgress
 from scripts.chaos_faults import READY_LIMIT_S, FaultOutcome
 from scripts.chaos_load import Placement
+from scripts.rebuild import REBUILD_SOURCES
 
 FINAL_TOPICS = (".Received", ".Cancelled")
 PER_ORDER_STREAMS = (("orders.orders_events", "Order."), ("payments.payments_events", "Payment."),
@@ -104,7 +107,7 @@ def compare_with_rebuild(database: Database) -> list[ModelComparison]:
     results = []
     scratch: dict[str, int] = {}
     try:
-        with EventLogs(database) as logs, database.connect() as connection:
+        with EventLogs(database, REBUILD_SOURCES.contexts) as logs, database.connect() as connection:
             pairs = [(model, live_generation(connection, model)) for model in models]
             folds = [ModelFold(model, tracking_positions(connection, model, generation)) for model, generation in pairs]
             for model in models:

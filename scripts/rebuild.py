@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 from types import TracebackType
+from typing import Final
 
 from rich.console import Console
 from rich.progress import (
@@ -18,11 +19,18 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from adapters.postgres_rebuild import RebuildInProgress, RebuildResult, rebuild_blue_green, rebuild_in_place
+from adapters.rebuild_blue_green import rebuild_blue_green
+from adapters.rebuild_in_place import rebuild_in_place
+from adapters.rebuild_replay import RebuildSources
+from adapters.rebuild_runs import RebuildInProgress, RebuildResult
 from adapters.settings import Settings
+from composition.contexts import CONTEXT_APPLICATIONS
 from composition.database import locate_database
 from composition.migration import migrate
 from projections.models import ALL_MODELS
+
+REBUILD_SOURCES: Final = RebuildSources(CONTEXT_APPLICATIONS, ALL_MODELS)
+"""What a rebuild works from: the four contexts' logs, and every read model in the live projector's order."""
 
 
 class EventsPerSecond(ProgressColumn):
@@ -122,10 +130,10 @@ def run_rebuild(settings: Settings, name: str | None, every: bool, blue_green: b
         with RichProgress(console) as progress:
             if blue_green:
                 for model in models:
-                    results.append(rebuild_blue_green(database, model, progress))
+                    results.append(rebuild_blue_green(database, REBUILD_SOURCES, model, progress))
                     progress.finish(model.name, f"{model.name:<9} done")
             else:
-                results = rebuild_in_place(database, models, progress)
+                results = rebuild_in_place(database, REBUILD_SOURCES, models, progress)
     except KeyboardInterrupt:
         if results:
             console.print(summary(results))

@@ -17,6 +17,7 @@ from uuid import UUID
 import httpx
 
 from adapters.database import Database
+from adapters.event_log import notification_pages
 from adapters.settings import Settings
 from adapters.tokens import TokenIssuer
 from composition.write_side import WriteSide, build_write_side
@@ -119,12 +120,8 @@ def running_stack(database: Database, log_dir: Path, **settings: str) -> Iterato
 def events_named(stack: Stack, app: Any, name: str) -> list[Any]:
     """Every event of one kind in a context's log, oldest first."""
     found: list[Any] = []
-    position = 0
-    while True:
-        page = app.recorder.select_notifications(start=position, limit=500, inclusive_of_start=False)
-        if not page:
-            return found
+    for page in notification_pages(app.recorder, page_size=500):
         for notification in page:
             if notification.topic.endswith(f".{name}") or notification.topic.endswith(f":{name}"):
                 found.append(app.mapper.to_domain_event(notification))
-        position = page[-1].id
+    return found

@@ -17,6 +17,7 @@ from adapters.database import Database, create_schemas
 from adapters.dispatch_index import DispatchIndexRecorder, IndexSnapshot, fill_dispatch_index
 from adapters.event_store_reader import EventStoreQueries
 from adapters.read_database import read_only_pool
+from adapters.store_checks import DISPATCH_INDEX
 from commands.base import ContextApplication
 from commands.policies import ShippingPolicies
 from commands.shipping import SWEEP_CAUSATION, Shipping
@@ -28,7 +29,6 @@ from domain.shipping import Courier, CourierStatus, Dispatcher, Shipment, Shipme
 from domain.values import DeliveryAddress, OrderLine
 from projections.partitions import tracking_name
 from scripts.cli import main
-from scripts.verify import DISPATCH_INDEX
 from tests.integration.test_rebuild import project_live
 
 HOME = DeliveryAddress("Jl. Jaksa 5", -6.186, 106.83)

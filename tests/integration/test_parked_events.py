@@ -22,7 +22,7 @@ from adapters.database import Database
 from adapters.followers import edge_name, read_models_follower
 from adapters.inprocess_broker import InProcessBroker
 from adapters.parked_events import PARKED_ACTIONS, NotParked, ParkedEvents
-from adapters.postgres_rebuild import rebuild_in_place
+from adapters.rebuild_in_place import rebuild_in_place
 from adapters.settings import Settings
 from adapters.supervisor import Supervisor
 from commands.policies import InventoryPolicies
@@ -34,6 +34,7 @@ from domain.values import DeliveryAddress, OrderLine
 from projections.models import ALL_MODELS
 from queries.parked import ParkedEvent, ParkedStatus
 from scripts.projector import projector_supervisor
+from scripts.rebuild import REBUILD_SOURCES
 from scripts.worker import worker_supervisor
 from tests.conftest import make_settings
 
@@ -150,7 +151,7 @@ def test_a_poison_event_is_parked_its_aggregate_held_and_a_retry_processes_both_
         eventually("both processed in order", lambda: projected_orders(database).get(poisoned) == "CANCELLED")
         assert [row.status for row in parked_of(database, poisoned)] == [ParkedStatus.RETRIED, ParkedStatus.RETRIED]
     live = orders_table(database)
-    results = rebuild_in_place(database, list(ALL_MODELS.values()))
+    results = rebuild_in_place(database, REBUILD_SOURCES, list(ALL_MODELS.values()))
     assert all(result.ok for result in results)
     assert orders_table(database) == live  # the live path, parking and retry included, equals a rebuild
 
@@ -178,7 +179,7 @@ def test_a_skip_is_audited_and_a_rebuild_keeps_it_skipped(database: Database, se
         actions = connection.execute(f"SELECT parked_id, action, actor, reason FROM {PARKED_ACTIONS}").fetchall()
     assert actions == [(row.id, "skip", "test-operator", "the order was entered twice by mistake")]
     switch.poisoned.clear()  # even with the code fixed, a rebuild does not bring a skipped event back
-    results = rebuild_in_place(database, list(ALL_MODELS.values()))
+    results = rebuild_in_place(database, REBUILD_SOURCES, list(ALL_MODELS.values()))
     assert all(result.ok and result.left_out == 1 for result in results)
     assert poisoned not in projected_orders(database)
     assert fine in projected_orders(database)

@@ -3,12 +3,17 @@
 Histories are written through the contexts' applications (the benchmark's writer), projected by the live
 path (one runner per context, as `logistics projector` runs them), and then rebuilt; tables are compared row
 by row through the text of every row, so that any difference in a document, a column or a timestamp shows.
+The history is written and projected once for the module; each test rebuilds in a copy of that database
+(`CREATE DATABASE ... TEMPLATE`), and its writer carries on with the same histories.
 """
 
+import copy
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from uuid import uuid4
 
 import psycopg
 import pytest
@@ -16,19 +21,17 @@ from eventsourcing.projection import ProjectionRunner
 from psycopg.rows import TupleRow
 from psycopg.sql import SQL, Identifier
 
-from adapters import postgres_rebuild
-from adapters.database import CONTEXT_SCHEMAS, READ_SCHEMA, Database
+from adapters import rebuild_replay
+from adapters.database import CONTEXT_SCHEMAS, READ_SCHEMA, Database, drop_database
 from adapters.followers import read_models_follower
 from adapters.inprocess_broker import InProcessBroker
 from adapters.platform_status import platform_status
 from adapters.postgres_read_models import doc_table, read_models_view, tracking_table
-from adapters.postgres_rebuild import (
-    RebuildInProgress,
-    rebuild_blue_green,
-    rebuild_in_place,
-    rebuild_lock,
-)
 from adapters.read_generations import REGISTRY, live_generations
+from adapters.rebuild_blue_green import rebuild_blue_green
+from adapters.rebuild_in_place import rebuild_in_place
+from adapters.rebuild_replay import RebuildSources
+from adapters.rebuild_runs import RebuildInProgress, rebuild_lock
 from composition.contexts import CONTEXT_APPLICATIONS, runner_env
 from composition.migration import migrate
 from projections.model import ReadModel
@@ -36,25 +39,75 @@ from projections.models import ALL_MODELS
 from projections.models.audit import AUDIT_EVENTS
 from projections.models.orders import ORDERS
 from projections.projection import ReadModelsProjection
-from scripts.bench_rebuild import HistoryWriter
+from scripts.bench_rebuild import HistoryWriter, OrderHistories
 from scripts.projector import projector_supervisor
-from tests.conftest import make_settings
+from tests.conftest import fresh_database, make_settings
 
 MODELS = list(ALL_MODELS.values())
+SOURCES = RebuildSources(CONTEXT_APPLICATIONS, ALL_MODELS)
+COPY_LIMIT_S = 30.0
 Snapshot = dict[str, list[str]]
 
 
-@pytest.fixture
-def history(database: Database) -> Iterator[HistoryWriter]:
-    """A database with some orders' whole histories in every context, projected by the live path."""
-    migrate(database)
-    writer = HistoryWriter(database, products=6, couriers=5, seed=11)
+@dataclass(frozen=True)
+class ProjectedHistory:
+    database: Database
+    """Never connected to while the module runs: it is the template each test's database is copied from."""
+    histories: OrderHistories
+    """The writer's histories as they were when it stopped writing, for each test's writer to carry on with."""
+
+
+@pytest.fixture(scope="module")
+def projected_history(pg_server: Database) -> Iterator[ProjectedHistory]:
+    """Some orders' whole histories in every context, projected by the live path: written once for the module."""
+    template = fresh_database(pg_server)
     try:
-        writer.write(40, per_save=10)
-        project_live(database)
+        migrate(template)
+        writer = HistoryWriter(template, products=6, couriers=5, seed=11)
+        try:
+            writer.write(40, per_save=10)
+        finally:
+            writer.close()
+        project_live(template)
+        yield ProjectedHistory(template, writer.histories)
+    finally:
+        drop_database(pg_server, template.dbname)
+
+
+@pytest.fixture
+def database(pg_server: Database, projected_history: ProjectedHistory) -> Iterator[Database]:
+    """A copy of the projected history's database for one test, dropped afterwards."""
+    copied = copy_database(pg_server, projected_history.database)
+    try:
+        yield copied
+    finally:
+        drop_database(pg_server, copied.dbname)
+
+
+@pytest.fixture
+def history(database: Database, projected_history: ProjectedHistory) -> Iterator[HistoryWriter]:
+    """A writer of more orders into the test's database, carrying on with the histories it holds."""
+    writer = HistoryWriter(database, copy.deepcopy(projected_history.histories))
+    try:
         yield writer
     finally:
         writer.close()
+
+
+def copy_database(server: Database, template: Database) -> Database:
+    """A new database copied from `template` by the server itself, which is far faster than writing it again."""
+    copied = server.with_dbname(f"logistics_test_{uuid4().hex[:12]}")
+    deadline = time.monotonic() + COPY_LIMIT_S
+    with server.connect() as connection:
+        while True:
+            try:
+                connection.execute(SQL("CREATE DATABASE {0} TEMPLATE {1}").format(
+                    Identifier(copied.dbname), Identifier(template.dbname)))
+                return copied
+            except psycopg.errors.ObjectInUse:
+                # The template's last sessions (its writer's, its projectors') end a moment after they close.
+                assert time.monotonic() < deadline, f"{template.dbname} still in use after {COPY_LIMIT_S} s"
+                time.sleep(0.1)
 
 
 def project_live(database: Database) -> None:
@@ -129,10 +182,10 @@ def test_in_place_rebuilds_reproduce_the_live_projection_and_publish_nothing(
     messages = outbox_count(database)
 
     for model in MODELS:
-        (result,) = rebuild_in_place(database, [model])
+        (result,) = rebuild_in_place(database, SOURCES, [model])
         assert result.events > 0
         assert snapshot(database, model) == before[model.name], model.name
-    results = rebuild_in_place(database, MODELS)
+    results = rebuild_in_place(database, SOURCES, MODELS)
 
     assert [result.model for result in results] == [model.name for model in MODELS]
     assert {model.name: snapshot(database, model) for model in MODELS} == before
@@ -145,7 +198,7 @@ def test_blue_green_rebuilds_reproduce_the_live_projection_swap_and_drop_the_old
     messages = outbox_count(database)
 
     for model in MODELS:
-        result = rebuild_blue_green(database, model)
+        result = rebuild_blue_green(database, SOURCES, model)
 
         assert result.ok, result.mismatches
         assert result.generation == 2
@@ -192,9 +245,9 @@ def test_a_blue_green_rebuild_under_load_loses_and_repeats_no_message(
     writer.start()
     try:
         time.sleep(1.0)
-        results = [rebuild_blue_green(database, ORDERS), rebuild_blue_green(database, AUDIT_EVENTS)]
+        results = [rebuild_blue_green(database, SOURCES, ORDERS), rebuild_blue_green(database, SOURCES, AUDIT_EVENTS)]
         # In place too: the live projector waits on the locks, then resumes without a deadlock.
-        rebuild_in_place(database, [ORDERS, AUDIT_EVENTS])
+        rebuild_in_place(database, SOURCES, [ORDERS, AUDIT_EVENTS])
         time.sleep(0.5)
     finally:
         stop_writing.set()
@@ -210,7 +263,7 @@ def test_a_blue_green_rebuild_under_load_loses_and_repeats_no_message(
     assert registry(database, ORDERS) == (2, None)
     assert registry(database, AUDIT_EVENTS) == (2, None)
     after = {model.name: snapshot(database, model) for model in (ORDERS, AUDIT_EVENTS)}
-    rebuild_in_place(database, [ORDERS, AUDIT_EVENTS])
+    rebuild_in_place(database, SOURCES, [ORDERS, AUDIT_EVENTS])
     assert {model.name: snapshot(database, model) for model in (ORDERS, AUDIT_EVENTS)} == after
     # Every stored event was published exactly once as a domain-event message: none was skipped because a
     # rebuilt model was ahead of the live projector, none repeated by a rebuild.
@@ -245,25 +298,25 @@ def test_an_interrupted_blue_green_rebuild_leaves_the_live_generation_untouched(
     before = snapshot(database, ORDERS)
     tables = read_tables(database, ORDERS)
     # Small batches, so that the interruption comes midway through a log.
-    monkeypatch.setattr(postgres_rebuild, "BATCH_SIZE", 100)
+    monkeypatch.setattr(rebuild_replay, "BATCH_SIZE", 100)
 
     with pytest.raises(KeyboardInterrupt):
-        rebuild_blue_green(database, ORDERS, InterruptAt(phase))
+        rebuild_blue_green(database, SOURCES, ORDERS, InterruptAt(phase))
 
     assert registry(database, ORDERS) == (1, None)
     assert read_tables(database, ORDERS) == tables
     assert snapshot(database, ORDERS) == before
     # And nothing is left in the way of the next rebuild.
-    assert rebuild_blue_green(database, ORDERS).ok
+    assert rebuild_blue_green(database, SOURCES, ORDERS).ok
 
 
 def test_an_interrupted_in_place_rebuild_rolls_back(history: HistoryWriter, database: Database,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     before = {model.name: snapshot(database, model) for model in MODELS}
-    monkeypatch.setattr(postgres_rebuild, "BATCH_SIZE", 100)
+    monkeypatch.setattr(rebuild_replay, "BATCH_SIZE", 100)
 
     with pytest.raises(KeyboardInterrupt):
-        rebuild_in_place(database, MODELS, InterruptAt("in place"))
+        rebuild_in_place(database, SOURCES, MODELS, InterruptAt("in place"))
 
     assert {model.name: snapshot(database, model) for model in MODELS} == before
 
@@ -280,7 +333,7 @@ def test_events_projected_during_a_blue_green_build_are_caught_up_and_verified(
                 project_live(database)
                 published.append(outbox_count(database))
 
-    result = rebuild_blue_green(database, ORDERS, MoreOrdersMeanwhile("none"), catch_up_gap=0)
+    result = rebuild_blue_green(database, SOURCES, ORDERS, MoreOrdersMeanwhile("none"), catch_up_gap=0)
 
     assert result.ok, result.mismatches
     assert result.phases["catch-up"][0] == result.events - result.phases["replay"][0] > 0
@@ -288,7 +341,7 @@ def test_events_projected_during_a_blue_green_build_are_caught_up_and_verified(
     after = snapshot(database, ORDERS)
     assert len(after["orders"]) == 45
     assert outbox_count(database) == published[0]
-    rebuild_in_place(database, [ORDERS])
+    rebuild_in_place(database, SOURCES, [ORDERS])
     assert snapshot(database, ORDERS) == after
 
 
@@ -304,7 +357,7 @@ def test_a_build_that_differs_from_a_full_replay_is_abandoned(history: HistoryWr
                                            "WHERE id = (SELECT id FROM {0}.{1} ORDER BY id LIMIT 1)").format(
                         Identifier(READ_SCHEMA), Identifier(doc_table(ORDERS, 2))))
 
-    result = rebuild_blue_green(database, ORDERS, Corrupt("none"))
+    result = rebuild_blue_green(database, SOURCES, ORDERS, Corrupt("none"))
 
     assert not result.ok
     assert [mismatch.table for mismatch in result.mismatches] == ["documents"]
@@ -318,7 +371,7 @@ def test_a_build_that_differs_from_a_full_replay_is_abandoned(history: HistoryWr
 def test_two_rebuilds_of_one_model_never_run_at_once(history: HistoryWriter, database: Database) -> None:
     with rebuild_lock(database, [ORDERS]):
         with pytest.raises(RebuildInProgress):
-            rebuild_blue_green(database, ORDERS)
+            rebuild_blue_green(database, SOURCES, ORDERS)
         with pytest.raises(RebuildInProgress):
-            rebuild_in_place(database, [AUDIT_EVENTS, ORDERS])
-    assert rebuild_in_place(database, [ORDERS])[0].events > 0
+            rebuild_in_place(database, SOURCES, [AUDIT_EVENTS, ORDERS])
+    assert rebuild_in_place(database, SOURCES, [ORDERS])[0].events > 0

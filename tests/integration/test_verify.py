@@ -12,10 +12,10 @@ from adapters.settings import Settings
 from composition.migration import migrate
 from composition.write_side import WriteSide, build_write_side
 from domain.identity import Actor, Role
+from domain.invariants import CONFIRMED_BACKED, NOTHING_STUCK
 from domain.order import Order, OrderStatus
 from domain.values import DeliveryAddress, OrderLine
 from scripts.cli import main
-from scripts.verify import CONFIRMED_BACKED, NOTHING_STUCK
 
 HOME = DeliveryAddress("Jl. Jaksa 5", -6.186, 106.83)
 
