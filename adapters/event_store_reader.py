@@ -17,7 +17,7 @@ from psycopg.sql import SQL, Composed, Identifier, Literal
 from adapters.database import CONTEXT_SCHEMAS
 from adapters.event_codec import stored_event_mapper
 from domain.base import EnumState
-from projections.events import MASKED_FIELDS, event_id, event_name, masked_event_data, to_json_value
+from projections.event_data import MASKED_FIELDS, event_id, event_name, masked_event_data, to_json_value
 from queries.pagination import InvalidQuery
 from queries.reading import Pool, fetch_all, fetch_one
 

@@ -18,13 +18,13 @@ from adapters.partitioned_log import PARTITION_SQL
 from adapters.pool_retry import on_live_connection
 from adapters.postgres_read_models import tracking_table
 from adapters.read_generations import live_generation
-from projections.model import ReadModel
 from projections.models import ALL_MODELS
 from projections.partitions import PARTITIONS, tracking_name
+from projections.read_model import ReadModel
 from queries.platform_status import (
-    FollowerPosition,
+    FollowerProgress,
     ParkedCount,
-    PartitionPosition,
+    PartitionProgress,
     Pending,
     PlatformStatus,
     RelayBacklog,
@@ -73,12 +73,12 @@ def _pending(connection: psycopg.Connection[TupleRow], context: str, tracked: di
 
 
 def _follower(connection: psycopg.Connection[TupleRow], follower: str, name: str, head: StreamHead,
-              tracked: dict[int, int], owners: dict[int, str], topics: Sequence[str] = ()) -> FollowerPosition:
+              tracked: dict[int, int], owners: dict[int, str], topics: Sequence[str] = ()) -> FollowerProgress:
     pending = _pending(connection, head.context, tracked, head.position, topics)
     parts = []
     for partition in sorted(tracked):
         position, behind = follower_lag(tracked[partition], head.position, pending[partition])
-        parts.append(PartitionPosition(partition, owners.get(partition), position, behind))
+        parts.append(PartitionProgress(partition, owners.get(partition), position, behind))
     behind = sum(part.lag_events for part in parts)
     lag_seconds: float | None = 0.0
     if behind and head.at is not None:
@@ -87,7 +87,7 @@ def _follower(connection: psycopg.Connection[TupleRow], follower: str, name: str
         seen = _event_time(connection, head.context, at) if at else None
         lag_seconds = max(0.0, (head.at - seen).total_seconds()) if seen else None
     position = min((part.position for part in parts), default=head.position)
-    return FollowerPosition(follower, head.context, position, head.position, behind, lag_seconds, name, parts)
+    return FollowerProgress(follower, head.context, position, head.position, behind, lag_seconds, name, parts)
 
 
 def _tracked(connection: psycopg.Connection[TupleRow], schema: str, table: str, upstream: str) -> dict[int, int]:

@@ -21,9 +21,9 @@ from adapters.database import OUTBOX_LOCK_KEY, READ_SCHEMA
 from adapters.follower_leases import Fence, hold_leases
 from adapters.parked_events import NO_PARKING, ParkingChanges, apply_parking
 from projections.messages import OutboxMessage, domain_event_message, view_message
-from projections.model import Doc, ReadModel
 from projections.partitions import tracking_name, upstream_of
 from projections.projection import ReadModelsView
+from projections.read_model import Doc, ReadModel
 
 OUTBOX_TABLE = "outbox"
 OUTBOX_CHANNEL: Final = "logistics_outbox"

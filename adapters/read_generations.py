@@ -13,7 +13,7 @@ from psycopg.sql import SQL, Identifier
 
 from adapters.database import READ_SCHEMA, Database
 from adapters.postgres_read_models import create_statements, doc_table, rows_table, table_names
-from projections.model import ReadModel
+from projections.read_model import ReadModel
 
 REGISTRY = f"{READ_SCHEMA}.generations"
 FIRST_GENERATION = 1

@@ -32,8 +32,8 @@ from adapters.rebuild_compare import Mismatch, compare
 from adapters.rebuild_replay import EventLogs, RebuildSources, replay
 from adapters.rebuild_runs import RebuildResult, rebuild_lock
 from adapters.rebuild_tables import read_table, tracking_positions, write_fold
-from projections.model import ReadModel
 from projections.partitions import partition_of, position_name, upstream_of
+from projections.read_model import ReadModel
 from projections.replay import ModelFold, NoProgress, Positions, ReplayProgress
 
 CATCH_UP_GAP = 100

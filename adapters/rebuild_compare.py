@@ -8,7 +8,7 @@ from psycopg.sql import SQL, Composed, Identifier
 
 from adapters.postgres_read_models import doc_table, rows_table, tracking_table
 from adapters.rebuild_tables import read_table
-from projections.model import ReadModel
+from projections.read_model import ReadModel
 
 
 @dataclass(frozen=True)

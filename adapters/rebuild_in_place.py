@@ -17,7 +17,7 @@ from adapters.read_generations import live_generation
 from adapters.rebuild_replay import EventLogs, RebuildSources, replay
 from adapters.rebuild_runs import RebuildResult, rebuild_lock
 from adapters.rebuild_tables import data_tables, read_table, tracking_positions, write_fold
-from projections.model import ReadModel
+from projections.read_model import ReadModel
 from projections.replay import ModelFold, NoProgress, ReplayProgress
 
 

@@ -22,7 +22,7 @@ from adapters.database import Database
 from adapters.event_log import PAGE_SIZE, ContextLog, ContextLogClass, notification_pages
 from adapters.followers import read_models_follower
 from adapters.parked_events import ParkedEvents
-from projections.model import ReadModel
+from projections.read_model import ReadModel
 from projections.replay import ModelFold, Replay, ReplayProgress
 
 BATCH_SIZE = PAGE_SIZE

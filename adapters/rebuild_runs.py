@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from adapters.database import Database
 from adapters.rebuild_compare import Mismatch
-from projections.model import ReadModel
+from projections.read_model import ReadModel
 
 # Session advisory locks (two-key form) keep two rebuilds of one model apart; the first key is ours.
 REBUILD_LOCK_SPACE = 0x0EB1D

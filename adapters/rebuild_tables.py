@@ -8,8 +8,8 @@ from psycopg.sql import SQL, Composed, Identifier
 
 from adapters.database import READ_SCHEMA
 from adapters.postgres_read_models import _sql_value, doc_table, rows_table, storable_json, tracking_table
-from projections.model import ReadModel
 from projections.partitions import upstream_of
+from projections.read_model import ReadModel
 from projections.replay import ModelFold, Positions
 
 

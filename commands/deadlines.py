@@ -17,8 +17,7 @@ from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.projection import Projection
 
 from commands.payments import Payments
-from commands.policies import fact
-from domain.base import message_context
+from domain.base import message_context, topic_of
 from domain.payment import Payment
 
 log = logging.getLogger(__name__)
@@ -56,13 +55,13 @@ class PaymentDeadlinesView(TrackingRecorder, ABC):
 class PaymentDeadlines(Projection[PaymentDeadlinesView]):
     name = "paymentdeadlines"
     topics = (
-        fact(Payment, "Requested"),
-        fact(Payment, "Authorized"),
-        fact(Payment, "Declined"),
-        fact(Payment, "TimedOut"),
-        fact(Payment, "Voided"),
+        topic_of(Payment, "Requested"),
+        topic_of(Payment, "Authorized"),
+        topic_of(Payment, "Declined"),
+        topic_of(Payment, "TimedOut"),
+        topic_of(Payment, "Voided"),
     )
-    _requested = fact(Payment, "Requested")
+    _requested = topic_of(Payment, "Requested")
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         self.process_batch([(domain_event, tracking)])

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
-from commands.base import Changed, ContextApplication, retry_on_conflict
+from commands.context_application import Changed, ContextApplication, retry_on_conflict
 from commands.errors import AlreadyExists, NotFound
 from commands.ports import CatalogEntry
 from domain.reservation import StockReservation

@@ -5,7 +5,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
-from commands.base import ContextApplication, retry_on_conflict
+from commands.context_application import ContextApplication, retry_on_conflict
 from commands.errors import NotFound
 from domain.identity import Actor, Role
 from domain.order import CancelReason, Order

@@ -4,7 +4,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from uuid import UUID
 
-from commands.base import Changed, ContextApplication, EventsRecorded, retry_on_conflict
+from commands.context_application import Changed, ContextApplication, EventsRecorded, retry_on_conflict
 from commands.errors import NotFound
 from commands.ports import Authorization, Decline, PaymentGateway
 from domain.payment import Payment, PaymentStatus

@@ -16,7 +16,7 @@ from eventsourcing.application import ProcessingEvent
 from eventsourcing.persistence import Recording
 from eventsourcing.popo import POPOFactory
 
-from commands.base import Changed, ContextApplication, EventsRecorded, fold_events, retry_on_conflict
+from commands.context_application import Changed, ContextApplication, EventsRecorded, fold_events, retry_on_conflict
 from commands.dispatch_index import RECORDING_KWARG, MemoryDispatchIndex, changes_of
 from commands.errors import ConcurrencyConflict, Forbidden, NotFound
 from commands.ports import DispatchIndex

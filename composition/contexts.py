@@ -7,18 +7,18 @@ from eventsourcing.persistence import Mapper
 
 from adapters.database import READ_SCHEMA, Database
 from adapters.metrics import count_recorded_events
-from commands.base import ContextApplication, EventsRecorded
+from commands.context_application import ContextApplication, EventsRecorded
 from commands.deadlines import PaymentDeadlines
 from commands.inventory import Inventory
 from commands.orders import Orders
 from commands.payments import Payments
-from commands.policies import InventoryPolicies, OrderPolicies, PaymentPolicies, ShippingPolicies
+from commands.saga_steps import InventorySagaStep, OrdersSagaStep, PaymentsSagaStep, ShippingSagaStep
 from commands.shipping import Shipping
 from projections.projection import ReadModelsProjection
 
 CONTEXT_APPLICATIONS: tuple[type[ContextApplication], ...] = (Orders, Inventory, Payments, Shipping)
 SAGA_STEPS: tuple[type[ContextApplication], ...] = (
-    OrderPolicies, InventoryPolicies, PaymentPolicies, ShippingPolicies,
+    OrdersSagaStep, InventorySagaStep, PaymentsSagaStep, ShippingSagaStep,
 )
 
 OBSERVERS: Final[tuple[EventsRecorded, ...]] = (count_recorded_events,)

@@ -5,7 +5,7 @@ from adapters.follower_registry import TrackedFollower
 from adapters.followers import DEADLINES_FOLLOWER, RELAY_FOLLOWER, edge_name, read_models_follower
 from commands.deadlines import PaymentDeadlines
 from commands.payments import Payments
-from commands.policies import SAGA_EDGES
+from commands.saga_steps import SAGA_EDGES
 from projections.partitions import PARTITIONS
 
 

@@ -16,10 +16,10 @@ from adapters.platform_status import StatusReader
 from adapters.settings import Settings
 from adapters.tokens import TokenIssuer
 from commands.inventory import Inventory
-from commands.ordering import PlaceOrderHandler
+from commands.order_placement import PlaceOrderHandler
 from commands.orders import Orders
 from commands.payments import Payments
-from commands.policies import InventoryPolicies, OrderPolicies, PaymentPolicies, SagaStep, ShippingPolicies
+from commands.saga_steps import InventorySagaStep, OrdersSagaStep, PaymentsSagaStep, SagaStep, ShippingSagaStep
 from commands.shipping import Shipping
 from composition.broker import open_broker
 from composition.contexts import OBSERVERS, runner_env
@@ -69,10 +69,10 @@ def build_write_side(database: Database, settings: Settings, stack: ExitStack, *
     # One gateway for the process: the order handler's card checks and the payment step's authorizations.
     gateway = SimulatedPaymentGateway()
     if all_in_one:
-        orders: Orders = OrderPolicies(env=env, observers=OBSERVERS)
-        inventory: Inventory = InventoryPolicies(env=env, observers=OBSERVERS)
-        payments: Payments = PaymentPolicies(env=env, gateway=gateway, observers=OBSERVERS)
-        shipping: Shipping = ShippingPolicies(env=env, observers=OBSERVERS)
+        orders: Orders = OrdersSagaStep(env=env, observers=OBSERVERS)
+        inventory: Inventory = InventorySagaStep(env=env, observers=OBSERVERS)
+        payments: Payments = PaymentsSagaStep(env=env, gateway=gateway, observers=OBSERVERS)
+        shipping: Shipping = ShippingSagaStep(env=env, observers=OBSERVERS)
     else:
         orders, inventory = Orders(env=env, observers=OBSERVERS), Inventory(env=env, observers=OBSERVERS)
         payments = Payments(env=env, gateway=gateway, observers=OBSERVERS)

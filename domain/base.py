@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar, overload
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
+from eventsourcing.utils import resolve_topic
 
 correlation_id_var: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 causation_id_var: ContextVar[str | None] = ContextVar("causation_id", default=None)
@@ -91,3 +92,10 @@ class LogisticsAggregate(Aggregate):
 
     class Created(Event, Aggregate.Created):
         pass
+
+
+def topic_of(aggregate: type, event_name: str) -> str:
+    """The stored topic of one of an aggregate's events; a typo fails at import, not in production."""
+    topic = f"{aggregate.__module__}:{aggregate.__qualname__}.{event_name}"
+    resolve_topic(topic)
+    return topic

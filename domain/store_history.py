@@ -14,8 +14,8 @@ from typing import Any, Final
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, CanMutateProtocol, DomainEventProtocol
-from eventsourcing.utils import resolve_topic
 
+from domain.base import topic_of
 from domain.order import Order
 from domain.payment import Payment
 from domain.reservation import StockReservation
@@ -25,29 +25,22 @@ from domain.stock import Stock
 Event = DomainEventProtocol[UUID]
 
 
-def fact(aggregate: type, event_name: str) -> str:
-    """The stored topic of one of an aggregate's events; a typo fails at import."""
-    topic = f"{aggregate.__module__}:{aggregate.__qualname__}.{event_name}"
-    resolve_topic(topic)
-    return topic
-
-
-PRODUCT_CREATED: Final = fact(Stock, "ProductCreated")
-RESTOCKED: Final = fact(Stock, "Restocked")
-STOCK_RESERVED: Final = fact(Stock, "Reserved")
-STOCK_RELEASED: Final = fact(Stock, "Released")
-STOCK_COMMITTED: Final = fact(Stock, "Committed")
-RESERVATION_REQUESTED: Final = fact(StockReservation, "Requested")
-RESERVATION_HELD: Final = fact(StockReservation, "Held")
-PAYMENT_REQUESTED: Final = fact(Payment, "Requested")
-PAYMENT_AUTHORIZED: Final = fact(Payment, "Authorized")
-PAYMENT_CAPTURED: Final = fact(Payment, "Captured")
-ORDER_CONFIRMED: Final = fact(Order, "Confirmed")
-ORDER_CANCELLED: Final = fact(Order, "Cancelled")
-SHIPMENT_CREATED: Final = fact(Shipment, "Created")
-COURIER_ASSIGNED: Final = fact(Shipment, "CourierAssigned")
-COURIER_FREED: Final = frozenset({fact(Courier, "Registered"), fact(Courier, "BecameAvailable")})
-SHIPMENT_DELIVERED: Final = fact(Shipment, "Delivered")
+PRODUCT_CREATED: Final = topic_of(Stock, "ProductCreated")
+RESTOCKED: Final = topic_of(Stock, "Restocked")
+STOCK_RESERVED: Final = topic_of(Stock, "Reserved")
+STOCK_RELEASED: Final = topic_of(Stock, "Released")
+STOCK_COMMITTED: Final = topic_of(Stock, "Committed")
+RESERVATION_REQUESTED: Final = topic_of(StockReservation, "Requested")
+RESERVATION_HELD: Final = topic_of(StockReservation, "Held")
+PAYMENT_REQUESTED: Final = topic_of(Payment, "Requested")
+PAYMENT_AUTHORIZED: Final = topic_of(Payment, "Authorized")
+PAYMENT_CAPTURED: Final = topic_of(Payment, "Captured")
+ORDER_CONFIRMED: Final = topic_of(Order, "Confirmed")
+ORDER_CANCELLED: Final = topic_of(Order, "Cancelled")
+SHIPMENT_CREATED: Final = topic_of(Shipment, "Created")
+COURIER_ASSIGNED: Final = topic_of(Shipment, "CourierAssigned")
+COURIER_FREED: Final = frozenset({topic_of(Courier, "Registered"), topic_of(Courier, "BecameAvailable")})
+SHIPMENT_DELIVERED: Final = topic_of(Shipment, "Delivered")
 
 
 def topic(event: Event) -> str:

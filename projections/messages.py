@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid5
 
-from projections.events import (
+from projections.event_data import (
     aggregate_type,
     context_of,
     event_id,

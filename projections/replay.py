@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
 
-from projections.model import Doc, ReadModel
 from projections.partitions import partition_of, position_name, upstream_of
+from projections.read_model import Doc, ReadModel
 
 Positions = dict[str, int]
 """Tracking rows: the last position taken from each partition of each upstream's log (`Orders#2`), or from a

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from psycopg.rows import DictRow
 
-from projections.events import CONTEXT_OF_MODULE
+from projections.event_data import CONTEXT_OF_MODULE
 from queries.pagination import (
     InvalidQuery,
     Page,

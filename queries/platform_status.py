@@ -13,7 +13,7 @@ class StreamHead:
 
 
 @dataclass(frozen=True)
-class PartitionPosition:
+class PartitionProgress:
     partition: int
     owner: str | None
     """The process holding the partition's lease (`host:pid:nonce`); None while nobody does."""
@@ -22,7 +22,7 @@ class PartitionPosition:
 
 
 @dataclass(frozen=True)
-class FollowerPosition:
+class FollowerProgress:
     follower: str
     """e.g. `read model orders (g1)` or `saga: Inventory`."""
     upstream: str
@@ -34,7 +34,7 @@ class FollowerPosition:
     lag_seconds: float | None
     name: str = ""
     """Its name in the lease table, e.g. `orders-to-inventory`."""
-    partitions: list[PartitionPosition] | None = None
+    partitions: list[PartitionProgress] | None = None
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class ParkedCount:
 @dataclass(frozen=True)
 class PlatformStatus:
     heads: list[StreamHead]
-    followers: list[FollowerPosition]
+    followers: list[FollowerProgress]
     relay: RelayBacklog
     parked: list[ParkedCount] = field(default_factory=list)
     """Followers with unresolved parked events (none listed: nothing is parked)."""

@@ -29,7 +29,7 @@ from adapters.postgres_read_models import OUTBOX_CHANNEL, PostgresReadModelsView
 from adapters.read_generations import live_generations
 from adapters.settings import Settings
 from adapters.supervisor import Loop, RestartRequested, Service, Supervisor, select_names
-from commands.base import ContextApplication
+from commands.context_application import ContextApplication
 from composition.broker import open_broker
 from composition.contexts import CONTEXT_APPLICATIONS, runner_env, upstream_mapper
 from composition.database import locate_database

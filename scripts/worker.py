@@ -30,7 +30,7 @@ from adapters.supervisor import Loop, Service, Supervisor, select_names
 from commands.deadlines import PaymentDeadlines, fire_overdue
 from commands.orders import Orders
 from commands.payments import Payments
-from commands.policies import SAGA_EDGES, OrderPolicies, PaymentPolicies, SagaStep, ShippingPolicies
+from commands.saga_steps import SAGA_EDGES, OrdersSagaStep, PaymentsSagaStep, SagaStep, ShippingSagaStep
 from commands.shipping import Shipping
 from composition.contexts import OBSERVERS, runner_env, upstream_mapper
 from composition.database import locate_database
@@ -44,7 +44,7 @@ DEADLINE_CHECK_S: Final = 1.0
 TIMER: Final = "payment-timer"
 # Connections per saga step's application: one per runner thread that uses it at a time. Orders follows three
 # logs and payments also serves the deadline timer, so those two may use a second one.
-SHARED_STEPS: Final = frozenset({OrderPolicies, PaymentPolicies})
+SHARED_STEPS: Final = frozenset({OrdersSagaStep, PaymentsSagaStep})
 
 
 class SagaEdge:
@@ -155,7 +155,7 @@ def worker_supervisor(database: Database, settings: Settings, only: list[str] | 
 
     def step_of(policy: type[SagaStep]) -> SagaStep:
         if policy not in built:
-            extra: dict[str, Any] = {"gateway": SimulatedPaymentGateway()} if policy is PaymentPolicies else {}
+            extra: dict[str, Any] = {"gateway": SimulatedPaymentGateway()} if policy is PaymentsSagaStep else {}
             built[policy] = policy(env=_sized(env, policy), observers=OBSERVERS, **extra)
             closing.append(built[policy].close)
         return built[policy]
@@ -170,15 +170,15 @@ def worker_supervisor(database: Database, settings: Settings, only: list[str] | 
         if name in wanted:
             tasks[name] = follow(host, SagaEdge(step_of(policy), upstream.name), upstream_mapper(upstream, env),
                                  policy.topics)
-    shipping_edge = edge_name(Orders.name, ShippingPolicies.name)
+    shipping_edge = edge_name(Orders.name, ShippingSagaStep.name)
     if shipping_edge in wanted:
         # On the Shipping step's own application (and pool): the sweeper costs no connection of its own.
-        shipping = step_of(ShippingPolicies)
+        shipping = step_of(ShippingSagaStep)
         assert isinstance(shipping, Shipping)
         tasks[DISPATCH_SWEEPER] = dispatch_sweeper(host, shipping, shipping_edge)
     if DEADLINES_FOLLOWER in wanted or TIMER in wanted:
         # The deadlines live beside the payments, so the view shares the payments step's connections.
-        payments = step_of(PaymentPolicies)
+        payments = step_of(PaymentsSagaStep)
         assert isinstance(payments, Payments)
         view = PostgresPaymentDeadlinesView(payments.recorder.datastore,  # type: ignore[attr-defined]
                                             tracking_table_name=f"{PaymentDeadlines.name}_tracking")

@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from projections.events import aggregate_type, context_of, event_id, event_name, masked_event_data
-from projections.model import ReadModel, Rows
+from projections.event_data import aggregate_type, context_of, event_id, event_name, masked_event_data
+from projections.read_model import ReadModel, Rows
 
 
 def audit_rows(event: Any, position: int) -> list[tuple[Any, ...]]:

@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from projections.events import context_of, event_id, event_name, fact_of, to_json_value
-from projections.model import Doc
+from projections.event_data import context_of, event_id, event_name, fact_of, to_json_value
+from projections.read_model import Doc
 
 
 def touched(doc: Doc | None, entity_id: Any, event: Any) -> Doc:

@@ -4,9 +4,9 @@ from typing import Any
 from uuid import UUID
 
 from domain.shipping import CourierStatus
-from projections.events import aggregate_type, fact_of, to_json_value
-from projections.model import Column, Doc, Documents, ReadModel
+from projections.event_data import aggregate_type, fact_of, to_json_value
 from projections.models.common import touched
+from projections.read_model import Column, Doc, Documents, ReadModel
 
 
 def courier_id_of(event: Any) -> UUID | None:

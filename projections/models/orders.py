@@ -8,9 +8,9 @@ from typing import Any
 from uuid import UUID
 
 from domain.order import OrderStatus
-from projections.events import aggregate_type, fact_of, to_json_value
-from projections.model import Column, Doc, Documents, ReadModel
+from projections.event_data import aggregate_type, fact_of, to_json_value
 from projections.models.common import timeline_entry, touched, with_entry
+from projections.read_model import Column, Doc, Documents, ReadModel
 
 STATUS_AFTER = {
     "Placed": OrderStatus.PENDING,

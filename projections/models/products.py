@@ -7,9 +7,9 @@ version the document has already reached is ignored: a redelivered event then ch
 from typing import Any
 from uuid import UUID
 
-from projections.events import aggregate_type, fact_of, to_json_value
-from projections.model import Column, Doc, Documents, ReadModel
+from projections.event_data import aggregate_type, fact_of, to_json_value
 from projections.models.common import touched
+from projections.read_model import Column, Doc, Documents, ReadModel
 
 
 def product_id_of(event: Any) -> UUID | None:

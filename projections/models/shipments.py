@@ -8,9 +8,9 @@ from typing import Any
 from uuid import UUID
 
 from domain.shipping import ShipmentStatus
-from projections.events import aggregate_type, fact_of, to_json_value
-from projections.model import Column, Doc, Documents, ReadModel, Rows
+from projections.event_data import aggregate_type, fact_of, to_json_value
 from projections.models.common import touched
+from projections.read_model import Column, Doc, Documents, ReadModel, Rows
 
 STATUS_AFTER = {
     "Created": ShipmentStatus.WAITING_FOR_COURIER,

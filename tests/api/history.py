@@ -24,7 +24,7 @@ from adapters.postgres_read_models import read_models_view
 from adapters.read_generations import live_generations
 from adapters.settings import Settings
 from adapters.tokens import TokenIssuer
-from commands.policies import SAGA_EDGES, PaymentPolicies, SagaStep
+from commands.saga_steps import SAGA_EDGES, PaymentsSagaStep, SagaStep
 from composition.contexts import runner_env
 from composition.read_side import ReadSide, open_read_side
 from composition.write_side import Platform, open_platform
@@ -113,7 +113,7 @@ def followers(platform: Platform, stack: ExitStack) -> list[Follower]:
     for upstream_class, policy_class in SAGA_EDGES:
         if policy_class not in policies:
             # The payment step needs a gateway, like the worker's: the others take none.
-            extra: dict[str, Any] = {"gateway": SimulatedPaymentGateway()} if policy_class is PaymentPolicies else {}
+            extra: dict[str, Any] = {"gateway": SimulatedPaymentGateway()} if policy_class is PaymentsSagaStep else {}
             policies[policy_class] = policy_class(env=env, **extra)
             stack.callback(policies[policy_class].close)
         policy = policies[policy_class]

@@ -64,7 +64,7 @@ def test_every_error_answer_is_documented_as_a_problem(documents: dict[str, dict
 
 def test_request_bodies_refuse_unknown_fields(documents: dict[str, dict[str, Any]]) -> None:
     schemas = documents["commands"]["components"]["schemas"]
-    for name in ("CreateProduct", "PlaceOrder", "OrderItem", "Delivery", "PaymentMethod", "CourierPosition"):
+    for name in ("CreateProduct", "PlaceOrder", "OrderItem", "Delivery", "PaymentMethod", "CourierLocation"):
         assert schemas[name]["additionalProperties"] is False, name
 
 

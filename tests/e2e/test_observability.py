@@ -141,7 +141,7 @@ def test_the_log_of_an_order_carries_its_correlation_id(stack: Stack) -> None:
     assert all(line.get("correlation_id") == str(order_id) for line in about_the_order), [
         line for line in about_the_order if line.get("correlation_id") != str(order_id)]
     assert all(line.get("order_id") == str(order_id) for line in about_the_order)
-    steps = {line["message"].split(":")[0] for line in about_the_order if line["logger"] == "commands.policies"}
+    steps = {line["message"].split(":")[0] for line in about_the_order if line["logger"] == "commands.saga_steps"}
     assert {"Inventory on_order_placed", "Payments on_order_placed", "Orders on_stock_held",
             "Orders on_payment_authorized", "Shipping on_order_confirmed", "Orders on_courier_assigned",
             "Orders on_shipment_delivered", "Shipping on_order_received"} <= steps

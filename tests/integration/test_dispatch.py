@@ -18,8 +18,8 @@ from adapters.dispatch_index import DispatchIndexRecorder, IndexSnapshot, fill_d
 from adapters.event_store_reader import EventStoreQueries
 from adapters.read_database import read_only_pool
 from adapters.store_checks import DISPATCH_INDEX
-from commands.base import ContextApplication
-from commands.policies import ShippingPolicies
+from commands.context_application import ContextApplication
+from commands.saga_steps import ShippingSagaStep
 from commands.shipping import SWEEP_CAUSATION, Shipping
 from composition.contexts import runner_env
 from composition.migration import migrate
@@ -93,7 +93,7 @@ def test_a_wake_up_lost_between_two_decisions_is_made_up_by_the_sweep(shipping: 
     shipment_id = Shipment.create_id(waiting_order)
     assert (free_couriers(shipping), waiting(shipping)) == ({courier.id}, [shipment_id])
 
-    with closing(ShippingPolicies(env=runner_env(migrated))) as sweeper:  # as the worker sweeps: on its step
+    with closing(ShippingSagaStep(env=runner_env(migrated))) as sweeper:  # as the worker sweeps: on its step
         assert sweeper.dispatch_waiting() == 1
 
     assert shipping.get_shipment(shipment_id).courier_id == courier.id
@@ -106,7 +106,7 @@ class Partition:
     """One partition of the orders-to-shipping follower, fed as its runner feeds it: confirmed orders, and each
     order's receipt once its shipment has had a courier."""
 
-    def __init__(self, step: ShippingPolicies, partition: int, orders: list[Order]) -> None:
+    def __init__(self, step: ShippingSagaStep, partition: int, orders: list[Order]) -> None:
         self.step = step
         self.tracking = tracking_name("Orders", partition)
         self.orders = orders
@@ -159,17 +159,17 @@ def test_concurrent_partitioned_dispatch_gives_no_courier_two_shipments_and_leav
         shipping: Shipping, migrated: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     couriers = [shipping.register_courier(f"Courier {index}", -6.2, 106.8 + index / 100)[0] for index in range(3)]
-    decide = ShippingPolicies.ship_order
+    decide = ShippingSagaStep.ship_order
 
-    def slow_to_record(self: ShippingPolicies, *args: Any) -> Any:
+    def slow_to_record(self: ShippingSagaStep, *args: Any) -> Any:
         # A batch that takes a while between deciding and committing: the window a wake-up is lost in.
         decided = decide(self, *args)
         time.sleep(0.02)
         return decided
 
-    monkeypatch.setattr(ShippingPolicies, "ship_order", slow_to_record)
+    monkeypatch.setattr(ShippingSagaStep, "ship_order", slow_to_record)
     orders = [confirmed_order(index) for index in range(48)]
-    steps = [ShippingPolicies(env=runner_env(migrated)) for _ in range(4)]  # as four worker processes would
+    steps = [ShippingSagaStep(env=runner_env(migrated)) for _ in range(4)]  # as four worker processes would
     partitions = [Partition(step, index, orders[index::4]) for index, step in enumerate(steps)]
     deadline = time.monotonic() + 180
     done = threading.Event()

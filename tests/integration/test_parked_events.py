@@ -25,7 +25,7 @@ from adapters.parked_events import PARKED_ACTIONS, NotParked, ParkedEvents
 from adapters.rebuild_in_place import rebuild_in_place
 from adapters.settings import Settings
 from adapters.supervisor import Supervisor
-from commands.policies import InventoryPolicies
+from commands.saga_steps import InventorySagaStep
 from composition.migration import migrate
 from composition.write_side import WriteSide, build_write_side
 from domain.identity import Actor, Role
@@ -214,14 +214,14 @@ def test_a_saga_step_parks_too_and_a_retry_decides_with_the_current_code(
     product, _ = write.inventory.create_product("BERAS-1", "Beras", Decimal("2.00"), 100)
     poisoned = place(write, product.id, "eko")
     broken = {"on": True}
-    decide = InventoryPolicies.on_order_placed
+    decide = InventorySagaStep.on_order_placed
 
-    def on_order_placed(self: InventoryPolicies, placed: Any) -> Any:
+    def on_order_placed(self: InventorySagaStep, placed: Any) -> Any:
         if broken["on"] and placed.originator_id == poisoned:
             raise KeyError("a field this step did not expect")
         return decide(self, placed)
 
-    monkeypatch.setattr(InventoryPolicies, "on_order_placed", on_order_placed)
+    monkeypatch.setattr(InventorySagaStep, "on_order_placed", on_order_placed)
     follower = edge_name("Orders", "Inventory")
     with ExitStack() as stack:
         running(worker_supervisor(database, settings, only=[follower]), stack)

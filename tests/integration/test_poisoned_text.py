@@ -14,7 +14,7 @@ import pytest
 from adapters.health import read_models_fresh
 from adapters.health_server import supervised_loops_healthy
 from adapters.settings import Settings
-from commands.ordering import RequestedItem
+from commands.order_placement import RequestedItem
 from composition.read_side import open_read_side
 from composition.write_side import open_platform
 from domain.errors import InvalidValue

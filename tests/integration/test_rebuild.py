@@ -34,11 +34,11 @@ from adapters.rebuild_replay import RebuildSources
 from adapters.rebuild_runs import RebuildInProgress, rebuild_lock
 from composition.contexts import CONTEXT_APPLICATIONS, runner_env
 from composition.migration import migrate
-from projections.model import ReadModel
 from projections.models import ALL_MODELS
 from projections.models.audit import AUDIT_EVENTS
 from projections.models.orders import ORDERS
 from projections.projection import ReadModelsProjection
+from projections.read_model import ReadModel
 from scripts.bench_rebuild import HistoryWriter, OrderHistories
 from scripts.projector import projector_supervisor
 from tests.conftest import fresh_database, make_settings

@@ -13,10 +13,10 @@ import pytest
 from eventsourcing.persistence import Tracking
 
 from adapters.database import Database
-from commands.base import CONFLICT_ATTEMPTS, Changed
+from commands.context_application import CONFLICT_ATTEMPTS, Changed
 from commands.inventory import Inventory
 from commands.orders import Orders
-from commands.policies import InventoryPolicies
+from commands.saga_steps import InventorySagaStep
 from composition.contexts import runner_env
 from composition.migration import migrate
 from domain.reservation import StockReservation
@@ -25,7 +25,7 @@ from domain.values import DeliveryAddress, OrderLine
 from projections.partitions import partition_of, tracking_name
 
 
-class Interfering(InventoryPolicies):
+class Interfering(InventorySagaStep):
     """The inventory step, with an operator restocking the product while the step decides on it."""
 
     name = "Inventory"  # the same tables as the real step
@@ -75,13 +75,13 @@ def placed_orders(orders: Orders, product: Stock, count: int) -> list[tuple[Any,
     return batch
 
 
-def reservations(step: InventoryPolicies, order_ids: list[UUID]) -> dict[UUID, list[str]]:
+def reservations(step: InventorySagaStep, order_ids: list[UUID]) -> dict[UUID, list[str]]:
     """Each order's reservation events, by name."""
     return {order_id: [type(event).__name__ for event in step.events.get(StockReservation.create_id(order_id))]
             for order_id in order_ids}
 
 
-def stock_facts(step: InventoryPolicies, product_id: UUID) -> list[str]:
+def stock_facts(step: InventorySagaStep, product_id: UUID) -> list[str]:
     return [type(event).__name__ for event in step.events.get(product_id)]
 
 

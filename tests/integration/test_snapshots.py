@@ -8,7 +8,7 @@ from eventsourcing.domain import Aggregate
 
 from adapters.database import Database
 from adapters.settings import Settings
-from commands.base import ContextApplication
+from commands.context_application import ContextApplication
 from composition.migration import migrate
 from composition.write_side import build_write_side
 from domain.shipping import Courier, Shipment

@@ -12,7 +12,7 @@ import pytest
 from eventsourcing.persistence import Tracking
 
 from commands.dispatch_index import MemoryDispatchIndex, changes_of, index_of
-from commands.policies import ShippingPolicies
+from commands.saga_steps import ShippingSagaStep
 from commands.shipping import NEAREST_CANDIDATES, SWEEP_CAUSATION, Shipping
 from domain.base import message_context
 from domain.order import Order
@@ -263,7 +263,7 @@ def confirmed(point: GeoPoint = MONAS) -> Order:
 class Batches:
     """Feeds a Shipping saga step batches of Orders facts, as its runner would."""
 
-    def __init__(self, step: ShippingPolicies) -> None:
+    def __init__(self, step: ShippingSagaStep) -> None:
         self.step = step
         self.position = 0
 
@@ -279,15 +279,15 @@ class Batches:
 
 
 @pytest.fixture
-def step() -> Iterator[ShippingPolicies]:
-    app = ShippingPolicies()
+def step() -> Iterator[ShippingSagaStep]:
+    app = ShippingSagaStep()
     yield app
     app.close()
 
 
 class TestDispatchInABatch:
     def test_more_shipments_in_one_batch_than_candidates_per_look_each_get_a_courier(
-            self, step: ShippingPolicies) -> None:
+            self, step: ShippingSagaStep) -> None:
         couriers = [register(step, GeoPoint(MONAS.lat + index / 1000, MONAS.lng), f"c{index}") for index in range(12)]
         orders = [confirmed() for _ in range(12)]
         feed = Batches(step)
@@ -298,7 +298,7 @@ class TestDispatchInABatch:
         assert sorted(str(s.courier_id) for s in carried if s) == sorted(str(c.id) for c in couriers)
 
     def test_a_courier_freed_earlier_in_the_batch_takes_a_shipment_confirmed_later_in_it(
-            self, step: ShippingPolicies) -> None:
+            self, step: ShippingSagaStep) -> None:
         courier = register(step, MONAS)
         first = confirmed()
         feed = Batches(step)
@@ -316,7 +316,7 @@ class TestDispatchInABatch:
         assert step.get_courier(courier.id).shipment_id == Shipment.create_id(second.id)
 
     def test_a_shipment_queued_earlier_in_the_batch_goes_to_a_courier_freed_later_in_it(
-            self, step: ShippingPolicies) -> None:
+            self, step: ShippingSagaStep) -> None:
         courier = register(step, MONAS)
         first = confirmed()
         feed = Batches(step)

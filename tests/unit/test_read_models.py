@@ -27,9 +27,8 @@ from domain.reservation import StockReservation
 from domain.shipping import Courier, Shipment
 from domain.stock import Stock
 from domain.values import DeliveryAddress, OrderLine
-from projections.events import context_of, event_id, event_name
+from projections.event_data import context_of, event_id, event_name
 from projections.messages import domain_event_message, routing_key, view_message
-from projections.model import Doc, ReadModel
 from projections.models import ALL_MODELS
 from projections.models.audit import audit_rows
 from projections.models.couriers import COURIERS
@@ -37,6 +36,7 @@ from projections.models.orders import ORDERS
 from projections.models.payments import PAYMENTS
 from projections.models.products import PRODUCTS
 from projections.models.shipments import SHIPMENTS
+from projections.read_model import Doc, ReadModel
 
 ORDER_ID = uuid5(UUID(int=0), "order-1")
 OTHER_ORDER_ID = uuid5(UUID(int=0), "order-2")

@@ -15,10 +15,10 @@ from domain.reservation import StockReservation
 from domain.shipping import Courier, Shipment
 from domain.stock import Stock
 from domain.values import DeliveryAddress, OrderLine
-from projections.model import Column, Doc, Documents, ReadModel, Rows
 from projections.models.orders import ORDERS
 from projections.models.payments import PAYMENTS
 from projections.models.shipments import SHIPMENTS
+from projections.read_model import Column, Doc, Documents, ReadModel, Rows
 from projections.replay import ModelFold, Replay
 from tests.unit.test_read_models import fold as fold_one_at_a_time
 

@@ -17,7 +17,7 @@ from web.command_api.context import actor_of, command_context
 from web.command_api.schemas import (
     Accepted,
     Assignment,
-    CourierPosition,
+    CourierLocation,
     CourierRegistered,
     Destination,
     RegisterCourier,
@@ -65,7 +65,7 @@ class CourierCommands(Controller):
           sync_to_thread=True, guards=[requires(Role.COURIER, Role.ADMIN)],
           summary="Report a courier's position; the shipment it carries moves with it")
     def update_location(
-        self, request: ActorRequest, courier_id: FromPath[UUID], data: JSONBody[CourierPosition],
+        self, request: ActorRequest, courier_id: FromPath[UUID], data: JSONBody[CourierLocation],
         shipping: NamedDependency[Shipping],
     ) -> Accepted:
         with command_context(request):

@@ -11,7 +11,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody
 from litestar.security.jwt import Token
 
-from commands.ordering import PlaceOrderHandler, RequestedItem
+from commands.order_placement import PlaceOrderHandler, RequestedItem
 from commands.orders import Orders
 from domain.identity import Actor, Role
 from domain.values import DeliveryAddress

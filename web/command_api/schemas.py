@@ -70,7 +70,7 @@ class RegisterCourier(Command, frozen=True):
     lng: Longitude
 
 
-class CourierPosition(Command, frozen=True):
+class CourierLocation(Command, frozen=True):
     lat: Latitude
     lng: Longitude
 

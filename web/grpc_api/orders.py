@@ -17,7 +17,7 @@ from uuid import UUID, uuid4
 import msgspec
 from litestar import Response
 
-from commands.ordering import PlaceOrderHandler, RequestedItem
+from commands.order_placement import PlaceOrderHandler, RequestedItem
 from commands.orders import Orders
 from domain.identity import Role
 from domain.order import MAX_ORDER_LINES

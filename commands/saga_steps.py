@@ -1,6 +1,6 @@
 """The fulfilment saga: each context reacting to the facts of another, exactly once.
 
-Each policy class is its context's application plus a process recorder: what it decides is recorded in the
+Each step class is its context's application plus a process recorder: what it decides is recorded in the
 same transaction as the upstream position it has reached, so a crash or a redelivery never applies a step
 twice. A step takes its upstream's events in batches (`process_batch`): it decides each event in order on
 aggregates it keeps for the batch (so a later event sees what an earlier one changed), then records every
@@ -18,16 +18,15 @@ from uuid import UUID
 from eventsourcing.application import ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.projection import EventSourcedProjection
-from eventsourcing.utils import resolve_topic
 
-from commands.base import CONFLICT_ATTEMPTS, Changed, ContextApplication, EventsRecorded
+from commands.context_application import CONFLICT_ATTEMPTS, Changed, ContextApplication, EventsRecorded
 from commands.errors import ConcurrencyConflict, NotFound
 from commands.inventory import Inventory
 from commands.orders import Orders
 from commands.payments import Payments
 from commands.ports import PaymentGateway
 from commands.shipping import Shipping
-from domain.base import message_context
+from domain.base import message_context, topic_of
 from domain.order import Order, OrderStatus
 from domain.payment import Payment
 from domain.reservation import StockReservation
@@ -38,13 +37,6 @@ Reaction = Callable[[Any], Changed]
 A = TypeVar("A")
 
 log = logging.getLogger(__name__)
-
-
-def fact(aggregate: type, event_name: str) -> str:
-    """The stored topic of one of an aggregate's events; a typo fails at import, not in production."""
-    topic = f"{aggregate.__module__}:{aggregate.__qualname__}.{event_name}"
-    resolve_topic(topic)
-    return topic
 
 
 class SagaStep(EventSourcedProjection[UUID], ContextApplication):
@@ -168,14 +160,14 @@ class SagaStep(EventSourcedProjection[UUID], ContextApplication):
         self.process_batch([(domain_event, tracking)], upstream=upstream_of(tracking.application_name))
 
 
-class InventoryPolicies(SagaStep, Inventory):
+class InventorySagaStep(SagaStep, Inventory):
     """Orders -> inventory: reserve a placed order's lines, release them on cancel, commit them on dispatch."""
 
     name = "Inventory"
     reacts_to = {
-        fact(Order, "Placed"): "on_order_placed",
-        fact(Order, "Cancelled"): "on_order_cancelled",
-        fact(Order, "InTransit"): "on_order_in_transit",
+        topic_of(Order, "Placed"): "on_order_placed",
+        topic_of(Order, "Cancelled"): "on_order_cancelled",
+        topic_of(Order, "InTransit"): "on_order_in_transit",
     }
 
     def on_order_placed(self, placed: Any) -> Changed:
@@ -188,14 +180,14 @@ class InventoryPolicies(SagaStep, Inventory):
         return self.commit_for(in_transit.originator_id)
 
 
-class PaymentPolicies(SagaStep, Payments):
+class PaymentsSagaStep(SagaStep, Payments):
     """Orders -> payments: authorize a placed order's total, void it on cancel, capture it on dispatch."""
 
     name = "Payments"
     reacts_to = {
-        fact(Order, "Placed"): "on_order_placed",
-        fact(Order, "Cancelled"): "on_order_cancelled",
-        fact(Order, "InTransit"): "on_order_in_transit",
+        topic_of(Order, "Placed"): "on_order_placed",
+        topic_of(Order, "Cancelled"): "on_order_cancelled",
+        topic_of(Order, "InTransit"): "on_order_in_transit",
     }
 
     def __init__(self, env: Mapping[str, str] | None = None, gateway: PaymentGateway | None = None, *,
@@ -213,14 +205,14 @@ class PaymentPolicies(SagaStep, Payments):
         return self.capture_for(in_transit.originator_id)
 
 
-class ShippingPolicies(SagaStep, Shipping):
+class ShippingSagaStep(SagaStep, Shipping):
     """Orders -> shipping: ship a confirmed order, stop a cancelled one, free the courier once received."""
 
     name = "Shipping"
     reacts_to = {
-        fact(Order, "Confirmed"): "on_order_confirmed",
-        fact(Order, "Cancelled"): "on_order_cancelled",
-        fact(Order, "Received"): "on_order_received",
+        topic_of(Order, "Confirmed"): "on_order_confirmed",
+        topic_of(Order, "Cancelled"): "on_order_cancelled",
+        topic_of(Order, "Received"): "on_order_received",
     }
 
     def on_order_confirmed(self, confirmed: Any) -> Changed:
@@ -233,18 +225,18 @@ class ShippingPolicies(SagaStep, Shipping):
         return self.finish_shipment(received.originator_id)
 
 
-class OrderPolicies(SagaStep, Orders):
+class OrdersSagaStep(SagaStep, Orders):
     """Inventory, payments and shipping -> orders: the order follows what the other contexts report."""
 
     name = "Orders"
     reacts_to = {
-        fact(StockReservation, "Held"): "on_stock_held",
-        fact(StockReservation, "Rejected"): "on_stock_rejected",
-        fact(Payment, "Authorized"): "on_payment_authorized",
-        fact(Payment, "Declined"): "on_payment_declined",
-        fact(Payment, "TimedOut"): "on_payment_timed_out",
-        fact(Shipment, "CourierAssigned"): "on_courier_assigned",
-        fact(Shipment, "Delivered"): "on_shipment_delivered",
+        topic_of(StockReservation, "Held"): "on_stock_held",
+        topic_of(StockReservation, "Rejected"): "on_stock_rejected",
+        topic_of(Payment, "Authorized"): "on_payment_authorized",
+        topic_of(Payment, "Declined"): "on_payment_declined",
+        topic_of(Payment, "TimedOut"): "on_payment_timed_out",
+        topic_of(Shipment, "CourierAssigned"): "on_courier_assigned",
+        topic_of(Shipment, "Delivered"): "on_shipment_delivered",
     }
 
     def _update(self, order_id: UUID, change: Callable[[Order], None]) -> Changed:
@@ -284,10 +276,10 @@ class OrderPolicies(SagaStep, Orders):
 
 # Who follows whom: (upstream application, policy). Orders has three upstreams, so three runners.
 SAGA_EDGES: tuple[tuple[type[Any], type[SagaStep]], ...] = (
-    (Orders, InventoryPolicies),
-    (Orders, PaymentPolicies),
-    (Orders, ShippingPolicies),
-    (Inventory, OrderPolicies),
-    (Payments, OrderPolicies),
-    (Shipping, OrderPolicies),
+    (Orders, InventorySagaStep),
+    (Orders, PaymentsSagaStep),
+    (Orders, ShippingSagaStep),
+    (Inventory, OrdersSagaStep),
+    (Payments, OrdersSagaStep),
+    (Shipping, OrdersSagaStep),
 )
