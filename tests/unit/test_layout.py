@@ -56,7 +56,7 @@ def drawn_arrows() -> dict[str, set[str]]:
     """The arrows listed under the README's picture: `web → composition, adapters, ...`."""
     section = (ROOT / "README.md").read_text().split("## Architecture", 1)[1].split("\n## ", 1)[0]
     arrows: dict[str, set[str]] = {package: set() for package in PACKAGES}
-    for source, targets in re.findall(r"^\s*`?(\w+)/?`?\s+→\s+(.+)$", section, re.MULTILINE):
+    for source, targets in re.findall(r"^\s*-?\s*`?(\w+)/?`?\s+→\s+(.+)$", section, re.MULTILINE):
         if source in arrows:
             arrows[source] = {target.strip(" `/") for target in targets.split(",") if target.strip(" `/") != "nothing"}
     return arrows
