@@ -2,7 +2,7 @@
 
 import hashlib
 from collections.abc import Callable
-from typing import Final, Protocol
+from typing import Final, Protocol, runtime_checkable
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from litestar import Response
@@ -12,6 +12,7 @@ from domain.errors import InvalidValue
 from web.problems import IdempotencyKeyReused, IdempotentRequestInProgress
 
 
+@runtime_checkable
 class IdempotencyStore(Protocol):
     """Where an API keeps each Idempotency-Key's claim and answer (`adapters.idempotency_store`)."""
 
