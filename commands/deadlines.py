@@ -17,7 +17,7 @@ from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.projection import Projection
 
 from commands.payments import Payments
-from domain.base import message_context, topic_of
+from domain.base import event_topic, message_context
 from domain.payment import Payment
 
 log = logging.getLogger(__name__)
@@ -55,13 +55,13 @@ class PaymentDeadlinesView(TrackingRecorder, ABC):
 class PaymentDeadlines(Projection[PaymentDeadlinesView]):
     name = "paymentdeadlines"
     topics = (
-        topic_of(Payment, "Requested"),
-        topic_of(Payment, "Authorized"),
-        topic_of(Payment, "Declined"),
-        topic_of(Payment, "TimedOut"),
-        topic_of(Payment, "Voided"),
+        event_topic(Payment, "Requested"),
+        event_topic(Payment, "Authorized"),
+        event_topic(Payment, "Declined"),
+        event_topic(Payment, "TimedOut"),
+        event_topic(Payment, "Voided"),
     )
-    _requested = topic_of(Payment, "Requested")
+    _requested = event_topic(Payment, "Requested")
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         self.process_batch([(domain_event, tracking)])

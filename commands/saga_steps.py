@@ -26,7 +26,7 @@ from commands.orders import Orders
 from commands.payments import Payments
 from commands.ports import PaymentGateway
 from commands.shipping import Shipping
-from domain.base import message_context, topic_of
+from domain.base import event_topic, message_context
 from domain.order import Order, OrderStatus
 from domain.payment import Payment
 from domain.reservation import StockReservation
@@ -165,9 +165,9 @@ class InventorySagaStep(SagaStep, Inventory):
 
     name = "Inventory"
     reacts_to = {
-        topic_of(Order, "Placed"): "on_order_placed",
-        topic_of(Order, "Cancelled"): "on_order_cancelled",
-        topic_of(Order, "InTransit"): "on_order_in_transit",
+        event_topic(Order, "Placed"): "on_order_placed",
+        event_topic(Order, "Cancelled"): "on_order_cancelled",
+        event_topic(Order, "InTransit"): "on_order_in_transit",
     }
 
     def on_order_placed(self, placed: Any) -> Changed:
@@ -185,9 +185,9 @@ class PaymentsSagaStep(SagaStep, Payments):
 
     name = "Payments"
     reacts_to = {
-        topic_of(Order, "Placed"): "on_order_placed",
-        topic_of(Order, "Cancelled"): "on_order_cancelled",
-        topic_of(Order, "InTransit"): "on_order_in_transit",
+        event_topic(Order, "Placed"): "on_order_placed",
+        event_topic(Order, "Cancelled"): "on_order_cancelled",
+        event_topic(Order, "InTransit"): "on_order_in_transit",
     }
 
     def __init__(self, env: Mapping[str, str] | None = None, gateway: PaymentGateway | None = None, *,
@@ -210,9 +210,9 @@ class ShippingSagaStep(SagaStep, Shipping):
 
     name = "Shipping"
     reacts_to = {
-        topic_of(Order, "Confirmed"): "on_order_confirmed",
-        topic_of(Order, "Cancelled"): "on_order_cancelled",
-        topic_of(Order, "Received"): "on_order_received",
+        event_topic(Order, "Confirmed"): "on_order_confirmed",
+        event_topic(Order, "Cancelled"): "on_order_cancelled",
+        event_topic(Order, "Received"): "on_order_received",
     }
 
     def on_order_confirmed(self, confirmed: Any) -> Changed:
@@ -230,13 +230,13 @@ class OrdersSagaStep(SagaStep, Orders):
 
     name = "Orders"
     reacts_to = {
-        topic_of(StockReservation, "Held"): "on_stock_held",
-        topic_of(StockReservation, "Rejected"): "on_stock_rejected",
-        topic_of(Payment, "Authorized"): "on_payment_authorized",
-        topic_of(Payment, "Declined"): "on_payment_declined",
-        topic_of(Payment, "TimedOut"): "on_payment_timed_out",
-        topic_of(Shipment, "CourierAssigned"): "on_courier_assigned",
-        topic_of(Shipment, "Delivered"): "on_shipment_delivered",
+        event_topic(StockReservation, "Held"): "on_stock_held",
+        event_topic(StockReservation, "Rejected"): "on_stock_rejected",
+        event_topic(Payment, "Authorized"): "on_payment_authorized",
+        event_topic(Payment, "Declined"): "on_payment_declined",
+        event_topic(Payment, "TimedOut"): "on_payment_timed_out",
+        event_topic(Shipment, "CourierAssigned"): "on_courier_assigned",
+        event_topic(Shipment, "Delivered"): "on_shipment_delivered",
     }
 
     def _update(self, order_id: UUID, change: Callable[[Order], None]) -> Changed:

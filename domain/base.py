@@ -94,7 +94,7 @@ class LogisticsAggregate(Aggregate):
         pass
 
 
-def topic_of(aggregate: type, event_name: str) -> str:
+def event_topic(aggregate: type, event_name: str) -> str:
     """The stored topic of one of an aggregate's events; a typo fails at import, not in production."""
     topic = f"{aggregate.__module__}:{aggregate.__qualname__}.{event_name}"
     resolve_topic(topic)

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, CanMutateProtocol, DomainEventProtocol
 
-from domain.base import topic_of
+from domain.base import event_topic
 from domain.order import Order
 from domain.payment import Payment
 from domain.reservation import StockReservation
@@ -25,22 +25,22 @@ from domain.stock import Stock
 Event = DomainEventProtocol[UUID]
 
 
-PRODUCT_CREATED: Final = topic_of(Stock, "ProductCreated")
-RESTOCKED: Final = topic_of(Stock, "Restocked")
-STOCK_RESERVED: Final = topic_of(Stock, "Reserved")
-STOCK_RELEASED: Final = topic_of(Stock, "Released")
-STOCK_COMMITTED: Final = topic_of(Stock, "Committed")
-RESERVATION_REQUESTED: Final = topic_of(StockReservation, "Requested")
-RESERVATION_HELD: Final = topic_of(StockReservation, "Held")
-PAYMENT_REQUESTED: Final = topic_of(Payment, "Requested")
-PAYMENT_AUTHORIZED: Final = topic_of(Payment, "Authorized")
-PAYMENT_CAPTURED: Final = topic_of(Payment, "Captured")
-ORDER_CONFIRMED: Final = topic_of(Order, "Confirmed")
-ORDER_CANCELLED: Final = topic_of(Order, "Cancelled")
-SHIPMENT_CREATED: Final = topic_of(Shipment, "Created")
-COURIER_ASSIGNED: Final = topic_of(Shipment, "CourierAssigned")
-COURIER_FREED: Final = frozenset({topic_of(Courier, "Registered"), topic_of(Courier, "BecameAvailable")})
-SHIPMENT_DELIVERED: Final = topic_of(Shipment, "Delivered")
+PRODUCT_CREATED: Final = event_topic(Stock, "ProductCreated")
+RESTOCKED: Final = event_topic(Stock, "Restocked")
+STOCK_RESERVED: Final = event_topic(Stock, "Reserved")
+STOCK_RELEASED: Final = event_topic(Stock, "Released")
+STOCK_COMMITTED: Final = event_topic(Stock, "Committed")
+RESERVATION_REQUESTED: Final = event_topic(StockReservation, "Requested")
+RESERVATION_HELD: Final = event_topic(StockReservation, "Held")
+PAYMENT_REQUESTED: Final = event_topic(Payment, "Requested")
+PAYMENT_AUTHORIZED: Final = event_topic(Payment, "Authorized")
+PAYMENT_CAPTURED: Final = event_topic(Payment, "Captured")
+ORDER_CONFIRMED: Final = event_topic(Order, "Confirmed")
+ORDER_CANCELLED: Final = event_topic(Order, "Cancelled")
+SHIPMENT_CREATED: Final = event_topic(Shipment, "Created")
+COURIER_ASSIGNED: Final = event_topic(Shipment, "CourierAssigned")
+COURIER_FREED: Final = frozenset({event_topic(Courier, "Registered"), event_topic(Courier, "BecameAvailable")})
+SHIPMENT_DELIVERED: Final = event_topic(Shipment, "Delivered")
 
 
 def topic(event: Event) -> str:
