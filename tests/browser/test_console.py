@@ -8,6 +8,7 @@ tests/artifacts/ (console-*.png). Chromium is Debian's, as in test_ui.py.
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,8 +19,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 from adapters.database import Database, drop_database
 from adapters.tokens import TokenIssuer
 from scripts.processes import ROOT, RunningProcess, logistics_process
-from tests.browser.conftest import wait_for
+from tests.browser.conftest import htmx_settled, refreshes
 from tests.conftest import fresh_database
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -78,6 +80,10 @@ def story(pg_server: Database, tmp_path_factory: pytest.TempPathFactory) -> Iter
         drop_database(pg_server, database.dbname)
 
 
+def in_transit(story: Story, order_id: str) -> bool:
+    return story.order(order_id).get("status") == "IN_TRANSIT"
+
+
 def tell_the_story(running: RunningProcess, http: httpx.Client) -> Story:
     story = Story(running.base_url, http, TokenIssuer(SECRET), {}, {}, {})
     admin = story.auth("admin", "ops")
@@ -92,10 +98,11 @@ def tell_the_story(running: RunningProcess, http: httpx.Client) -> Story:
     story.orders["declined"] = story.place("demo-customer-1", "kopi", 1, "tok_decline", -6.195, 106.82)
     story.orders["moving"] = story.place("demo-customer-2", "kopi", 2, "tok_ok", -6.210, 106.835)
     story.orders["moving2"] = story.place("demo-customer-2", "kopi", 1, "tok_ok", -6.185, 106.805)
-    wait_for(lambda: story.order(story.orders["declined"]).get("status") == "CANCELLED", "the declined order")
+    eventually(lambda: story.order(story.orders["declined"]).get("status") == "CANCELLED", timeout=30, interval=0.2,
+               what="the declined order")
     for key in ("moving", "moving2"):
-        order_id = story.orders[key]
-        wait_for(lambda: story.order(order_id).get("status") == "IN_TRANSIT", f"order {key} in transit")  # noqa: B023
+        eventually(partial(in_transit, story, story.orders[key]), timeout=30, interval=0.2,
+                   what=f"order {key} in transit")
     # A courier registered once the orders are on their way stays free; it reports many positions, so that
     # its stream is long enough to scroll.
     free = story.call("POST", "/api/couriers", admin, {"name": "Courier 3", "lat": -6.1750, "lng": 106.8400}, 201)
@@ -204,13 +211,16 @@ def test_couriers_map_is_fitted_decluttered_and_shows_where_busy_couriers_go(
     assert max(heights) < 26, f"a name wraps: {heights}"
     # Picking a name shows that courier's label on the map, even inside the bubble.
     far = story.couriers["Courier 3"]["id"]
-    page.locator(f'[data-select-courier="{far}"]').click()
+    htmx_settled(page)
+    with refreshes(page, "couriers-live"):  # the list refreshes every 2 s: the choice must outlive a refresh
+        page.locator(f'[data-select-courier="{far}"]').click()
+        expect(svg.locator(f'g.map-pin[data-courier-id="{far}"] .map-label')).to_be_visible()
+        expect(page.locator(f'tr[data-courier-row="{far}"]')).to_have_class("selected")
     expect(svg.locator(f'g.map-pin[data-courier-id="{far}"] .map-label')).to_be_visible()
     expect(page.locator(f'tr[data-courier-row="{far}"]')).to_have_class("selected")
-    page.wait_for_timeout(2500)  # one refresh later the choice holds
-    expect(svg.locator(f'g.map-pin[data-courier-id="{far}"] .map-label')).to_be_visible()
     if viewport is DESKTOP:
         near = story.couriers["Courier 1"]["id"]
+        htmx_settled(page)
         page.locator(f'[data-select-courier="{near}"]').click()
         expect(svg.locator(f'g.map-pin[data-courier-id="{near}"] .map-label')).to_be_visible()
     else:
@@ -250,9 +260,9 @@ def test_products_page_keeps_its_answers_through_the_refresh(story: Story, brows
     row.locator("summary").click()
     restock = row.locator('form[action$="/restock"]')
     restock.locator('input[name="quantity"]').fill("5")
-    restock.get_by_role("button", name="Restock").click()
-    expect(restock.locator("[data-result]")).to_have_text("Done.")
-    page.wait_for_timeout(1500)  # both refreshes after the command have happened
+    with refreshes(page, "products-table", times=2):  # both refreshes after the command
+        restock.get_by_role("button", name="Restock").click()
+        expect(restock.locator("[data-result]")).to_have_text("Done.")
     expect(row.locator("details")).to_have_attribute("open", "")
     expect(row.locator('form[action$="/restock"] [data-result]')).to_have_text("Done.")
     shot(page, "03-products-restocked")

@@ -24,8 +24,9 @@ from adapters.database import Database, drop_database
 from adapters.tokens import TokenIssuer
 from composition.write_side import build_write_side
 from scripts.processes import logistics_process
-from tests.browser.conftest import wait_for
+from tests.browser.conftest import htmx_settled
 from tests.conftest import fresh_database, make_settings
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -89,17 +90,17 @@ def test_an_operator_sees_a_parked_event_and_retries_it_after_the_fix(
             product = http.post("/api/products", headers=admin, json={
                 "sku": "TEH-P", "name": "Teh Botol", "price": "5000.00", "initial_stock": 10}).json()
             first = place("poisoned-customer")
-            cancelled = wait_for(lambda: order(first).get("status") == "CANCELLED" and order(first),
-                                 "a declined order", limit_s=60)
+            cancelled = eventually(lambda: order(first).get("status") == "CANCELLED" and order(first), timeout=60,
+                                   interval=0.2, what="a declined order")
             write_newer_event(database, tmp_path / "data", newer_code, UUID(first), int(cancelled["order_version"]) + 1)
 
-            parked = wait_for(lambda: http.get("/api/ops/parked", headers=admin).json()["items"],
-                              "the parked event", limit_s=60)
+            parked = eventually(lambda: http.get("/api/ops/parked", headers=admin).json()["items"], timeout=60,
+                                interval=0.2, what="the parked event")
             assert [(item["follower"], item["status"]) for item in parked] == [(ORDERS_FOLLOWER, "parked")], parked
             assert "newer_order_events" in parked[0]["error"], parked[0]["error"]
             second = place("another-customer")
-            wait_for(lambda: order(second).get("status") == "CANCELLED",
-                     "another customer's order, past the poison", limit_s=60)
+            eventually(lambda: order(second).get("status") == "CANCELLED", timeout=60, interval=0.2,
+                       what="another customer's order, past the poison")
 
         # The fix deployed: the same platform, restarted with the newer code importable.
         with logistics_process(["run"], {**env, "PYTHONPATH": str(newer_code)}, tmp_path) as running, \
@@ -115,6 +116,7 @@ def test_an_operator_sees_a_parked_event_and_retries_it_after_the_fix(
             expect(row).to_contain_text("Order.Noted")
             expect(row).to_contain_text("parked")
             expect(row.locator("summary")).to_contain_text("newer_order_events")
+            htmx_settled(page)  # the list refreshes every 3 s: not in the middle of a swap
             row.get_by_role("button", name="Retry").click()
             expect(page.locator("#parked-live")).to_contain_text("Nothing is parked", timeout=30_000)
 

@@ -20,7 +20,8 @@ from playwright.sync_api import Browser, Page, expect
 from adapters.database import Database
 from adapters.tokens import TokenIssuer
 from scripts.processes import ROOT, RunningProcess, logistics_process
-from tests.browser.conftest import wait_for
+from tests.browser.conftest import htmx_settled, refreshes
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -85,7 +86,8 @@ def test_customer_follows_an_order_live_and_operator_steps_back_its_history(
     first = api.call("POST", "/api/orders", api.as_("customer", "early-bird"), {
         "items": [{"product_id": product["id"], "quantity": 1}], "payment": {"token": "tok_ok"},
         "delivery": {"address": "Jl. Jaksa 5", "lat": -6.186, "lng": 106.83}})
-    wait_for(lambda: api.order_status(first["order_id"], "early-bird") == "IN_TRANSIT", "the first order in transit")
+    eventually(lambda: api.order_status(first["order_id"], "early-bird") == "IN_TRANSIT", timeout=30, interval=0.2,
+               what="the first order in transit")
 
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
@@ -117,7 +119,8 @@ def test_customer_follows_an_order_live_and_operator_steps_back_its_history(
     # The first delivery is done and received: the courier is free and takes our order.
     assignment = api.call("GET", f"/api/couriers/{courier['id']}/assignment", courier_auth, expect_status=200)
     api.call("POST", f"/api/shipments/{assignment['shipment_id']}/delivered", courier_auth)
-    wait_for(lambda: api.order_status(first["order_id"], "early-bird") == "DELIVERED", "the first order delivered")
+    eventually(lambda: api.order_status(first["order_id"], "early-bird") == "DELIVERED", timeout=30, interval=0.2,
+               what="the first order delivered")
     api.call("POST", f"/api/orders/{first['order_id']}/receipt", api.as_("customer", "early-bird"))
     expect(status).to_have_text("In transit")
     marker = page.locator("#courier-marker")
@@ -158,6 +161,7 @@ def test_customer_follows_an_order_live_and_operator_steps_back_its_history(
     operator.keyboard.press("Home")  # the range input's own key: to its minimum, firing `input`
     expect(operator.locator("#version-label")).to_have_text("Version 1")
     expect(operator.locator("#state-status")).to_have_text("PENDING")
+    htmx_settled(operator)
     shot(operator, "08-stream-version-1")
     operator.locator('button[data-step="1"]').click()
     expect(operator.locator("#version-label")).to_have_text("Version 2")
@@ -171,27 +175,32 @@ def test_customer_follows_an_order_live_and_operator_steps_back_its_history(
     expect(operator.locator(f'tr[data-product-id="{product["id"]}"]')).to_contain_text("KOPI-UI")
     shot(operator, "11-products")
 
-    # Products and stock through the operator's forms, which post JSON to the command API.
+    # Products and stock through the operator's forms, which post JSON to the command API. Each command
+    # refreshes the table twice; the next click waits for both, or it may land on a row about to be replaced.
     operator.on("dialog", lambda dialog: dialog.accept())  # "Discontinue …?"
     create = operator.locator("#create-product")
     create.locator('input[name="sku"]').fill("TEH-UI")
     create.locator('input[name="name"]').fill("Teh Tarik")
     create.locator('input[name="price"]').fill("12000.00")
     create.locator('input[name="initial_stock"]').fill("5")
-    create.get_by_role("button", name="Create product").click()
+    with refreshes(operator, "products-table", times=2):
+        create.get_by_role("button", name="Create product").click()
     row = operator.locator("#products-table tr", has_text="TEH-UI")
     expect(row).to_contain_text("Teh Tarik")
     available = row.locator("td.num").nth(3)
     expect(available).to_have_text("5")
+    htmx_settled(operator)
     row.locator("summary").click()
     row.locator('form[action$="/restock"] input[name="quantity"]').fill("7")
-    row.get_by_role("button", name="Restock").click()
+    with refreshes(operator, "products-table", times=2):
+        row.get_by_role("button", name="Restock").click()
     expect(available).to_have_text("12")
     # The row's panel stays open through the table's refresh, with its answer beside the button.
     expect(row.locator("details")).to_have_attribute("open", "")
     expect(row.locator('form[action$="/restock"] [data-result]')).to_have_text("Done.")
     row.locator('form[data-method="PATCH"] input[name="name"]').fill("Teh Tarik Panas")
-    row.get_by_role("button", name="Save").click()
+    with refreshes(operator, "products-table", times=2):
+        row.get_by_role("button", name="Save").click()
     expect(row).to_contain_text("Teh Tarik Panas")
     row.get_by_role("button", name="Discontinue").click()
     expect(row).to_contain_text("discontinued")

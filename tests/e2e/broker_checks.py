@@ -2,12 +2,12 @@
 views equal to a rebuild."""
 
 import threading
-import time
 from typing import Any
 from uuid import UUID
 
 from adapters.database import Database
 from adapters.messaging import Message
+from tests.waiting import eventually
 
 
 class Collector:
@@ -33,10 +33,8 @@ def outbox(database: Database) -> list[tuple[int, str, str, UUID, dict[str, Any]
 
 
 def wait_until_received(collector: Collector, wanted: set[str], limit_s: float = 120) -> None:
-    deadline = time.monotonic() + limit_s
-    while not wanted <= collector.ids():
-        assert time.monotonic() < deadline, f"{len(wanted - collector.ids())} messages never arrived"
-        time.sleep(0.2)
+    eventually(lambda: wanted <= collector.ids(), timeout=limit_s, interval=0.2, what=f"{len(wanted)} messages",
+               explain=lambda: f"{len(wanted - collector.ids())} never arrived")
 
 
 def stored_event_count(database: Database) -> int:

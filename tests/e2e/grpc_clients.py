@@ -16,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from adapters.database import Database
 from adapters.tokens import TokenIssuer
+from tests.waiting import eventually
 from web.grpc_api.generated import orders_pb2, orders_pb2_grpc, products_pb2, products_pb2_grpc
 
 Metadata = tuple[tuple[str, str | bytes], ...]
@@ -63,7 +64,7 @@ class GrpcClients:
                          limit_s: float = 60.0) -> products_pb2.Product:
         """The product from the read model once it satisfies `done` (the projector follows the commands)."""
         request = products_pb2.GetProductRequest(product_id=product_id)
-        return eventually(lambda: self.products.GetProduct(request, metadata=self.admin, timeout=10), done, limit_s)
+        return read_until(lambda: self.products.GetProduct(request, metadata=self.admin, timeout=10), done, limit_s)
 
     def place(self, customer: str, product_id: str, *, token: str = "tok_ok", quantity: int = 1,
               key: str = "") -> orders_pb2.CreateOrderResponse:
@@ -76,7 +77,7 @@ class GrpcClients:
 
     def wait_for_order(self, order_id: str, status: str, limit_s: float = 60.0) -> orders_pb2.Order:
         request = orders_pb2.GetOrderRequest(order_id=order_id)
-        return eventually(lambda: self.orders.GetOrder(request, metadata=self.admin, timeout=10),
+        return read_until(lambda: self.orders.GetOrder(request, metadata=self.admin, timeout=10),
                           lambda order: status_name(order.status) == status, limit_s)
 
     def stream(self, order_id: str, caller: Metadata, after: int | None = None) -> "StatusStream":
@@ -86,22 +87,23 @@ class GrpcClients:
         return StatusStream(self.orders.StreamOrderStatus(request, metadata=caller, timeout=120))
 
 
-def eventually(read: Callable[[], T], done: Callable[[T], bool], limit_s: float) -> T:
+def read_until(read: Callable[[], T], done: Callable[[T], bool], limit_s: float) -> T:
     """Read until `done`, treating NOT_FOUND as "not yet"; the limit only ends a hung test."""
-    deadline = time.monotonic() + limit_s
-    last: object = None
-    while True:
+    last: list[object] = [None]
+
+    def read_when_done() -> T | None:
         try:
             value = read()
-            if done(value):
-                return value
-            last = value
         except grpc.RpcError as error:
             if error.code() is not grpc.StatusCode.NOT_FOUND:
                 raise
-            last = error
-        assert time.monotonic() < deadline, f"not so within {limit_s} s; last: {last}"
-        time.sleep(0.1)
+            last[0] = error
+            return None
+        last[0] = value
+        return value if done(value) else None
+
+    return eventually(read_when_done, timeout=limit_s, interval=0.1, what="the answer awaited",
+                      explain=lambda: f"last read: {last[0]}")
 
 
 def refusal(action: Callable[[], object]) -> tuple[grpc.StatusCode, str]:

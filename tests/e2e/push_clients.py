@@ -11,6 +11,8 @@ import httpx
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from tests.waiting import eventually
+
 
 def ws_url(base_url: str, path: str) -> str:
     return base_url.replace("http://", "ws://", 1) + path
@@ -88,11 +90,14 @@ class SocketFollower:
         return distinct_in_order([s for frame in self.snapshot() if (s := status_of(frame, order_id))])
 
     def wait_until(self, done: Callable[[list[dict[str, Any]]], bool], limit_s: float = 60.0) -> None:
-        deadline = time.monotonic() + limit_s
-        while not done(self.snapshot()):
+        def seen() -> bool:
+            if done(self.snapshot()):
+                return True
             assert self.closed is None, f"the server closed the socket: {self.closed}"
-            assert time.monotonic() < deadline, f"not seen within {limit_s} s; frames: {self.snapshot()[-5:]}"
-            time.sleep(0.05)
+            return False
+
+        eventually(seen, timeout=limit_s, what="the frames awaited",
+                   explain=lambda: f"last frames: {self.snapshot()[-5:]}")
 
     def wait_for_status(self, order_id: str, status: str, limit_s: float = 60.0) -> None:
         self.wait_until(lambda frames: any(status_of(frame, order_id) == status for frame in frames), limit_s)
@@ -178,12 +183,14 @@ class StreamFollower:
         return [event.json["status"] for event in self.snapshot() if event.event is None]
 
     def wait_for_status(self, status: str, limit_s: float = 60.0) -> None:
-        deadline = time.monotonic() + limit_s
-        while status not in self.statuses():
+        def streamed() -> bool:
+            if status in self.statuses():
+                return True
             assert not self.ended.is_set() or status in self.statuses(), \
                 f"the stream ended ({self.status_code}, {self.error!r}) before {status}: {self.snapshot()}"
-            assert time.monotonic() < deadline, f"{status} not streamed within {limit_s} s: {self.snapshot()}"
-            time.sleep(0.05)
+            return False
+
+        eventually(streamed, timeout=limit_s, what=f"{status} streamed", explain=lambda: f"events: {self.snapshot()}")
 
     def wait_until_ended(self, limit_s: float = 60.0) -> list[SseEvent]:
         assert self.ended.wait(limit_s), f"the stream did not end within {limit_s} s: {self.snapshot()}"

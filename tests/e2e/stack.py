@@ -6,7 +6,6 @@ goes over HTTP, as a client's would.
 
 import os
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from adapters.tokens import TokenIssuer
 from composition.write_side import WriteSide, build_write_side
 from domain.order import Order, OrderStatus
 from scripts.processes import LOGISTICS, ROOT, RunningProcess, background_process, logistics_process, stop
+from tests.waiting import eventually
 
 SECRET = "e2e-secret-that-is-long-enough-for-hs256-signing"
 FINAL = {OrderStatus.RECEIVED, OrderStatus.CANCELLED}
@@ -71,15 +71,13 @@ class Stack:
 
     def wait_for(self, order_id: UUID, done: Callable[[Order], bool], limit_s: float = 90.0) -> Order:
         """Poll until the order satisfies `done`; the limit only ends a hung test, it asserts nothing."""
-        deadline = time.monotonic() + limit_s
-        while True:
+        def settled() -> Order | None:
             order = self.order(order_id)
-            if done(order):
-                return order
-            if time.monotonic() > deadline:
-                log_tail = self.worker.log()[-4000:]
-                raise AssertionError(f"order {order_id} stayed {order.status}; worker log:\n{log_tail}")
-            time.sleep(0.2)
+            return order if done(order) else None
+
+        return eventually(settled, timeout=limit_s, interval=0.2, what=f"order {order_id} to move on",
+                          explain=lambda: f"it is {self.order(order_id).status}; worker log:\n"
+                                          f"{self.worker.log()[-4000:]}")
 
     def wait_for_status(self, order_id: UUID, status: OrderStatus, limit_s: float = 90.0) -> Order:
         return self.wait_for(order_id, lambda order: order.status is status, limit_s)

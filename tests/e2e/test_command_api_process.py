@@ -1,7 +1,6 @@
 """The real processes over real HTTP: `logistics command-api` on PostgreSQL, `logistics run` embedded."""
 
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -9,6 +8,7 @@ import pytest
 
 from adapters.database import Database
 from scripts.processes import LOGISTICS, ROOT, logistics_process
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -77,13 +77,11 @@ def saga_assigns_a_courier(base_url: str, env: dict[str, str]) -> None:
         })
         assert order.status_code == 202
         courier_auth = {"Authorization": f"Bearer {courier.json()['token']}"}
-        deadline = time.monotonic() + 60
-        while True:
+        def assigned() -> bool:
             job = http.get(f"/api/couriers/{courier.json()['id']}/assignment", headers=courier_auth).json()
-            if job["order_id"] == order.json()["order_id"]:
-                return
-            assert time.monotonic() < deadline, f"no courier was assigned: {job}"
-            time.sleep(0.2)
+            return bool(job["order_id"] == order.json()["order_id"])
+
+        eventually(assigned, timeout=60, interval=0.2, what="the courier assigned to the order")
 
 
 def test_run_on_embedded_postgres(tmp_path: Path) -> None:

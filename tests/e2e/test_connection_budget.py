@@ -5,7 +5,6 @@ tells how many each holds; a sampler records the most of each while orders flow,
 health and metrics are probed. The budgets are the operations guide's (docs/operations.md).
 """
 
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -19,6 +18,7 @@ from adapters.database import Database
 from adapters.tokens import TokenIssuer
 from scripts.connection_sampler import ConnectionSampler
 from scripts.processes import background_process, logistics_process
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -58,9 +58,9 @@ def drive(commands: str, queries: str, probes: list[str]) -> None:
 
 def wait_for_quiet(queries: str, limit_s: float = 120) -> None:
     """Until every order is visible in the query API: the worker and projector have done their part."""
-    deadline = time.monotonic() + limit_s
     admin = bearer("admin", "ops")
-    while True:
+
+    def every_order_on() -> bool:
         seen: list[Any] = []
         cursor = None
         while True:
@@ -70,10 +70,9 @@ def wait_for_quiet(queries: str, limit_s: float = 120) -> None:
             cursor = page["next_cursor"]
             if not cursor:
                 break
-        if len(seen) >= ORDERS and all(order["status"] != "PENDING" for order in seen):
-            return
-        assert time.monotonic() < deadline, "the saga or the projector never caught up"
-        time.sleep(0.5)
+        return len(seen) >= ORDERS and all(order["status"] != "PENDING" for order in seen)
+
+    eventually(every_order_on, timeout=limit_s, interval=0.5, what="the saga and the projector caught up")
 
 
 @contextmanager

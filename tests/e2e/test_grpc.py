@@ -50,6 +50,7 @@ from tests.e2e.grpc_clients import (
     status_name,
 )
 from tests.rabbit_env import RabbitEnv
+from tests.waiting import eventually
 from web.command_api.idempotency import request_fingerprint
 from web.command_api.schemas import Delivery, OrderItem, PaymentMethod, PlaceOrder
 from web.grpc_api.generated import orders_pb2, orders_pb2_grpc, products_pb2
@@ -520,22 +521,18 @@ def test_a_stream_cancelled_by_the_client_frees_its_server_resources(stack: Grpc
                       ("grpc_service", "logistics.v1.OrderService"), ("grpc_type", "server_stream")))
     cancelled_before = stack.metrics().get(cancelled_key, 0)
     streams = [clients.stream(placed.order_id, clients.caller("customer", customer)) for _ in range(5)]
-    wait_until(lambda: all(stream.updates for stream in streams), "every stream got the order's status")
-    wait_until(lambda: stack.open_grpc_streams() == baseline + 5, "the server counts five open streams")
+    eventually(lambda: all(stream.updates for stream in streams), timeout=30,
+               what="every stream got the order's status")
+    eventually(lambda: stack.open_grpc_streams() == baseline + 5, timeout=30,
+               what="the server counts five open streams")
     for stream in streams:
         stream.cancel()
         assert stream.code is Code.CANCELLED
-    wait_until(lambda: stack.open_grpc_streams() == baseline, "the server let go of every cancelled stream")
-    wait_until(lambda: stack.metrics().get(cancelled_key, 0) == cancelled_before + 5,
-               "the server counted the five streams as cancelled")
+    eventually(lambda: stack.open_grpc_streams() == baseline, timeout=30,
+               what="the server let go of every cancelled stream")
+    eventually(lambda: stack.metrics().get(cancelled_key, 0) == cancelled_before + 5, timeout=30,
+               what="the server counted the five streams as cancelled")
     cancel_quietly(stack, placed.order_id)
-
-
-def wait_until(condition: Any, what: str, limit_s: float = 30.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {limit_s} s: {what}"
-        time.sleep(0.05)
 
 
 STREAMS = 200
@@ -645,7 +642,8 @@ def test_the_readme_client_example_places_an_order_and_follows_it_to_the_end(
 
     example = threading.Thread(target=run, name="readme-example", daemon=True)
     example.start()
-    wait_until(lambda: len(printed) >= 2 or failure, "the example placed an order and printed its status")
+    eventually(lambda: len(printed) >= 2 or failure, timeout=30,
+               what="the example placed an order and printed its status")
     assert not failure, failure
     order_id = printed[0].removeprefix("order ")
     assert printed[1].startswith(("ORDER_STATUS_PENDING at ", "ORDER_STATUS_CONFIRMED at ")), printed
@@ -666,7 +664,7 @@ def test_stopping_the_server_ends_open_streams_cleanly(stack: GrpcStack, product
     placed = clients.place(customer, product.id)
     with grpc_process(stack.env, stack.log_dir) as second, open_channel(second.grpc_target) as channel:
         stream = GrpcClients(channel, clients.tokens).stream(placed.order_id, as_customer)
-        wait_until(lambda: stream.updates, "the stream sent the order's status")
+        eventually(lambda: stream.updates, timeout=30, what="the stream sent the order's status")
         started = time.monotonic()
         second.process.send_signal(signal.SIGTERM)
         assert stream.wait_until_ended(20) is Code.UNAVAILABLE
@@ -738,13 +736,12 @@ def test_an_order_is_streamed_from_pending_to_received_and_a_reconnect_misses_no
 
 def settle(database: Database, limit_s: float = 60.0) -> None:
     """Until every follower is at its head and the relay has sent everything."""
-    deadline = time.monotonic() + limit_s
-    while True:
+    def settled() -> bool:
         status = platform_status(database)
-        if status.relay.unsent == 0 and not any(follower.lag_events for follower in status.followers):
-            return
-        assert time.monotonic() < deadline, f"the platform did not settle within {limit_s} s: {status}"
-        time.sleep(0.2)
+        return status.relay.unsent == 0 and not any(follower.lag_events for follower in status.followers)
+
+    eventually(settled, timeout=limit_s, interval=0.2, what="the platform to settle",
+               explain=lambda: platform_status(database))
 
 
 # ---- the database down, and the all-in-one run --------------------------------------------------------------------
@@ -758,6 +755,17 @@ def set_connections_allowed(server: Database, database: Database, allowed: bool)
                                (database.dbname,))
 
 
+def created_unless_unavailable(clients: GrpcClients, sku: str) -> bool:
+    """Whether the product was created; False for UNAVAILABLE, any other refusal fails the test."""
+    try:
+        clients.create_product(sku)
+    except grpc.RpcError as error:
+        if error.code() is not Code.UNAVAILABLE:
+            raise
+        return False
+    return True
+
+
 def test_health_follows_the_database_and_calls_are_unavailable_while_it_is_down(
         pg_server: Database, amqp_url: str, tmp_path: Path) -> None:
     database = fresh_database(pg_server)
@@ -769,7 +777,8 @@ def test_health_follows_the_database_and_calls_are_unavailable_while_it_is_down(
             created = clients.create_product("DOWN-1")
             assert clients.serving_status() == SERVING
             set_connections_allowed(pg_server, database, allowed=False)
-            wait_until(lambda: clients.serving_status() == NOT_SERVING, "the health service says NOT_SERVING")
+            eventually(lambda: clients.serving_status() == NOT_SERVING, timeout=30,
+                       what="the health service says NOT_SERVING")
             assert clients.serving_status("logistics.v1.OrderService") == NOT_SERVING
             ready = httpx.get(f"{server.base_url}/health/ready", timeout=10, trust_env=False)
             assert ready.status_code == 503
@@ -788,16 +797,11 @@ def test_health_follows_the_database_and_calls_are_unavailable_while_it_is_down(
                 (Code.UNAVAILABLE, "the database is unreachable; retry the call")
 
             set_connections_allowed(pg_server, database, allowed=True)
-            wait_until(lambda: clients.serving_status() == SERVING, "the health service says SERVING again")
-            deadline = time.monotonic() + 30
-            while True:  # a pooled connection that died with the outage may fail one more call, as UNAVAILABLE
-                try:
-                    clients.create_product("DOWN-3")
-                    break
-                except grpc.RpcError as error:
-                    if error.code() is not Code.UNAVAILABLE or time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
+            eventually(lambda: clients.serving_status() == SERVING, timeout=30,
+                       what="the health service says SERVING again")
+            # A pooled connection that died with the outage may fail one more call, as UNAVAILABLE.
+            eventually(lambda: created_unless_unavailable(clients, "DOWN-3"), timeout=30, interval=0.2,
+                       what="a product created once the database is back")
             assert "Traceback" not in server.log(), "a refused call should not log as a server failure"
     finally:
         set_connections_allowed(pg_server, database, allowed=True)

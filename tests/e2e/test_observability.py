@@ -1,7 +1,6 @@
 """Health probes, metrics and JSON logs of the real processes."""
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from domain.order import OrderStatus
 from scripts.processes import background_process, free_port, logistics_process
 from tests.e2e.stack import Stack, running_stack
 from tests.rabbit_env import RabbitEnv
+from tests.waiting import eventually
 from web.command_api.app import create_command_api
 
 pytestmark = pytest.mark.e2e
@@ -86,16 +86,11 @@ def test_every_process_answers_its_health_checks(database: Database, tmp_path: P
 
 
 def _eventually_ready(url: str, limit_s: float = 60) -> Any:
-    deadline = time.monotonic() + limit_s
-    while True:
-        try:
-            response = httpx.get(f"{url}/health/ready", timeout=10)
-            if response.status_code == 200:
-                return response.json()
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, f"{url} never became ready"
-        time.sleep(0.3)
+    def ready() -> Any:
+        response = httpx.get(f"{url}/health/ready", timeout=10)
+        return response.json() if response.status_code == 200 else None
+
+    return eventually(ready, timeout=limit_s, interval=0.3, retrying=(httpx.TransportError,), what=f"{url} ready")
 
 
 @pytest.fixture
@@ -130,10 +125,8 @@ def test_the_log_of_an_order_carries_its_correlation_id(stack: Stack) -> None:
                            headers=stack.bearer("customer", "logger")).status_code == 202
     stack.wait_for_status(order_id, OrderStatus.RECEIVED)
     # The last saga step (shipping frees the courier) follows the receipt; wait until the worker has logged it.
-    deadline = time.monotonic() + 60
-    while not any("Shipping on_order_received" in line.get("message", "") for line in _all_lines(stack)):
-        assert time.monotonic() < deadline, "the worker never logged the courier's release"
-        time.sleep(0.2)
+    eventually(lambda: any("Shipping on_order_received" in line.get("message", "") for line in _all_lines(stack)),
+               timeout=60, interval=0.2, what="the worker logging the courier's release")
 
     logs = _all_lines(stack)
     about_the_order = [line for line in logs if str(order_id) in json.dumps(line)]

@@ -32,6 +32,7 @@ from tests.e2e.broker_checks import (
 )
 from tests.e2e.stack import Stack, running_stack
 from tests.rabbit_env import RabbitEnv
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -49,14 +50,13 @@ def start_projector(stack: Stack) -> Any:
 
 def wait_until_caught_up(stack: Stack, projector: RunningProcess, limit_s: float = 180) -> None:
     """Every read model at the head of every stream, and nothing left for the relay to send."""
-    deadline = time.monotonic() + limit_s
-    while True:
+    def caught_up() -> bool:
         status = platform_status(stack.database)
         behind = [f for f in status.followers if f.follower.startswith("read model") and f.lag_events]
-        if not behind and status.relay.unsent == 0:
-            return
-        assert time.monotonic() < deadline, f"not caught up: {behind}, {status.relay}\n{projector.log()[-3000:]}"
-        time.sleep(0.3)
+        return not behind and status.relay.unsent == 0
+
+    eventually(caught_up, timeout=limit_s, interval=0.3, what="every read model and the relay caught up",
+               explain=lambda: f"{platform_status(stack.database)}\n{projector.log()[-3000:]}")
 
 
 def place_orders(stack: Stack, count: int) -> list[UUID]:
@@ -138,7 +138,7 @@ def test_a_killed_projector_leaves_views_equal_to_a_rebuild(stack: Stack, collec
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
             placing = pool.submit(place_orders, stack, 120)
-            time.sleep(1.5)
+            eventually(lambda: len(outbox(stack.database)) >= 20, timeout=60, what="the projector under way")
             projector.process.kill()  # SIGKILL, mid-stream
             projector.process.wait()
             order_ids = placing.result()

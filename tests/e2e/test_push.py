@@ -5,7 +5,6 @@ clients see what a browser would. The all-in-one `logistics run` is checked once
 """
 
 import json
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -32,6 +31,7 @@ from tests.e2e.push_clients import (
 )
 from tests.e2e.stack import SECRET, Stack, running_stack
 from tests.rabbit_env import RabbitEnv
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -69,16 +69,15 @@ def outbox_statuses(database: Database, order_id: UUID) -> dict[int, str]:
 def wait_until_projected(stack: Stack, query_api: RunningProcess, order_id: UUID, bearer: str,
                          limit_s: float = 60.0) -> None:
     """The projector starts beside the test; a push client gives up on an order unseen for a few seconds."""
-    deadline = time.monotonic() + limit_s
+    def stored() -> str:
+        with stack.database.connect() as connection:
+            row = connection.execute("SELECT doc FROM read.orders WHERE id = %s", (order_id,)).fetchone()
+        return f"stored: {row}; {platform_status(stack.database)}"
+
     with httpx.Client(base_url=query_api.base_url, timeout=10, trust_env=False) as http:
-        while (answer := http.get(f"/api/orders/{order_id}", headers={"Authorization": f"Bearer {bearer}"})) \
-                .status_code != 200:
-            if time.monotonic() > deadline:
-                with stack.database.connect() as connection:
-                    row = connection.execute("SELECT doc FROM read.orders WHERE id = %s", (order_id,)).fetchone()
-                raise AssertionError(f"order {order_id} not served ({answer.status_code} {answer.text}); "
-                                     f"stored: {row}; {platform_status(stack.database)}")
-            time.sleep(0.1)
+        eventually(lambda: http.get(f"/api/orders/{order_id}", headers={"Authorization": f"Bearer {bearer}"})
+                   .status_code == 200, timeout=limit_s, interval=0.1, what=f"order {order_id} served",
+                   explain=stored)
 
 
 def gateway_data(order_id: UUID, status: str) -> str:

@@ -4,7 +4,6 @@ Every outcome an order can reach, the race for the last unit, and a worker kille
 """
 
 import random
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +17,7 @@ from domain.payment import PaymentStatus
 from domain.reservation import ReservationStatus, StockReservation
 from domain.shipping import CourierStatus
 from tests.e2e.stack import FINAL, Stack, events_named, running_stack
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -54,10 +54,8 @@ def test_an_order_travels_to_received_and_frees_its_courier(stack: Stack) -> Non
     assert stack.http.post(f"/api/orders/{order_id}/receipt",
                            headers=stack.bearer("customer", "alice")).status_code == 202
     stack.wait_for_status(order_id, OrderStatus.RECEIVED)
-    deadline = time.monotonic() + 60
-    while stack.read.shipping.get_courier(courier_id).status is not CourierStatus.AVAILABLE:
-        assert time.monotonic() < deadline, "the courier was never freed"
-        time.sleep(0.2)
+    eventually(lambda: stack.read.shipping.get_courier(courier_id).status is CourierStatus.AVAILABLE, timeout=60,
+               interval=0.2, what="the courier freed")
 
 
 def test_out_of_stock_cancels_and_voids_the_authorization(stack: Stack) -> None:
@@ -150,7 +148,9 @@ def test_a_worker_killed_mid_stream_loses_and_doubles_nothing(stack: Stack) -> N
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         placing = [pool.submit(place, index) for index in range(200)]
-        time.sleep(rng.uniform(0.5, 2.0))  # somewhere in the middle of the stream
+        # In the middle of the stream: a quarter of the orders in, and the worker has settled one at least.
+        eventually(lambda: sum(future.done() for future in placing) >= 50 and stack.order(placing[0].result())
+                   .status is not OrderStatus.PENDING, timeout=60, what="the stream under way")
         stack.restart_worker(kill=True)
         order_ids = [future.result() for future in placing]
 

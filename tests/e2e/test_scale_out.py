@@ -32,6 +32,7 @@ from tests.e2e.broker_checks import (
 )
 from tests.e2e.stack import FINAL, Stack, running_stack
 from tests.rabbit_env import RabbitEnv
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -55,11 +56,10 @@ def lease_owners(database: Database) -> dict[str, set[str]]:
     return owners
 
 
-def wait_for(condition_name: str, check: Callable[[], bool], limit_s: float = 60.0) -> float:
+def seconds_until(what: str, check: Callable[[], bool], limit_s: float = 60.0) -> float:
+    """How long until `check()` held: the notes quote the takeover time."""
     started = time.monotonic()
-    while not check():
-        assert time.monotonic() - started < limit_s, f"never: {condition_name}"
-        time.sleep(0.2)
+    eventually(check, timeout=limit_s, interval=0.2, what=what)
     return time.monotonic() - started
 
 
@@ -100,7 +100,7 @@ def test_two_of_each_share_the_work_and_survive_losing_one(stack: Stack, collect
         projectors = [processes.enter_context(background_process(["projector"], stack.env, tmp_path))
                       for _ in range(2)]
         # Both of each hold some partitions of every follower (the relay is one partition: one holds it).
-        wait_for("the followers shared between two processes each", lambda: all(
+        seconds_until("the followers shared between two processes each", lambda: all(
             len(owners) == 2 for follower, owners in lease_owners(stack.database).items() if follower != "relay"))
         partitions = status_json(stack)["followers"]
         assert isinstance(partitions, list)
@@ -112,19 +112,21 @@ def test_two_of_each_share_the_work_and_survive_losing_one(stack: Stack, collect
 
         with ThreadPoolExecutor(max_workers=4) as pool:
             placing = [pool.submit(place, index) for index in range(ORDERS)]
-            time.sleep(1.5)  # in the middle of the stream
+            # In the middle of the stream: a quarter of the orders in.
+            eventually(lambda: sum(future.done() for future in placing) >= ORDERS // 4, timeout=60,
+                       what="the stream under way")
             killed = {str(stack.worker.process.pid), str(projectors[0].process.pid)}
             stack.worker.process.kill()
             projectors[0].process.kill()
             order_ids = [future.result() for future in placing]
-        takeover_s = wait_for("the survivors holding every partition", lambda: all(
+        takeover_s = seconds_until("the survivors holding every partition", lambda: all(
             not (owners & killed) and len(owners) == 1 for owners in lease_owners(stack.database).values()))
         print(f"partitions taken over {takeover_s:.1f} s after the kill was noticed")  # for the notes
         assert {str(second_worker.process.pid), str(projectors[1].process.pid)} >= set().union(
             *lease_owners(stack.database).values())
 
         finish_every_order(stack, order_ids, couriers)
-        wait_for("every follower caught up", lambda: not any(
+        seconds_until("every follower caught up", lambda: not any(
             follower.lag_events for follower in platform_status(stack.database).followers), limit_s=120)
 
     stack.verify()

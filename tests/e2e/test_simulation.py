@@ -3,8 +3,7 @@
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from uuid import UUID
@@ -18,6 +17,7 @@ from commands.orders import Orders
 from domain.order import OrderStatus
 from scripts.processes import LOGISTICS, ROOT, logistics_process
 from scripts.simulate import Point, SimulationConfig, bearer, courier_simulation
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -42,14 +42,6 @@ def worker_process(env: dict[str, str], log_dir: Path) -> Iterator[Path]:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
-
-
-def wait_until(condition: Callable[[], bool], what: str, explain: Callable[[], str]) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} did not happen within {DEADLINE_S} s\n{explain()}")
-        time.sleep(0.2)
 
 
 def test_simulated_couriers_deliver_an_order_and_are_freed_by_the_receipt(database: Database, tmp_path: Path) -> None:
@@ -83,9 +75,11 @@ def test_simulated_couriers_deliver_an_order_and_are_freed_by_the_receipt(databa
                 def status() -> OrderStatus:
                     return orders.get_order(order_id).status
 
-                wait_until(lambda: status() is OrderStatus.DELIVERED, "delivery", logs)
+                eventually(lambda: status() is OrderStatus.DELIVERED, timeout=DEADLINE_S, interval=0.2, what="delivery",
+                           explain=logs)
                 # The courier counts its delivery once it has the answer, which may trail the saga's reaction.
-                wait_until(lambda: simulation.stats.deliveries.value == 1, "counting the delivery", logs)
+                eventually(lambda: simulation.stats.deliveries.value == 1, timeout=DEADLINE_S, interval=0.2,
+                           what="counting the delivery", explain=logs)
                 carrier = orders.get_order(order_id).courier_id
                 assert str(carrier) in {courier.id for courier in simulation.couriers}
 
@@ -102,7 +96,7 @@ def test_simulated_couriers_deliver_an_order_and_are_freed_by_the_receipt(databa
                     answer = http.get(f"/api/couriers/{carrier}/assignment", headers=admin).json()
                     return answer["status"] == "AVAILABLE" and answer["shipment_id"] is None
 
-                wait_until(courier_free, "freeing the courier", logs)
+                eventually(courier_free, timeout=DEADLINE_S, interval=0.2, what="freeing the courier", explain=logs)
                 assert simulation.stats.deliveries.value == 1
             assert not simulation.running
     finally:

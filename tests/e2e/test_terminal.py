@@ -9,13 +9,13 @@ import json
 import os
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from adapters.database import Database
 from scripts.processes import LOGISTICS, ROOT, free_port, stop
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -58,11 +58,14 @@ def test_run_shows_a_banner_and_no_database_chatter_then_status_and_verify_stay_
         process = subprocess.Popen([*LOGISTICS, "run", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT,
                                    env=env, stdout=out, stderr=err)
         try:
-            deadline = time.monotonic() + 120
-            while "Ctrl-C" not in out_path.read_text():
+            def banner_shown() -> bool:
+                if "Ctrl-C" in out_path.read_text():
+                    return True
                 assert process.poll() is None, f"run exited: {err_path.read_text()}"
-                assert time.monotonic() < deadline, f"no banner:\n{out_path.read_text()}\n{err_path.read_text()}"
-                time.sleep(0.2)
+                return False
+
+            eventually(banner_shown, timeout=120, interval=0.2, what="the banner",
+                       explain=lambda: f"{out_path.read_text()}\n{err_path.read_text()}")
         finally:
             stop(process)
     banner, log = out_path.read_text(), err_path.read_text()

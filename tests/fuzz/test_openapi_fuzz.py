@@ -10,7 +10,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import pytest
 from adapters.database import Database
 from adapters.tokens import TokenIssuer
 from scripts.processes import ROOT, RunningProcess, background_process, logistics_process
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -82,13 +82,11 @@ def deployment(pg_server: Database, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def _wait_for_read_models(queries: RunningProcess, admin: str) -> None:
-    deadline = time.monotonic() + 60
-    while True:
+    def listed() -> int:
         page = httpx.get(f"{queries.base_url}/api/orders", headers={"Authorization": f"Bearer {admin}"}).json()
-        if len(page.get("items", [])) == 3:
-            return
-        assert time.monotonic() < deadline, "the seeded orders never reached the read models"
-        time.sleep(0.2)
+        return len(page.get("items", []))
+
+    eventually(lambda: listed() == 3, timeout=60, interval=0.2, what="the three seeded orders in the read models")
 
 
 def run_schemathesis(base_url: str, token: str, report: Path) -> tuple[int, str]:

@@ -7,10 +7,10 @@ after which everything published before it has been seen.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import subprocess
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -22,6 +22,7 @@ import pytest
 from adapters.inprocess_broker import InProcessBroker
 from adapters.messaging import DELIVERY_LIMIT, Message, MessageBroker, PublishFailed, topic_matches
 from tests.rabbit_env import RabbitEnv
+from tests.waiting import eventually
 
 WAIT_S = 60.0
 
@@ -330,11 +331,8 @@ def test_poison_message_on_a_named_queue_goes_to_its_dead_letter_queue(rabbit: R
 
     broker.publish([message("order.created", "poison", **{"correlation-id": "c-1"})])
 
-    dead: list[tuple[Any, bytes]] = []
-    deadline = time.monotonic() + WAIT_S
-    while not dead and time.monotonic() < deadline:
-        dead = rabbit.dead_letters(queue)
-        time.sleep(0.2)
+    dead: list[tuple[Any, bytes]] = eventually(lambda: rabbit.dead_letters(queue), timeout=WAIT_S, interval=0.2,
+                                               what="the poison message in the dead letter queue")
     assert [properties.message_id for properties, _ in dead] == ["poison"]
     properties, body = dead[0]
     assert body == b'{"id": "poison"}'
@@ -377,13 +375,7 @@ def test_subscriber_recovers_when_its_queue_is_deleted(rabbit: RabbitEnv) -> Non
     finally:
         connection.close()
 
-    deadline = time.monotonic() + WAIT_S
-    probe = 0
-    while not inbox.ids:
-        assert time.monotonic() < deadline, "subscriber did not come back"
-        broker.publish([message("order.created", f"probe-{probe}")])
-        probe += 1
-        time.sleep(0.2)
+    probe_until_received(inbox, lambda probe: broker.publish([probe]))
     after = batch("after", 20)
     broker.publish(after)
     inbox.wait_for_ids([m.message_id for m in after])
@@ -420,13 +412,16 @@ def test_rabbitmq_routes_like_topic_matches(rabbit: RabbitEnv) -> None:
 
         for binding_key, queue in queues.items():
             routed: list[str] = []
-            deadline = time.monotonic() + WAIT_S
-            while "sentinel" not in routed and time.monotonic() < deadline:
-                method, properties, _ = channel.basic_get(queue, auto_ack=True)
-                if method is None:
-                    time.sleep(0.05)
-                else:
+
+            def up_to_the_sentinel(queue: str = queue, routed: list[str] = routed) -> bool:
+                while "sentinel" not in routed:
+                    method, properties, _ = channel.basic_get(queue, auto_ack=True)
+                    if method is None:
+                        return False
                     routed.append(properties.message_id)
+                return True
+
+            eventually(up_to_the_sentinel, timeout=WAIT_S, what=f"the sentinel routed through {binding_key!r}")
             expected = [f"key:{key}" for key in routing_keys if topic_matches(binding_key, key)]
             assert routed[:-1] == expected, f"binding key {binding_key!r}"
     finally:
@@ -452,16 +447,24 @@ def _rabbitmqctl(*args: str) -> None:
 
 
 def _publish_until_confirmed(broker: MessageBroker, messages: Sequence[Message], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            broker.publish(messages)
-        except PublishFailed:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-        else:
-            return
+    def published() -> bool:
+        broker.publish(messages)
+        return True
+
+    eventually(published, timeout=timeout, interval=0.5, retrying=(PublishFailed,), what="the broker confirming")
+
+
+def probe_until_received(inbox: Inbox, publish: Callable[[Message], None]) -> None:
+    """Publish a probe now and then until one arrives: the subscription is back and consuming."""
+    probes = itertools.count()
+
+    def probed() -> bool:
+        if any(received.startswith("probe-") for received in inbox.ids):
+            return True
+        publish(message("order.created", f"probe-{next(probes)}"))
+        return False
+
+    eventually(probed, timeout=WAIT_S, interval=0.2, what="the subscriber receiving again")
 
 
 @pytest.mark.timeout(300)
@@ -491,13 +494,7 @@ def test_publisher_and_subscribers_recover_after_a_broker_restart(rabbit: Rabbit
 
     # A private queue is re-created on reconnect and only sees what is published after that; probe until it is
     # back, then every message must reach both subscribers.
-    deadline = time.monotonic() + WAIT_S
-    probe = 0
-    while not any(i.startswith("probe-") for i in private.ids):
-        assert time.monotonic() < deadline, "private subscriber did not come back"
-        _publish_until_confirmed(broker, [message("order.created", f"probe-{probe}")])
-        probe += 1
-        time.sleep(0.2)
+    probe_until_received(private, lambda probe: _publish_until_confirmed(broker, [probe]))
     final = batch("final", 100)
     broker.publish(final)
     private.wait_for_ids([m.message_id for m in final])

@@ -1,8 +1,6 @@
 """A follower can miss its wake-up (an event committed while it starts listening, a lost NOTIFY); its runner
 reads the log every second anyway, so such an event waits a second, not until the next write."""
 
-import time
-from collections.abc import Callable
 from contextlib import ExitStack
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +14,7 @@ from composition.write_side import build_write_side
 from domain.values import DeliveryAddress, OrderLine
 from scripts.projector import projector_supervisor
 from tests.conftest import make_settings
+from tests.waiting import eventually
 
 
 def audit_rows(database: Database) -> int:
@@ -41,13 +40,6 @@ def store_an_order_event_without_notify(database: Database) -> None:
             "SELECT gen_random_uuid(), 1, topic, state FROM orders.orders_events LIMIT 1")
 
 
-def _wait_for(condition: Callable[[], bool], limit_s: float = 30.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while not condition():
-        assert time.monotonic() < deadline, "the event was never projected"
-        time.sleep(0.1)
-
-
 def test_an_event_written_without_a_notify_is_still_projected(database: Database, tmp_path: Path) -> None:
     settings = make_settings(database, tmp_path)
     place_an_order(database, settings)
@@ -55,9 +47,9 @@ def test_an_event_written_without_a_notify_is_still_projected(database: Database
     projector = projector_supervisor(database, broker, settings, only=[read_models_follower("Orders")])
     projector.start()
     try:
-        _wait_for(lambda: audit_rows(database) == 1)
+        eventually(lambda: audit_rows(database) == 1, timeout=30, what="the first event projected")
         store_an_order_event_without_notify(database)
-        _wait_for(lambda: audit_rows(database) == 2)
+        eventually(lambda: audit_rows(database) == 2, timeout=30, what="the event stored without a NOTIFY projected")
     finally:
         projector.stop()
         broker.close()

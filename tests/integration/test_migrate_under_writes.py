@@ -3,12 +3,12 @@ ends its migration to break a deadlock with one of them (found by `logistics cha
 
 import contextlib
 import threading
-import time
 
 import psycopg
 
 from adapters.database import Database
 from composition.migration import migrate
+from tests.waiting import eventually
 
 WAITING_FOR_THE_INDEX_TABLE = (
     "SELECT count(*) FROM pg_locks AS l JOIN pg_class AS c ON c.oid = l.relation "
@@ -31,11 +31,15 @@ def test_a_migration_that_deadlocks_with_a_writer_is_tried_again(database: Datab
             writer.execute("LOCK TABLE shipping.dispatch_couriers IN ROW EXCLUSIVE MODE")
             migration = threading.Thread(target=migrate_again)
             migration.start()
-            deadline = time.monotonic() + 60
-            while (row := observer.execute(WAITING_FOR_THE_INDEX_TABLE).fetchone()) and row[0] == 0:
+
+            def migration_waiting() -> bool:
+                row = observer.execute(WAITING_FOR_THE_INDEX_TABLE).fetchone()
+                if row is None or row[0] != 0:
+                    return True
                 assert migration.is_alive(), failures
-                assert time.monotonic() < deadline, "the migration never waited for the dispatch index table"
-                time.sleep(0.05)
+                return False
+
+            eventually(migration_waiting, timeout=60, what="the migration waiting for the dispatch index table")
             # The migration holds the events table's share lock (its index) and waits for ours: a cycle.
             # If PostgreSQL chooses the writer instead, the migration simply goes on.
             with contextlib.suppress(psycopg.errors.DeadlockDetected):

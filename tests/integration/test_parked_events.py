@@ -6,8 +6,7 @@ The followers run in this process (the projector's and the worker's own supervis
 reducer or a saga step for one aggregate, and fix it, with a switch.
 """
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import replace
 from decimal import Decimal
@@ -37,16 +36,11 @@ from scripts.projector import projector_supervisor
 from scripts.rebuild import REBUILD_SOURCES
 from scripts.worker import worker_supervisor
 from tests.conftest import make_settings
+from tests.waiting import eventually
 
 ORDERS_FOLLOWER = read_models_follower("Orders")
 ADDRESS = DeliveryAddress("Jl. Jaksa 5", -6.2, 106.8)
-
-
-def eventually(what: str, condition: Callable[[], bool], limit_s: float = 60.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} within {limit_s} s"
-        time.sleep(0.1)
+WAIT_S = 60.0
 
 
 class Switch:
@@ -129,8 +123,8 @@ def test_a_poison_event_is_parked_its_aggregate_held_and_a_retry_processes_both_
     switch.poisoned.add(poisoned)
     with ExitStack() as stack:
         projector(database, settings, stack)
-        eventually("the poison event parked", lambda: [row.status for row in parked_of(database, poisoned)]
-                   == [ParkedStatus.PARKED])
+        eventually(lambda: [row.status for row in parked_of(database, poisoned)]
+                   == [ParkedStatus.PARKED], timeout=WAIT_S, what="the poison event parked")
         placed = parked_of(database, poisoned)[0]
         assert placed.attempts == 3
         assert "cannot handle" in placed.error
@@ -140,15 +134,17 @@ def test_a_poison_event_is_parked_its_aggregate_held_and_a_retry_processes_both_
         # A later event of the same order waits behind it; a hundred other orders flow past.
         write.orders.cancel_order(Actor(Role.CUSTOMER, "alice"), poisoned, "changed my mind")
         others = [place(write, product.id, f"customer-{index}") for index in range(100)]
-        eventually("the other orders projected", lambda: set(others) <= set(projected_orders(database)))
-        eventually("the cancellation held", lambda: [row.status for row in parked_of(database, poisoned)]
-                   == [ParkedStatus.PARKED, ParkedStatus.HELD])
+        eventually(lambda: set(others) <= set(projected_orders(database)),
+                   timeout=WAIT_S, what="the other orders projected")
+        eventually(lambda: [row.status for row in parked_of(database, poisoned)]
+                   == [ParkedStatus.PARKED, ParkedStatus.HELD], timeout=WAIT_S, what="the cancellation held")
         assert poisoned not in projected_orders(database)
 
         # The code is fixed; an operator retries: the placement, then the cancellation held behind it.
         switch.poisoned.clear()
         ParkedEvents.of(database).retry(placed.id, "test-operator")
-        eventually("both processed in order", lambda: projected_orders(database).get(poisoned) == "CANCELLED")
+        eventually(lambda: projected_orders(database).get(poisoned) == "CANCELLED",
+                   timeout=WAIT_S, what="both processed in order")
         assert [row.status for row in parked_of(database, poisoned)] == [ParkedStatus.RETRIED, ParkedStatus.RETRIED]
     live = orders_table(database)
     results = rebuild_in_place(database, REBUILD_SOURCES, list(ALL_MODELS.values()))
@@ -165,8 +161,8 @@ def test_a_skip_is_audited_and_a_rebuild_keeps_it_skipped(database: Database, se
     parked = ParkedEvents.of(database)
     with ExitStack() as stack:
         projector(database, settings, stack)
-        eventually("the poison event parked", lambda: len(parked_of(database, poisoned)) == 1)
-        eventually("the next order projected", lambda: fine in projected_orders(database))
+        eventually(lambda: len(parked_of(database, poisoned)) == 1, timeout=WAIT_S, what="the poison event parked")
+        eventually(lambda: fine in projected_orders(database), timeout=WAIT_S, what="the next order projected")
         row = parked_of(database, poisoned)[0]
         with pytest.raises(NotParked):
             parked.retry(a_held_row(database, row), "test-operator")  # a held event follows the one before it
@@ -204,7 +200,8 @@ def test_a_lost_connection_is_retried_and_never_parked(database: Database, setti
     switch.transient_failures[flaky] = 4  # more than the attempts before parking
     with ExitStack() as stack:
         projector(database, settings, stack)
-        eventually("the order projected once the connection came back", lambda: flaky in projected_orders(database))
+        eventually(lambda: flaky in projected_orders(database),
+                   timeout=WAIT_S, what="the order projected once the connection came back")
     assert switch.transient_failures[flaky] == 0
     assert ParkedEvents.of(database).listed(statuses=tuple(ParkedStatus)) == []
 
@@ -225,14 +222,15 @@ def test_a_saga_step_parks_too_and_a_retry_decides_with_the_current_code(
     follower = edge_name("Orders", "Inventory")
     with ExitStack() as stack:
         running(worker_supervisor(database, settings, only=[follower]), stack)
-        eventually("the saga step parked the order", lambda: len(parked_of(database, poisoned, follower)) == 1)
+        eventually(lambda: len(parked_of(database, poisoned, follower)) == 1,
+                   timeout=WAIT_S, what="the saga step parked the order")
         fine = place(write, product.id, "fina")
-        eventually("the next order reserved",
-                   lambda: write.inventory.exists(StockReservation.create_id(fine)))
+        eventually(lambda: write.inventory.exists(StockReservation.create_id(fine)),
+                   timeout=WAIT_S, what="the next order reserved")
         assert not write.inventory.exists(StockReservation.create_id(poisoned))
         broken["on"] = False
         ParkedEvents.of(database).retry(parked_of(database, poisoned, follower)[0].id, "test-operator")
-        eventually("the retried order reserved",
-                   lambda: write.inventory.exists(StockReservation.create_id(poisoned)))
-        eventually("the row resolved", lambda: parked_of(database, poisoned, follower)[0].status
-                   is ParkedStatus.RETRIED)
+        eventually(lambda: write.inventory.exists(StockReservation.create_id(poisoned)),
+                   timeout=WAIT_S, what="the retried order reserved")
+        eventually(lambda: parked_of(database, poisoned, follower)[0].status
+                   is ParkedStatus.RETRIED, timeout=WAIT_S, what="the row resolved")

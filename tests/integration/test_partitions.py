@@ -2,8 +2,7 @@
 a reader sees each partition from its own position, processes share partitions fairly and take over a dead
 one's, and a process that lost a lease cannot commit over its new owner."""
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
@@ -12,22 +11,16 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from adapters.database import Database
-from adapters.follower_leases import LEASES, LeaseLost, LeaseManager, ensure_partitions, hold_leases
+from adapters.follower_leases import LEASES, MEMBERS, LeaseLost, LeaseManager, ensure_partitions, hold_leases
 from adapters.partitioned_log import PartitionedLog
 from commands.orders import Orders
 from composition.contexts import runner_env
 from composition.migration import migrate
 from domain.values import DeliveryAddress, OrderLine
 from projections.partitions import partition_of
+from tests.waiting import eventually
 
 FOLLOWER = "test-follower"
-
-
-def eventually(condition: Callable[[], bool], limit_s: float = 20.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never held"
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -101,18 +94,29 @@ def test_two_processes_share_the_partitions_and_one_takes_over_when_the_other_di
     assert set(first.held(FOLLOWER)).isdisjoint(second.held(FOLLOWER))
 
     # `first` dies without a word: its leases and membership lapse, and `second` takes its partitions.
-    deadline = time.monotonic() + 10
-    while sorted(second.held(FOLLOWER)) != [0, 1, 2, 3]:
-        assert time.monotonic() < deadline, "the dead process's partitions were never taken over"
-        time.sleep(0.3)
+    def took_over() -> bool:
         second.tick()
+        return sorted(second.held(FOLLOWER)) == [0, 1, 2, 3]
+
+    eventually(took_over, timeout=10, interval=0.3, what="the dead process's partitions taken over")
+
+
+def lapsed(pool: ConnectionPool[Any], owner: str, ttl_s: float) -> bool:
+    """Whether `owner` holds no lease any more and counts as a member no longer, as the other processes see it."""
+    with pool.connection() as connection:
+        row = connection.execute(
+            f"SELECT NOT EXISTS (SELECT 1 FROM {LEASES} WHERE owner = %s AND expires_at > now()) "
+            f"AND NOT EXISTS (SELECT 1 FROM {MEMBERS} WHERE owner = %s AND seen_at > now() - %s * interval '1 s')",
+            (owner, owner, ttl_s)).fetchone()
+    return bool(row and row[0])
 
 
 def test_a_process_that_lost_its_lease_cannot_commit(pool: ConnectionPool[Any]) -> None:
     stale = LeaseManager(pool, {FOLLOWER: 4}, owner="stale", ttl_s=0.5)
     stale.tick()
     fence = stale.fence(FOLLOWER, [2])
-    time.sleep(0.6)  # its lease lapses (a long pause: a GC, a SIGSTOP), and so does its membership
+    # A long pause (a GC, a SIGSTOP): its leases lapse, and so does its membership, by the database's clock.
+    eventually(lambda: lapsed(pool, "stale", ttl_s=0.5), timeout=10, what="the stale owner lapsed")
     new_owner = LeaseManager(pool, {FOLLOWER: 4}, owner="new", ttl_s=0.5)
     new_owner.tick()
     assert 2 in new_owner.held(FOLLOWER)

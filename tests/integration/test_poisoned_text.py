@@ -5,7 +5,6 @@ the edge and in the domain. The real projector's runners then follow the context
 placed afterwards must reach the read models, and every readiness check must stay green.
 """
 
-import time
 from decimal import Decimal
 from uuid import uuid4
 
@@ -25,6 +24,7 @@ from queries.orders import OrderQueries
 from queries.products import ProductQueries
 from scripts.projector import projector_supervisor
 from scripts.rebuild import run_rebuild
+from tests.waiting import eventually
 
 NUL = "\x00"
 
@@ -48,21 +48,23 @@ def test_a_nul_stored_in_events_neither_stops_the_read_side_nor_readiness(settin
             later, _ = platform.write.place_order("alice", [RequestedItem(tea.id, 2)], "tok_ok",
                                                   DeliveryAddress("Jl. Thamrin 1", -6.19, 106.82))
             order_queries = OrderQueries(read.pool)
-            deadline = time.monotonic() + 60
-            while order_queries.get(later.id) is None:
-                assert time.monotonic() < deadline, "another customer's order never reached the read models"
-                assert supervisor.states["readmodels-from-orders"].last_error is None, \
-                    supervisor.states["readmodels-from-orders"].last_error
-                time.sleep(0.1)
+
+            def later_projected() -> bool:
+                if order_queries.get(later.id) is not None:
+                    return True
+                failed = supervisor.states["readmodels-from-orders"].last_error
+                assert failed is None, failed
+                return False
+
+            eventually(later_projected, timeout=60, interval=0.1, what="another customer's order in the read models")
 
             shown = order_queries.get(poisoned_order.id)
             assert shown is not None
             assert shown["delivery"]["address"] == "Jl. Jaksa \ufffd 5"
             # The products model follows the inventory context on a runner of its own: wait for it too.
             product_queries = ProductQueries(read.pool)
-            while (product := product_queries.get(poisoned_product.id)) is None:
-                assert time.monotonic() < deadline, "the product named with a NUL never reached the read models"
-                time.sleep(0.1)
+            product = eventually(lambda: product_queries.get(poisoned_product.id), timeout=60, interval=0.1,
+                                 what="the product named with a NUL in the read models")
             assert product["name"] == "Kopi \ufffd Tubruk"
             assert all(state.last_error is None for state in supervisor.states.values()), supervisor.states
             assert read_models_fresh(platform.status, max_lag_s=30.0)() is None

@@ -25,6 +25,7 @@ from composition.migration import migrate
 from composition.write_side import WriteSide, build_write_side
 from domain.values import DeliveryAddress, OrderLine
 from projections.models.orders import ORDERS
+from tests.waiting import eventually
 
 GENERATION = 1
 
@@ -48,6 +49,14 @@ def an_orders_first_two_events(write: WriteSide) -> list[Any]:
     return list(write.orders.repository.event_store.get(order.id))
 
 
+def waiting_on_a_lock(database: Database) -> bool:
+    """Whether a session of the database waits on a lock another holds (the race this test sets up)."""
+    with database.connect() as connection:
+        row = connection.execute("SELECT count(*) FROM pg_stat_activity "
+                                 "WHERE datname = current_database() AND wait_event_type = 'Lock'").fetchone()
+    return bool(row and row[0])
+
+
 def test_two_runners_creating_one_document_together_keep_both_changes(write: WriteSide,
                                                                       database: Database) -> None:
     placed, reserved = an_orders_first_two_events(write)[:2]
@@ -63,7 +72,8 @@ def test_two_runners_creating_one_document_together_keep_both_changes(write: Wri
                 writer.apply(connection.cursor(), placed, Tracking("Orders", 1))
                 first_applied.set()
                 second_started.wait(5)
-                threading.Event().wait(0.5)
+                eventually(lambda: waiting_on_a_lock(database), timeout=30,
+                           what="the second runner waiting on the first's document")
         except Exception as error:  # reported by the assertion below, not lost in the thread
             failures.append(error)
             first_applied.set()

@@ -42,6 +42,7 @@ from projections.read_model import ReadModel
 from scripts.bench_rebuild import HistoryWriter, OrderHistories
 from scripts.projector import projector_supervisor
 from tests.conftest import fresh_database, make_settings
+from tests.waiting import eventually
 
 MODELS = list(ALL_MODELS.values())
 SOURCES = RebuildSources(CONTEXT_APPLICATIONS, ALL_MODELS)
@@ -212,14 +213,18 @@ def test_blue_green_rebuilds_reproduce_the_live_projection_swap_and_drop_the_old
 
 def wait_caught_up(database: Database, timeout: float = 120.0) -> None:
     """Until every live generation has processed every upstream event (in each of its partitions)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        behind = [(follower.follower, follower.upstream) for follower in platform_status(database).followers
-                  if follower.follower.startswith("read model") and follower.lag_events]
-        if not behind:
-            return
-        assert time.monotonic() < deadline, f"the live projector did not catch up: {behind}"
-        time.sleep(0.2)
+    def behind() -> list[tuple[str, str]]:
+        return [(follower.follower, follower.upstream) for follower in platform_status(database).followers
+                if follower.follower.startswith("read model") and follower.lag_events]
+
+    eventually(lambda: not behind(), timeout=timeout, interval=0.2, what="the live projector caught up",
+               explain=lambda: f"behind: {behind()}")
+
+
+def projected_so_far(database: Database) -> int:
+    """How far the live read-model followers have come, added up: it grows while they project."""
+    return sum(follower.position for follower in platform_status(database).followers
+               if follower.follower.startswith("read model"))
 
 
 def test_a_blue_green_rebuild_under_load_loses_and_repeats_no_message(
@@ -244,11 +249,13 @@ def test_a_blue_green_rebuild_under_load_loses_and_repeats_no_message(
     projector.start()
     writer.start()
     try:
-        time.sleep(1.0)
+        eventually(lambda: projected_so_far(database) > 0, timeout=60, what="the live projector under way")
         results = [rebuild_blue_green(database, SOURCES, ORDERS), rebuild_blue_green(database, SOURCES, AUDIT_EVENTS)]
         # In place too: the live projector waits on the locks, then resumes without a deadlock.
         rebuild_in_place(database, SOURCES, [ORDERS, AUDIT_EVENTS])
-        time.sleep(0.5)
+        rebuilt_at = projected_so_far(database)
+        eventually(lambda: projected_so_far(database) > rebuilt_at, timeout=60,
+                   what="the live projector going on after the in-place rebuild")
     finally:
         stop_writing.set()
         writer.join(timeout=30)

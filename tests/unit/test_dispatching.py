@@ -1,7 +1,6 @@
 """Dispatching in memory: the index's rows from events, and the Shipping decisions that read it as a hint."""
 
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
@@ -19,6 +18,7 @@ from domain.order import Order
 from domain.shipping import Courier, CourierStatus, Shipment, ShipmentStatus
 from domain.values import DeliveryAddress, GeoPoint, OrderLine
 from tests.unit.scenario import history
+from tests.waiting import eventually
 
 MONAS = GeoPoint(-6.1754, 106.8272)
 BUNDARAN_HI = GeoPoint(-6.1950, 106.8230)
@@ -350,13 +350,6 @@ class FakeHost:
         self.leases = FakeLeases(partitions)
 
 
-def wait_until(condition: Any, limit_s: float = 10.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never held"
-        time.sleep(0.005)
-
-
 @pytest.mark.parametrize("holds_partition_0", [True, False], ids=["partition 0 here", "partition 0 elsewhere"])
 def test_the_worker_sweeps_only_where_it_holds_partition_0_of_orders_to_shipping(
         shipping: Shipping, monkeypatch: pytest.MonkeyPatch, holds_partition_0: bool) -> None:
@@ -373,9 +366,12 @@ def test_the_worker_sweeps_only_where_it_holds_partition_0_of_orders_to_shipping
     loop.start()
     try:
         if holds_partition_0:
-            wait_until(lambda: shipping.get_shipment(left_waiting.id).courier_id == courier.id)
+            eventually(lambda: shipping.get_shipment(left_waiting.id).courier_id == courier.id, timeout=10,
+                       interval=0.005, what="the sweep assigning the free courier")
         else:
-            wait_until(lambda: len(host.leases.asked) >= 3)  # it looked, more than once, and left it alone
+            # It looked, more than once, and left it alone.
+            eventually(lambda: len(host.leases.asked) >= 3, timeout=10, interval=0.005,
+                       what="three sweeps asking for the leases")
             assert shipping.get_shipment(left_waiting.id).courier_id is None
     finally:
         stop.set()

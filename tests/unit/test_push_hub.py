@@ -11,6 +11,7 @@ import pytest
 from adapters.inprocess_broker import InProcessBroker
 from adapters.messaging import Message, MessageHandler
 from queries.push_hub import FIREHOSE, PushHub, SubscriberDropped, ViewChange, parse_view_change, topic_of
+from tests.waiting import eventually_async
 from web.query_api.push_feed import PushFeed
 
 T = TypeVar("T")
@@ -224,8 +225,18 @@ class _ReplaceableQueue:
     """A subscription whose private queue the broker replaced, as RabbitMQ's does after a reconnect."""
 
     def __init__(self) -> None:
-        self.queue_name = "amq.gen-first"
+        self._queue_name = "amq.gen-first"
+        self.looked = 0  # how often the feed has read the queue's name: each read is one check
         self.closed = False
+
+    @property
+    def queue_name(self) -> str:
+        self.looked += 1
+        return self._queue_name
+
+    @queue_name.setter
+    def queue_name(self, name: str) -> None:
+        self._queue_name = name
 
     def close(self) -> None:
         self.closed = True
@@ -257,8 +268,9 @@ def test_clients_are_asked_to_resync_when_the_feed_lost_its_queue() -> None:
         await feed.start()
         try:
             follower = hub.connect([topic_of("order", "o-1")])
-            await asyncio.sleep(0.05)
-            assert follower.drop_reason is None  # the same queue: nothing was missed
+            # Its first look, then two checks against it: the same queue, so nothing was missed.
+            await eventually_async(lambda: broker.subscription.looked >= 3, timeout=5, what="two queue checks")
+            assert follower.drop_reason is None
             broker.subscription.queue_name = "amq.gen-second"
             reason = await asyncio.wait_for(follower.wait_dropped(), 1)
             assert "reconnect" in reason

@@ -2,19 +2,12 @@
 
 import threading
 import time
-from collections.abc import Callable
 
 import httpx
 
 from adapters.health_server import serve_health, supervised_loops_healthy
 from adapters.supervisor import FAILING_AFTER, HEALTHY_AFTER_S, RECOVERED_AFTER_S, Supervisor, TaskState
-
-
-def eventually(condition: Callable[[], bool], limit_s: float = 10.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never held"
-        time.sleep(0.02)
+from tests.waiting import eventually
 
 
 def test_a_loop_that_keeps_failing_makes_the_process_not_ready_with_the_reason() -> None:
@@ -32,8 +25,8 @@ def test_a_loop_that_keeps_failing_makes_the_process_not_ready_with_the_reason()
     url = f"http://127.0.0.1:{server.server_address[1]}/health/ready"
     supervisor.start()
     try:
-        eventually(lambda: len(attempts) >= FAILING_AFTER)
-        eventually(lambda: httpx.get(url).status_code == 503)
+        eventually(lambda: len(attempts) >= FAILING_AFTER, timeout=10, what=f"{FAILING_AFTER} failed attempts")
+        eventually(lambda: httpx.get(url).status_code == 503, timeout=10, what="the readiness check answering 503")
         problems = httpx.get(url).json()["problems"]
         assert len(problems) == 1
         assert "readmodels-from-orders" in problems[0]

@@ -1,0 +1,1 @@
+"""Contract checks on the files that deploy and document the platform (Dockerfile, compose, .env, guides)."""
