@@ -2,6 +2,7 @@
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 from uuid import UUID
@@ -64,3 +65,14 @@ class DispatchIndex(Protocol):
     def oldest_waiting_shipments(self, limit: int, passing_over: Collection[UUID] = ()) -> list[UUID]:
         """Up to `limit` shipments the index has as waiting for a courier, oldest first."""
         ...
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where a courier was, for the event store's record of its route (at a bounded rate, see
+    `Shipping.record_checkpoints`); `eta` the arrival the position path estimated then, if it carries a shipment."""
+
+    courier_id: UUID
+    lat: float
+    lng: float
+    eta: datetime | None = None
