@@ -20,7 +20,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from adapters.event_log import notification_of, notification_pages
 from adapters.fenced_recorder import FencedProcessRecorder
@@ -62,11 +62,11 @@ class DispatchIndexRecorder(PostgresApplicationRecorder):
         self.sql_create_statements.extend(self._index_tables())
 
     def _index_tables(self) -> list[Composed]:
-        # Ready for what a later issue adds: an `on_duty` flag joins `available` in the nearest-courier filter.
+        # `available` is "on duty and empty-handed"; `shipment_id` what a busy courier holds.
         return [
             SQL("CREATE TABLE IF NOT EXISTS {} (courier_id uuid PRIMARY KEY, available boolean NOT NULL, "
                 "lat double precision NOT NULL, lng double precision NOT NULL, "
-                "updated_at timestamptz NOT NULL)").format(self._couriers),
+                "updated_at timestamptz NOT NULL, shipment_id uuid)").format(self._couriers),
             SQL("CREATE INDEX IF NOT EXISTS {} ON {} (courier_id) WHERE available").format(
                 Identifier(f"{COURIERS_TABLE}_available_idx"), self._couriers),
             SQL("CREATE TABLE IF NOT EXISTS {} (shipment_id uuid PRIMARY KEY, order_id uuid NOT NULL, "
@@ -77,6 +77,12 @@ class DispatchIndexRecorder(PostgresApplicationRecorder):
             # One row once the index has been filled from the log (or the log was empty when it was created).
             SQL("CREATE TABLE IF NOT EXISTS {} (singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton), "
                 "up_to bigint NOT NULL, filled_at timestamptz NOT NULL DEFAULT now())").format(self._filled),
+            # An index made before couriers' shipments were in it gets the column, and is filled again from
+            # the log (at this start, by the migration) so that busy couriers' rows name their shipments.
+            SQL("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = {} "
+                "AND table_name = {} AND column_name = 'shipment_id') THEN "
+                "ALTER TABLE {} ADD COLUMN shipment_id uuid; DELETE FROM {}; END IF; END $$").format(
+                Literal(self.datastore.schema or "public"), Literal(COURIERS_TABLE), self._couriers, self._filled),
         ]
 
     # Writing, in the events' transaction.
@@ -93,16 +99,20 @@ class DispatchIndexRecorder(PostgresApplicationRecorder):
             if change.registered:
                 row = change.row()
                 curs.execute(SQL(
-                    "INSERT INTO {} (courier_id, available, lat, lng, updated_at) VALUES (%s, %s, %s, %s, %s) "
+                    "INSERT INTO {} (courier_id, available, lat, lng, updated_at, shipment_id) "
+                    "VALUES (%s, %s, %s, %s, %s, %s) "
                     "ON CONFLICT (courier_id) DO UPDATE SET available = EXCLUDED.available, lat = EXCLUDED.lat, "
-                    "lng = EXCLUDED.lng, updated_at = EXCLUDED.updated_at").format(self._couriers),
-                    (row.courier_id, row.available, row.lat, row.lng, row.updated_at), prepare=True)
+                    "lng = EXCLUDED.lng, updated_at = EXCLUDED.updated_at, shipment_id = EXCLUDED.shipment_id"
+                ).format(self._couriers),
+                    (row.courier_id, row.available, row.lat, row.lng, row.updated_at, row.shipment_id), prepare=True)
             else:
                 curs.execute(SQL(
                     "UPDATE {} SET available = COALESCE(%s::boolean, available), "
                     "lat = COALESCE(%s::double precision, lat), lng = COALESCE(%s::double precision, lng), "
+                    "shipment_id = CASE WHEN %s THEN %s::uuid ELSE shipment_id END, "
                     "updated_at = %s WHERE courier_id = %s").format(self._couriers),
-                    (change.available, change.lat, change.lng, change.at, change.courier_id), prepare=True)
+                    (change.available, change.lat, change.lng, change.holds_changed, change.shipment_id, change.at,
+                     change.courier_id), prepare=True)
         for waiting in changes.queued:
             curs.execute(SQL(
                 "INSERT INTO {} (shipment_id, order_id, lat, lng, queued_at) VALUES (%s, %s, %s, %s, %s) "
@@ -143,7 +153,8 @@ class DispatchIndexRecorder(PostgresApplicationRecorder):
             head = connection.execute(SQL("SELECT max(notification_id) AS head FROM {}").format(self._events)
                                       ).fetchone()
             couriers = connection.execute(SQL(
-                "SELECT courier_id, available, lat, lng, updated_at FROM {}").format(self._couriers)).fetchall()
+                "SELECT courier_id, available, lat, lng, updated_at, shipment_id FROM {}").format(self._couriers)
+            ).fetchall()
             waiting = connection.execute(SQL(
                 "SELECT shipment_id, order_id, lat, lng, queued_at FROM {}").format(self._waiting)).fetchall()
         return IndexSnapshot(
@@ -173,9 +184,10 @@ class DispatchIndexRecorder(PostgresApplicationRecorder):
             read = [0]
             index = derive(self._stored_events(curs, read))
             for courier in sorted(index.couriers.values(), key=lambda row: row.courier_id.int):
-                curs.execute(SQL("INSERT INTO {} (courier_id, available, lat, lng, updated_at) "
-                                 "VALUES (%s, %s, %s, %s, %s)").format(self._couriers),
-                             (courier.courier_id, courier.available, courier.lat, courier.lng, courier.updated_at))
+                curs.execute(SQL("INSERT INTO {} (courier_id, available, lat, lng, updated_at, shipment_id) "
+                                 "VALUES (%s, %s, %s, %s, %s, %s)").format(self._couriers),
+                             (courier.courier_id, courier.available, courier.lat, courier.lng, courier.updated_at,
+                              courier.shipment_id))
             for waiting in sorted(index.waiting.values(), key=lambda row: row.shipment_id.int):
                 curs.execute(SQL("INSERT INTO {} (shipment_id, order_id, lat, lng, queued_at) "
                                  "VALUES (%s, %s, %s, %s, %s)").format(self._waiting),

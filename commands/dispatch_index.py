@@ -30,9 +30,12 @@ RECORDING_KWARG = "dispatch_changes"
 class CourierRow:
     courier_id: UUID
     available: bool
+    """On duty and holding no shipment."""
     lat: float
     lng: float
     updated_at: datetime
+    shipment_id: UUID | None = None
+    """The shipment the courier holds (the position path routes its reports by it)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,9 @@ class CourierChange:
     available: bool | None = None
     lat: float | None = None
     lng: float | None = None
+    holds_changed: bool = False
+    """Whether `shipment_id` is news (None then means: holds nothing now)."""
+    shipment_id: UUID | None = None
 
     def then(self, later: "CourierChange") -> "CourierChange":
         return CourierChange(
@@ -65,13 +71,15 @@ class CourierChange:
             available=later.available if later.available is not None else self.available,
             lat=later.lat if later.lat is not None else self.lat,
             lng=later.lng if later.lng is not None else self.lng,
+            holds_changed=self.holds_changed or later.holds_changed,
+            shipment_id=later.shipment_id if later.holds_changed else self.shipment_id,
         )
 
     def row(self) -> CourierRow:
         """The whole row of a courier registered in this recording."""
         if self.available is None or self.lat is None or self.lng is None:
             raise ValueError(f"courier {self.courier_id}: not a registration, so not a whole row")
-        return CourierRow(self.courier_id, self.available, self.lat, self.lng, self.at)
+        return CourierRow(self.courier_id, self.available, self.lat, self.lng, self.at, self.shipment_id)
 
     def applied_to(self, row: CourierRow) -> CourierRow:
         return CourierRow(
@@ -80,6 +88,7 @@ class CourierChange:
             lat=self.lat if self.lat is not None else row.lat,
             lng=self.lng if self.lng is not None else row.lng,
             updated_at=self.at,
+            shipment_id=self.shipment_id if self.holds_changed else row.shipment_id,
         )
 
 
@@ -107,7 +116,10 @@ COURIER_REGISTERED = _event_class(Courier, "Registered")
 COURIER_MOVED = _event_class(Courier, "LocationUpdated")
 COURIER_BUSY = _event_class(Courier, "BecameBusy")
 COURIER_AVAILABLE = _event_class(Courier, "BecameAvailable")
+COURIER_ON_DUTY = _event_class(Courier, "WentOnDuty")
+COURIER_OFF_DUTY = _event_class(Courier, "WentOffDuty")
 SHIPMENT_CREATED = _event_class(Shipment, "Created")
+SHIPMENT_UNASSIGNED = _event_class(Shipment, "CourierUnassigned")
 # The facts after which a shipment no longer waits (delivery needs a courier first, so it is only defensive).
 SHIPMENT_SETTLED = (
     _event_class(Shipment, "CourierAssigned"), _event_class(Shipment, "Cancelled"), _event_class(Shipment, "Delivered"),
@@ -122,9 +134,15 @@ def _courier_change(event: Any) -> CourierChange | None:
     if kind is COURIER_MOVED:
         return CourierChange(event.originator_id, at, lat=event.lat, lng=event.lng)
     if kind is COURIER_BUSY:
-        return CourierChange(event.originator_id, at, available=False)
+        return CourierChange(event.originator_id, at, available=False, holds_changed=True,
+                             shipment_id=event.shipment_id)
     if kind is COURIER_AVAILABLE:
+        # Only an on-duty courier is ever released (going off duty needs empty hands), so free means available.
+        return CourierChange(event.originator_id, at, available=True, holds_changed=True, shipment_id=None)
+    if kind is COURIER_ON_DUTY:
         return CourierChange(event.originator_id, at, available=True)
+    if kind is COURIER_OFF_DUTY:
+        return CourierChange(event.originator_id, at, available=False)
     return None
 
 
@@ -143,6 +161,10 @@ def changes_of(events: Iterable[Any]) -> DispatchChanges:
             waiting[event.originator_id] = WaitingRow(event.originator_id, event.order_id, destination.lat,
                                                       destination.lng, event.timestamp)
             created_here.add(event.originator_id)
+        elif type(event) is SHIPMENT_UNASSIGNED:
+            # Back in the queue at its first place: it has waited since it was created.
+            waiting[event.originator_id] = WaitingRow(event.originator_id, event.order_id, event.dest_lat,
+                                                      event.dest_lng, datetime.fromisoformat(event.waiting_since))
         elif isinstance(event, SHIPMENT_SETTLED):
             if event.originator_id in created_here:
                 waiting.pop(event.originator_id, None)  # queued and settled at once: the index never sees it

@@ -235,7 +235,7 @@ class OrdersSagaStep(SagaStep, Orders):
         event_topic(Payment, "Authorized"): "on_payment_authorized",
         event_topic(Payment, "Declined"): "on_payment_declined",
         event_topic(Payment, "TimedOut"): "on_payment_timed_out",
-        event_topic(Shipment, "CourierAssigned"): "on_courier_assigned",
+        event_topic(Shipment, "PickedUp"): "on_shipment_picked_up",
         event_topic(Shipment, "Delivered"): "on_shipment_delivered",
     }
 
@@ -259,11 +259,11 @@ class OrdersSagaStep(SagaStep, Orders):
     def on_payment_timed_out(self, timed_out: Any) -> Changed:
         return self._update(timed_out.order_id, Order.record_payment_timed_out)
 
-    def on_courier_assigned(self, assigned: Any) -> Changed:
-        order = self.get_order(assigned.order_id)
+    def on_shipment_picked_up(self, picked_up: Any) -> Changed:
+        order = self.get_order(picked_up.order_id)
         if order.status is not OrderStatus.CONFIRMED:
             return []  # cancelled meanwhile: shipping cancels the shipment and frees the courier
-        order.mark_in_transit(assigned.originator_id, assigned.courier_id)
+        order.mark_in_transit(picked_up.originator_id, picked_up.courier_id)
         return [order]
 
     def on_shipment_delivered(self, delivered: Any) -> Changed:

@@ -7,7 +7,7 @@ assigned once, and two decisions that pick the same courier conflict on its vers
 """
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Final, TypeVar
 from uuid import UUID
@@ -19,10 +19,11 @@ from eventsourcing.popo import POPOFactory
 from commands.context_application import Changed, ContextApplication, EventsRecorded, fold_events, retry_on_conflict
 from commands.dispatch_index import RECORDING_KWARG, MemoryDispatchIndex, changes_of
 from commands.errors import ConcurrencyConflict, Forbidden, NotFound
-from commands.ports import DispatchIndex
+from commands.ports import Checkpoint, DispatchIndex
 from domain.base import causation_id_var, message_context
+from domain.errors import InvalidTransition
 from domain.identity import Actor, Role
-from domain.shipping import Courier, Shipment, ShipmentStatus, nearest_available
+from domain.shipping import OPEN_STATUSES, Courier, OffDutyReason, Shipment, ShipmentStatus, nearest_available
 from domain.values import DeliveryAddress, GeoPoint
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,8 @@ SWEEP_CAUSATION: Final = "shipping:dispatch-sweep"
 
 class Shipping(ContextApplication):
     name = "Shipping"
-    # Couriers post a position every second: snapshots keep loading them cheap however long they work.
+    # A courier's and a shipment's streams grow by a route checkpoint every half minute: snapshots keep loading
+    # them cheap however long a courier works.
     snapshotting_intervals = {Courier: 100, Shipment: 100}
     snapshotting_projectors = {Courier: fold_events, Shipment: fold_events}
 
@@ -93,24 +95,92 @@ class Shipping(ContextApplication):
             return None
 
     @retry_on_conflict
-    def update_courier_location(self, actor: Actor, courier_id: UUID, lat: float, lng: float) -> int:
-        """Move a courier; the shipment it carries moves with it, in the same transaction."""
+    def set_shift(self, actor: Actor, courier_id: UUID, on_duty: bool) -> tuple[Courier, int]:
+        """On duty: the courier takes the oldest waiting shipment, if any. Off duty: a shipment it has not
+        picked up goes to the nearest free courier (or waits); one it carries has to be delivered first."""
         courier = self.get_courier(courier_id, actor)
-        shipment = self.get_shipment(courier.shipment_id) if courier.shipment_id else None
-        with _on_behalf_of(shipment):
-            courier.move_to(lat, lng)
-            if shipment is None or shipment.status is not ShipmentStatus.IN_TRANSIT:
-                return self.save_all(courier)
-            shipment.update_location(lat, lng)
-            return self.save_all(courier, shipment)
+        if on_duty == courier.on_duty:
+            return courier, self.head_position()  # already so: repeating a shift change changes nothing
+        if on_duty:
+            courier.go_on_duty()
+            return courier, self.save_all(courier, *self._give_waiting_shipment(courier))
+        changed = self._hand_back(courier, OffDutyReason.SHIFT_ENDED)
+        courier.go_off_duty(OffDutyReason.SHIFT_ENDED)
+        return courier, self.save_all(courier, *changed)
 
     @retry_on_conflict
-    def mark_delivered(self, actor: Actor, shipment_id: UUID) -> tuple[Shipment, int]:
+    def pick_up(self, actor: Actor, shipment_id: UUID, lat: float | None = None,
+                lng: float | None = None) -> tuple[Shipment, int]:
+        """The courier has the goods; where, if it says, else where it was last recorded."""
+        shipment = self._own_shipment(actor, shipment_id)
+        with _on_behalf_of(shipment):
+            if shipment.courier_id is None:
+                raise InvalidTransition(f"a shipment that is {shipment.status} cannot be picked up")
+            courier = self.load(shipment.courier_id, Courier)
+            shipment.pick_up(GeoPoint.of(lat, lng) if lat is not None and lng is not None else courier.position)
+            return shipment, self.save_all(shipment)
+
+    @retry_on_conflict
+    def reassign_silent(self, courier_id: UUID) -> int:
+        """A courier who stopped reporting while holding a shipment not yet picked up: the shipment goes to the
+        nearest free courier (or waits), and the silent one goes off duty until it starts a shift again."""
+        courier = self.load(courier_id, Courier)
+        shipment_id = courier.shipment_id
+        if shipment_id is None or self.get_shipment(shipment_id).status is not ShipmentStatus.ASSIGNED:
+            return 0
+        changed = self._hand_back(courier, OffDutyReason.SILENT)
+        courier.go_off_duty(OffDutyReason.SILENT)
+        self.save_all(courier, *changed)
+        return 1
+
+    def record_checkpoints(self, checkpoints: Sequence[Checkpoint]) -> int:
+        """The route at a bounded rate (the position path calls this), in one transaction: on the shipment a
+        courier holds, else on the free courier, whose position dispatching goes by. The recorded count."""
+        changed: list[Courier | Shipment] = []
+        for checkpoint in checkpoints:
+            try:
+                courier = self.load(checkpoint.courier_id, Courier)
+            except NotFound:
+                continue
+            point = GeoPoint.of(checkpoint.lat, checkpoint.lng)
+            shipment = self.get_shipment(courier.shipment_id) if courier.shipment_id else None
+            if shipment is not None and shipment.status in (ShipmentStatus.ASSIGNED, ShipmentStatus.IN_TRANSIT):
+                with _on_behalf_of(shipment):
+                    shipment.record_checkpoint(point, checkpoint.eta.isoformat() if checkpoint.eta else None)
+                changed.append(shipment)
+            elif shipment is None:
+                courier.move_to(point.lat, point.lng)
+                changed.append(courier)
+        if changed:
+            self.save_all(*changed)
+        return len(changed)
+
+    def _hand_back(self, courier: Courier, reason: OffDutyReason) -> Changed:
+        """The courier's shipment, if it has not picked it up, to the nearest other free courier."""
+        if courier.shipment_id is None:
+            return []
+        shipment = self.get_shipment(courier.shipment_id)
+        if shipment.status is not ShipmentStatus.ASSIGNED:
+            raise InvalidTransition(f"courier {courier.id} carries shipment {shipment.id}: deliver it first")
+        with _on_behalf_of(shipment):
+            shipment.unassign(courier, reason)
+            other = self._nearest_free_courier(shipment.destination.point, passing_over={courier.id})
+            if other is None:
+                return [shipment]
+            shipment.assign(other)
+            return [shipment, other]
+
+    def _own_shipment(self, actor: Actor, shipment_id: UUID) -> Shipment:
         shipment = self.get_shipment(shipment_id)
         if actor.role is Role.COURIER and str(shipment.courier_id) != actor.subject:
             # As the query API answers it: another courier's shipment is indistinguishable from a missing one,
             # so shipment ids (derived from order ids) cannot be probed.
             raise NotFound("shipment", shipment_id)
+        return shipment
+
+    @retry_on_conflict
+    def mark_delivered(self, actor: Actor, shipment_id: UUID) -> tuple[Shipment, int]:
+        shipment = self._own_shipment(actor, shipment_id)
         with _on_behalf_of(shipment):
             shipment.deliver()
             return shipment, self.save_all(shipment)
@@ -134,7 +204,7 @@ class Shipping(ContextApplication):
     def cancel_shipment(self, order_id: UUID) -> Changed:
         """The order was cancelled: its shipment stops, and a courier carrying it is free again."""
         shipment = self.find_shipment_for(order_id)
-        if shipment is None or shipment.status not in (ShipmentStatus.WAITING_FOR_COURIER, ShipmentStatus.IN_TRANSIT):
+        if shipment is None or shipment.status not in OPEN_STATUSES:
             return []
         shipment.cancel()
         changed: Changed = [shipment]
@@ -198,11 +268,11 @@ class Shipping(ContextApplication):
 
     # Candidates: the index's hint, overlaid with what this unit of work has decided and not yet recorded.
 
-    def _nearest_free_courier(self, point: GeoPoint) -> Courier | None:
+    def _nearest_free_courier(self, point: GeoPoint, passing_over: Collection[UUID] = ()) -> Courier | None:
         """The first courier, nearest first, that its aggregate says is free; candidates load one at a time."""
         in_hand = [each for each in self.in_hand() if isinstance(each, Courier)]
-        passed = {courier.id for courier in in_hand}
-        freed_here = [courier for courier in in_hand if courier.is_available]
+        passed = {courier.id for courier in in_hand} | set(passing_over)
+        freed_here = [courier for courier in in_hand if courier.is_available and courier.id not in passing_over]
         for _ in range(CANDIDATE_ROUNDS):
             hinted = self.dispatch_index.nearest_available_couriers(point, NEAREST_CANDIDATES, passing_over=passed)
             if freed_here:

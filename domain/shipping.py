@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable
 from enum import StrEnum
+from typing import Final
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -18,13 +19,28 @@ class CourierStatus(StrEnum):
 
 class ShipmentStatus(StrEnum):
     WAITING_FOR_COURIER = "WAITING_FOR_COURIER"
+    ASSIGNED = "ASSIGNED"
+    """A courier is on the way to pick the goods up."""
     IN_TRANSIT = "IN_TRANSIT"
     DELIVERED = "DELIVERED"
     CANCELLED = "CANCELLED"
 
 
+class OffDutyReason(StrEnum):
+    SHIFT_ENDED = "shift_ended"
+    SILENT = "silent"
+    """The courier stopped reporting while holding a shipment, which went to another courier."""
+
+
+OPEN_STATUSES: Final = frozenset({ShipmentStatus.WAITING_FOR_COURIER, ShipmentStatus.ASSIGNED,
+                                  ShipmentStatus.IN_TRANSIT})
+"""A shipment in one of these may still be cancelled."""
+
+
 class Courier(LogisticsAggregate):
     status = EnumState(CourierStatus)
+    on_duty = True
+    """Couriers registered before shifts existed were always on duty (their snapshots have no such field)."""
 
     @event("Registered")
     def __init__(self, name: str, lat: float, lng: float) -> None:
@@ -32,6 +48,7 @@ class Courier(LogisticsAggregate):
         self.position = GeoPoint(lat, lng)
         self.status = CourierStatus.AVAILABLE
         self.shipment_id: UUID | None = None
+        self.on_duty = True
 
     @classmethod
     def register(cls, name: str, lat: float, lng: float) -> "Courier":
@@ -40,13 +57,29 @@ class Courier(LogisticsAggregate):
 
     @property
     def is_available(self) -> bool:
-        return self.status is CourierStatus.AVAILABLE
+        """Free for a shipment: on duty and carrying nothing."""
+        return self.on_duty and self.status is CourierStatus.AVAILABLE
+
+    def go_on_duty(self) -> None:
+        if self.on_duty:
+            raise InvalidTransition(f"courier {self.id} is already on duty")
+        self._went_on_duty()
+
+    def go_off_duty(self, reason: OffDutyReason) -> None:
+        """Only a courier who holds no shipment: the service hands an unpicked one to another courier first."""
+        if not self.on_duty:
+            raise InvalidTransition(f"courier {self.id} is already off duty")
+        if self.shipment_id is not None:
+            raise InvalidTransition(f"courier {self.id} still carries shipment {self.shipment_id}: deliver it first")
+        self._went_off_duty(reason.value)
 
     def move_to(self, lat: float, lng: float) -> None:
         point = GeoPoint.of(lat, lng)
         self._moved(point.lat, point.lng)
 
     def take(self, shipment_id: UUID) -> None:
+        if not self.on_duty:
+            raise InvalidTransition(f"courier {self.id} is off duty")
         if not self.is_available:
             raise InvalidTransition(f"courier {self.id} is busy with shipment {self.shipment_id}")
         self._became_busy(shipment_id)
@@ -69,6 +102,14 @@ class Courier(LogisticsAggregate):
     def _became_available(self) -> None:
         self.status = CourierStatus.AVAILABLE
         self.shipment_id = None
+
+    @event("WentOnDuty")
+    def _went_on_duty(self) -> None:
+        self.on_duty = True
+
+    @event("WentOffDuty")
+    def _went_off_duty(self, reason: str) -> None:
+        self.on_duty = False
 
 
 class Shipment(LogisticsAggregate):
@@ -93,10 +134,27 @@ class Shipment(LogisticsAggregate):
         courier.take(self.id)
         self._courier_assigned(self.order_id, courier.id, courier.position.lat, courier.position.lng)
 
-    def update_location(self, lat: float, lng: float) -> None:
-        self._require_in_transit("move")
-        point = GeoPoint.of(lat, lng)
-        self._location_updated(self.order_id, point.lat, point.lng)
+    def pick_up(self, at: GeoPoint) -> None:
+        """The courier has the goods: from here the shipment travels to the customer."""
+        if self.status is not ShipmentStatus.ASSIGNED or self.courier_id is None:
+            raise InvalidTransition(f"a shipment that is {self.status} cannot be picked up")
+        self._picked_up(self.order_id, self.courier_id, at.lat, at.lng)
+
+    def unassign(self, courier: Courier, reason: OffDutyReason) -> None:
+        """Take the shipment back from a courier who has not picked it up (the shift ended, or the courier went
+        silent), so that another can; the courier is free of it, and waits for the next."""
+        if self.status is not ShipmentStatus.ASSIGNED or self.courier_id != courier.id:
+            raise InvalidTransition(f"shipment {self.id} is {self.status}, not assigned to courier {courier.id}")
+        destination = self.destination
+        self._courier_unassigned(self.order_id, courier.id, reason.value, destination.lat, destination.lng,
+                                 self.created_on.isoformat())
+        courier.release()
+
+    def record_checkpoint(self, at: GeoPoint, eta: str | None) -> None:
+        """The route at a bounded rate (the position path decides when), for the order's story and the audit."""
+        if self.status not in (ShipmentStatus.ASSIGNED, ShipmentStatus.IN_TRANSIT):
+            raise InvalidTransition(f"a shipment that is {self.status} has no route to record")
+        self._route_checkpoint(self.order_id, at.lat, at.lng, eta)
 
     def deliver(self) -> None:
         self._require_in_transit("be delivered")
@@ -104,7 +162,7 @@ class Shipment(LogisticsAggregate):
 
     def cancel(self) -> None:
         """The order was cancelled before the goods were handed over."""
-        if self.status not in (ShipmentStatus.WAITING_FOR_COURIER, ShipmentStatus.IN_TRANSIT):
+        if self.status not in OPEN_STATUSES:
             raise InvalidTransition(f"a shipment that is {self.status} cannot be cancelled")
         self._cancelled(self.order_id)
 
@@ -114,12 +172,28 @@ class Shipment(LogisticsAggregate):
 
     @event("CourierAssigned")
     def _courier_assigned(self, order_id: UUID, courier_id: UUID, lat: float, lng: float) -> None:
-        self.status = ShipmentStatus.IN_TRANSIT
+        self.status = ShipmentStatus.ASSIGNED
         self.courier_id = courier_id
+        self.position = GeoPoint(lat, lng)
+
+    @event("PickedUp")
+    def _picked_up(self, order_id: UUID, courier_id: UUID, lat: float, lng: float) -> None:
+        self.status = ShipmentStatus.IN_TRANSIT
+        self.position = GeoPoint(lat, lng)
+
+    @event("CourierUnassigned")
+    def _courier_unassigned(self, order_id: UUID, courier_id: UUID, reason: str, dest_lat: float, dest_lng: float,
+                            waiting_since: str) -> None:
+        self.status = ShipmentStatus.WAITING_FOR_COURIER
+        self.courier_id = None
+
+    @event("RouteCheckpoint")
+    def _route_checkpoint(self, order_id: UUID, lat: float, lng: float, eta: str | None) -> None:
         self.position = GeoPoint(lat, lng)
 
     @event("LocationUpdated")
     def _location_updated(self, order_id: UUID, lat: float, lng: float) -> None:
+        """Stores written before the route's checkpoints had one of these per courier report."""
         self.position = GeoPoint(lat, lng)
 
     @event("Delivered")

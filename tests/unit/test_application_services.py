@@ -17,6 +17,7 @@ from commands.inventory import Inventory
 from commands.order_placement import PlaceOrderHandler, RequestedItem
 from commands.orders import Orders
 from commands.payments import Payments
+from commands.ports import Checkpoint
 from commands.shipping import Shipping
 from domain.errors import InvalidTransition, InvalidValue, ProductDiscontinued
 from domain.identity import Actor, Role
@@ -296,25 +297,66 @@ class TestShipping:
         assert (stored.name, stored.status, stored.position.lat, stored.position.lng) == (
             "Budi", CourierStatus.AVAILABLE, -6.2, 106.8)
 
-    def test_a_courier_moves_and_the_shipment_it_carries_moves_with_it(self, shipping: Shipping) -> None:
+    def test_a_checkpoint_goes_on_the_carried_shipment_and_on_a_free_courier_itself(self, shipping: Shipping) -> None:
         courier_id, shipment = self.carried(shipping)
+        free, _ = shipping.register_courier("Ani", -6.1, 106.7)
 
-        shipping.update_courier_location(Actor(Role.COURIER, str(courier_id)), courier_id, -6.19, 106.82)
+        recorded = shipping.record_checkpoints([Checkpoint(courier_id, -6.19, 106.82),
+                                                Checkpoint(free.id, -6.11, 106.71)])
 
-        assert shipping.get_courier(courier_id).position.lat == -6.19
+        assert recorded == 2
         moved = shipping.get_shipment(shipment.id)
-        assert moved.status is ShipmentStatus.IN_TRANSIT
         assert moved.position is not None
         assert (moved.position.lat, moved.position.lng) == (-6.19, 106.82)
+        assert shipping.get_courier(courier_id).position.lat == -6.2  # a carrying courier's route is the shipment's
+        assert shipping.get_courier(free.id).position.lat == -6.11
 
     def test_a_courier_may_act_as_itself_only(self, shipping: Shipping) -> None:
         courier_id, _ = self.carried(shipping)
         other, _ = shipping.register_courier("Ani", -6.1, 106.7)
 
         with pytest.raises(Forbidden):
-            shipping.update_courier_location(Actor(Role.COURIER, str(other.id)), courier_id, 0.0, 0.0)
+            shipping.set_shift(Actor(Role.COURIER, str(other.id)), courier_id, on_duty=False)
 
-        assert shipping.get_courier(courier_id).position.lat == -6.2
+        assert shipping.get_courier(courier_id).on_duty
+
+    def test_the_carrier_picks_up_and_the_shipment_goes_in_transit(self, shipping: Shipping) -> None:
+        courier_id, shipment = self.carried(shipping)
+
+        picked, _ = shipping.pick_up(Actor(Role.COURIER, str(courier_id)), shipment.id)
+
+        assert picked.status is ShipmentStatus.IN_TRANSIT
+        with pytest.raises(NotFound):
+            shipping.pick_up(Actor(Role.COURIER, str(uuid4())), shipment.id)
+
+    def test_ending_a_shift_hands_an_unpicked_shipment_to_the_nearest_free_courier(self, shipping: Shipping) -> None:
+        courier_id, shipment = self.carried(shipping)
+        near, _ = shipping.register_courier("Near", -6.21, 106.81)
+        shipping.register_courier("Far", -6.6, 106.8)
+
+        courier, _ = shipping.set_shift(Actor(Role.COURIER, str(courier_id)), courier_id, on_duty=False)
+
+        assert not courier.on_duty
+        assert shipping.get_shipment(shipment.id).courier_id == near.id
+        assert shipping.get_courier(near.id).shipment_id == shipment.id
+
+    def test_a_silent_courier_loses_an_unpicked_shipment_and_goes_off_duty(self, shipping: Shipping) -> None:
+        courier_id, shipment = self.carried(shipping)
+
+        assert shipping.reassign_silent(courier_id) == 1
+
+        assert not shipping.get_courier(courier_id).on_duty
+        assert shipping.get_shipment(shipment.id).status is ShipmentStatus.WAITING_FOR_COURIER
+        back, _ = shipping.set_shift(Actor(Role.ADMIN, "ops"), courier_id, on_duty=True)
+        assert back.shipment_id == shipment.id  # the waiting queue is served when a courier comes on duty
+
+    def test_a_courier_carrying_a_picked_up_shipment_cannot_end_the_shift(self, shipping: Shipping) -> None:
+        courier_id, shipment = self.carried(shipping)
+        shipping.pick_up(Actor(Role.ADMIN, "ops"), shipment.id)
+
+        with pytest.raises(InvalidTransition):
+            shipping.set_shift(Actor(Role.COURIER, str(courier_id)), courier_id, on_duty=False)
+        assert shipping.reassign_silent(courier_id) == 0
 
     def test_only_the_carrier_or_an_admin_marks_a_shipment_delivered(self, shipping: Shipping) -> None:
         courier_id, shipment = self.carried(shipping)

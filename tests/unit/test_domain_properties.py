@@ -38,6 +38,7 @@ from hypothesis.stateful import (
 )
 
 from commands.errors import NotFound
+from commands.ports import Checkpoint
 from commands.shipping import Shipping
 from domain.errors import DomainError, InsufficientStock, InvalidTransition, InvalidValue, ProductDiscontinued
 from domain.identity import Actor, Role
@@ -571,6 +572,35 @@ class ShippingMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.orders)
     @rule(data=st.data())
+    def pick_up(self, data: st.DataObject) -> None:
+        shipment = self.shipment_of(data.draw(st.sampled_from(self.orders)))
+        before = self.position()
+        if shipment.status is not ShipmentStatus.ASSIGNED:
+            with pytest.raises(InvalidTransition):
+                self.shipping.pick_up(OPERATOR, shipment.id)
+            assert self.position() == before
+            return
+        self.shipping.pick_up(Actor(Role.COURIER, str(shipment.courier_id)), shipment.id)
+
+    @precondition(lambda self: self.couriers)
+    @rule(data=st.data())
+    def change_shift(self, data: st.DataObject) -> None:
+        """Ending a shift hands an unpicked shipment on; one picked up has to be delivered first."""
+        courier = self.shipping.get_courier(data.draw(st.sampled_from(self.couriers)))
+        before = self.position()
+        carrying = courier.shipment_id is not None and \
+            self.shipping.get_shipment(courier.shipment_id).status is not ShipmentStatus.ASSIGNED
+        if courier.on_duty and carrying:
+            with pytest.raises(InvalidTransition):
+                self.shipping.set_shift(OPERATOR, courier.id, on_duty=False)
+            assert self.position() == before
+            return
+        changed, _ = self.shipping.set_shift(OPERATOR, courier.id, on_duty=not courier.on_duty)
+        assert changed.on_duty is not courier.on_duty
+        assert changed.shipment_id is None or changed.on_duty
+
+    @precondition(lambda self: self.orders)
+    @rule(data=st.data())
     def customer_confirms_receipt(self, data: st.DataObject) -> None:
         """What the saga does once a delivered order is received: the courier is free for the next one."""
         order_id = data.draw(st.sampled_from(self.orders))
@@ -593,15 +623,19 @@ class ShippingMachine(RuleBasedStateMachine):
     def courier_moves(self, data: st.DataObject, lat: float, lng: float) -> None:
         courier_id = data.draw(st.sampled_from(self.couriers))
         before = self.position()
-        actor = Actor(Role.COURIER, str(courier_id))
         if not (-90 <= lat <= 90 and -180 <= lng <= 180):
             with pytest.raises(InvalidValue):
-                self.shipping.update_courier_location(actor, courier_id, lat, lng)
+                self.shipping.record_checkpoints([Checkpoint(courier_id, lat, lng)])
             assert self.position() == before, "a refused position was recorded"
             return
-        self.shipping.update_courier_location(actor, courier_id, lat, lng)
+        self.shipping.record_checkpoints([Checkpoint(courier_id, lat, lng)])
         courier = self.shipping.get_courier(courier_id)
-        assert (courier.position.lat, courier.position.lng) == (lat, lng)
+        held = self.shipping.get_shipment(courier.shipment_id) if courier.shipment_id else None
+        if held is None:
+            assert (courier.position.lat, courier.position.lng) == (lat, lng)
+        elif held.status is not ShipmentStatus.DELIVERED:
+            assert held.position is not None
+            assert (held.position.lat, held.position.lng) == (lat, lng)
 
     # The invariants, on the aggregates as the application loads them.
 
@@ -620,7 +654,7 @@ class ShippingMachine(RuleBasedStateMachine):
         couriers, shipments, _ = self.loaded()
         for courier in couriers:
             carried = [shipment for shipment in shipments if shipment.courier_id == courier.id
-                       and shipment.status is ShipmentStatus.IN_TRANSIT]
+                       and shipment.status in (ShipmentStatus.ASSIGNED, ShipmentStatus.IN_TRANSIT)]
             assert len(carried) <= 1, f"courier {courier.name} carries {len(carried)} shipments"
             if courier.status is CourierStatus.AVAILABLE:
                 assert courier.shipment_id is None
@@ -629,7 +663,9 @@ class ShippingMachine(RuleBasedStateMachine):
                 assert courier.shipment_id is not None
                 held = next(shipment for shipment in shipments if shipment.id == courier.shipment_id)
                 assert held.courier_id == courier.id
-                assert held.status in (ShipmentStatus.IN_TRANSIT, ShipmentStatus.DELIVERED)
+                assert held.status in (ShipmentStatus.ASSIGNED, ShipmentStatus.IN_TRANSIT, ShipmentStatus.DELIVERED)
+            if not courier.on_duty:
+                assert courier.shipment_id is None, "a courier off duty holds a shipment"
         holders = [courier.shipment_id for courier in couriers if courier.shipment_id is not None]
         assert len(holders) == len(set(holders)), "two couriers hold one shipment"
 
@@ -639,7 +675,7 @@ class ShippingMachine(RuleBasedStateMachine):
         waiting = [shipment.id for shipment in shipments if shipment.status is ShipmentStatus.WAITING_FOR_COURIER]
         assert queue == waiting, "the queue is not the waiting shipments, oldest first"
         if waiting:
-            assert all(courier.status is CourierStatus.BUSY for courier in couriers), "a courier idles while one waits"
+            assert not any(courier.is_available for courier in couriers), "a courier idles while one waits"
         for shipment in shipments:
             if shipment.status is ShipmentStatus.WAITING_FOR_COURIER:
                 assert shipment.courier_id is None

@@ -6,7 +6,15 @@ from uuid import UUID, uuid5
 import pytest
 
 from domain.errors import InvalidTransition, InvalidValue
-from domain.shipping import Courier, CourierStatus, Dispatcher, Shipment, ShipmentStatus, nearest_available
+from domain.shipping import (
+    Courier,
+    CourierStatus,
+    Dispatcher,
+    OffDutyReason,
+    Shipment,
+    ShipmentStatus,
+    nearest_available,
+)
 from domain.values import DeliveryAddress, GeoPoint
 from tests.unit.scenario import Command, facts, given, history, names, then_rejected, when
 
@@ -37,9 +45,54 @@ def waiting_shipment() -> Shipment:
     return given(*history(new_shipment()), kind=Shipment)
 
 
+def assigned_shipment(*commands: Command[Shipment], courier: Courier | None = None) -> Shipment:
+    carrier = courier or courier_at(BUNDARAN_HI)
+    return given(*history(new_shipment(), lambda s: s.assign(carrier), *commands), kind=Shipment)
+
+
 def shipment_in_transit(*commands: Command[Shipment]) -> Shipment:
-    courier = courier_at(BUNDARAN_HI)
-    return given(*history(new_shipment(), lambda s: s.assign(courier), *commands), kind=Shipment)
+    return assigned_shipment(lambda s: s.pick_up(BUNDARAN_HI), *commands)
+
+
+class TestShifts:
+    def test_a_registered_courier_is_on_duty_and_free(self) -> None:
+        courier = courier_at(MONAS)
+
+        assert courier.on_duty
+        assert courier.is_available
+
+    def test_ending_the_shift_takes_the_courier_out_of_dispatch(self) -> None:
+        courier = courier_at(MONAS)
+
+        assert facts(when(courier, lambda c: c.go_off_duty(OffDutyReason.SHIFT_ENDED))) == [
+            ("WentOffDuty", {"reason": "shift_ended"})]
+        assert not courier.on_duty
+        assert not courier.is_available
+        then_rejected(courier, lambda c: c.take(SHIPMENT), InvalidTransition)
+
+    def test_a_courier_back_on_duty_is_free_again(self) -> None:
+        courier = courier_at(MONAS, lambda c: c.go_off_duty(OffDutyReason.SILENT))
+
+        assert names(when(courier, Courier.go_on_duty)) == ["WentOnDuty"]
+        assert courier.is_available
+
+    def test_a_courier_holding_a_shipment_cannot_go_off_duty(self) -> None:
+        then_rejected(busy_courier_at(MONAS), lambda c: c.go_off_duty(OffDutyReason.SHIFT_ENDED), InvalidTransition)
+
+    @pytest.mark.parametrize("courier", [
+        lambda: courier_at(MONAS),
+        lambda: courier_at(MONAS, lambda c: c.go_off_duty(OffDutyReason.SHIFT_ENDED)),
+    ], ids=["on duty", "off duty"])
+    def test_a_shift_change_to_what_it_already_is_is_refused(self, courier: Callable[[], Courier]) -> None:
+        each = courier()
+        change = Courier.go_on_duty if each.on_duty else (lambda c: c.go_off_duty(OffDutyReason.SHIFT_ENDED))
+        then_rejected(each, change, InvalidTransition)
+
+    def test_only_couriers_on_duty_are_nearest_available(self) -> None:
+        near = courier_at(MONAS, lambda c: c.go_off_duty(OffDutyReason.SHIFT_ENDED))
+        far = courier_at(BOGOR, name="Ani")
+
+        assert nearest_available([near, far], MONAS) is far
 
 
 class TestCourier:
@@ -125,7 +178,7 @@ class TestShipment:
         assert shipment.status is ShipmentStatus.WAITING_FOR_COURIER
         assert (shipment.courier_id, shipment.position) == (None, None)
 
-    def test_assigning_makes_the_courier_busy_and_the_shipment_in_transit_where_the_courier_is(self) -> None:
+    def test_assigning_makes_the_courier_busy_and_the_shipment_assigned_where_the_courier_is(self) -> None:
         shipment = waiting_shipment()
         courier = courier_at(BUNDARAN_HI)
 
@@ -137,7 +190,7 @@ class TestShipment:
             }),
         ]
         assert facts(courier.collect_events()) == [("BecameBusy", {"shipment_id": shipment.id})]
-        assert shipment.status is ShipmentStatus.IN_TRANSIT
+        assert shipment.status is ShipmentStatus.ASSIGNED
         assert (shipment.courier_id, shipment.position) == (courier.id, BUNDARAN_HI)
         assert courier.status is CourierStatus.BUSY
         assert courier.shipment_id == shipment.id
@@ -153,40 +206,73 @@ class TestShipment:
         then_rejected(shipment_in_transit(), lambda s: s.assign(other), InvalidTransition, untouched=[other])
         assert other.is_available
 
-    def test_the_location_is_updated_in_transit(self) -> None:
-        shipment = shipment_in_transit()
+    @pytest.mark.parametrize("shipment", [assigned_shipment, shipment_in_transit], ids=["assigned", "in transit"])
+    def test_a_route_checkpoint_records_where_the_courier_was_and_the_eta(
+            self, shipment: Callable[[], Shipment]) -> None:
+        travelling = shipment()
 
-        events = when(shipment, lambda s: s.update_location(KOTA_TUA.lat, KOTA_TUA.lng))
+        events = when(travelling, lambda s: s.record_checkpoint(KOTA_TUA, "2026-12-01T12:30:00+00:00"))
 
-        assert facts(events) == [
-            ("LocationUpdated", {"order_id": ORDER, "lat": KOTA_TUA.lat, "lng": KOTA_TUA.lng}),
-        ]
-        assert shipment.position == KOTA_TUA
+        assert facts(events) == [("RouteCheckpoint", {"order_id": ORDER, "lat": KOTA_TUA.lat, "lng": KOTA_TUA.lng,
+                                                      "eta": "2026-12-01T12:30:00+00:00"})]
+        assert travelling.position == KOTA_TUA
 
     @pytest.mark.parametrize("shipment", [waiting_shipment, lambda: shipment_in_transit(Shipment.deliver)],
                              ids=["waiting", "delivered"])
-    def test_the_location_is_only_updated_in_transit(self, shipment: Callable[[], Shipment]) -> None:
-        then_rejected(shipment(), lambda s: s.update_location(KOTA_TUA.lat, KOTA_TUA.lng), InvalidTransition)
+    def test_only_a_shipment_on_its_way_has_a_route(self, shipment: Callable[[], Shipment]) -> None:
+        then_rejected(shipment(), lambda s: s.record_checkpoint(KOTA_TUA, None), InvalidTransition)
 
-    def test_an_off_the_map_location_is_refused(self) -> None:
-        refused = then_rejected(shipment_in_transit(), lambda s: s.update_location(-6.2, 200.0), InvalidValue)
+    def test_an_assigned_shipment_is_picked_up_and_goes_in_transit(self) -> None:
+        courier = courier_at(BUNDARAN_HI)
+        shipment = assigned_shipment(courier=courier)
 
-        assert refused.value.field == "location.lng"
+        events = when(shipment, lambda s: s.pick_up(KOTA_TUA))
+
+        assert facts(events) == [("PickedUp", {"order_id": ORDER, "courier_id": courier.id, "lat": KOTA_TUA.lat,
+                                               "lng": KOTA_TUA.lng})]
+        assert shipment.status is ShipmentStatus.IN_TRANSIT
+
+    @pytest.mark.parametrize("shipment", [waiting_shipment, shipment_in_transit], ids=["waiting", "picked up"])
+    def test_only_an_assigned_shipment_is_picked_up(self, shipment: Callable[[], Shipment]) -> None:
+        then_rejected(shipment(), lambda s: s.pick_up(KOTA_TUA), InvalidTransition)
+
+    def test_an_unpicked_shipment_is_taken_back_from_its_courier_and_waits_again(self) -> None:
+        courier, shipment = courier_at(BUNDARAN_HI), waiting_shipment()
+        shipment.assign(courier)
+        for aggregate in (shipment, courier):
+            list(aggregate.collect_events())
+
+        events = when(shipment, lambda s: s.unassign(courier, OffDutyReason.SHIFT_ENDED))
+
+        assert facts(events) == [("CourierUnassigned", {
+            "order_id": ORDER, "courier_id": courier.id, "reason": "shift_ended", "dest_lat": MONAS.lat,
+            "dest_lng": MONAS.lng, "waiting_since": shipment.created_on.isoformat()})]
+        assert (shipment.status, shipment.courier_id) == (ShipmentStatus.WAITING_FOR_COURIER, None)
+        assert names(list(courier.collect_events())) == ["BecameAvailable"]
+        assert courier.is_available
+
+    def test_a_picked_up_shipment_cannot_be_taken_back(self) -> None:
+        courier = courier_at(BUNDARAN_HI)
+        shipment = given(*history(new_shipment(), lambda s: s.assign(courier), lambda s: s.pick_up(MONAS)),
+                         kind=Shipment)
+
+        then_rejected(shipment, lambda s: s.unassign(courier, OffDutyReason.SHIFT_ENDED), InvalidTransition)
 
     def test_a_shipment_in_transit_is_delivered(self) -> None:
-        shipment = shipment_in_transit(lambda s: s.update_location(KOTA_TUA.lat, KOTA_TUA.lng))
+        shipment = shipment_in_transit(lambda s: s.record_checkpoint(KOTA_TUA, None))
 
         assert facts(when(shipment, Shipment.deliver)) == [("Delivered", {"order_id": ORDER})]
         assert shipment.status is ShipmentStatus.DELIVERED
 
-    def test_a_waiting_shipment_is_not_delivered(self) -> None:
-        then_rejected(waiting_shipment(), Shipment.deliver, InvalidTransition)
+    @pytest.mark.parametrize("shipment", [waiting_shipment, assigned_shipment], ids=["waiting", "not picked up"])
+    def test_a_shipment_not_picked_up_is_not_delivered(self, shipment: Callable[[], Shipment]) -> None:
+        then_rejected(shipment(), Shipment.deliver, InvalidTransition)
 
     def test_a_shipment_is_delivered_only_once(self) -> None:
         then_rejected(shipment_in_transit(Shipment.deliver), Shipment.deliver, InvalidTransition)
 
-    @pytest.mark.parametrize("shipment", [waiting_shipment, shipment_in_transit],
-                             ids=["waiting", "in transit"])
+    @pytest.mark.parametrize("shipment", [waiting_shipment, assigned_shipment, shipment_in_transit],
+                             ids=["waiting", "assigned", "in transit"])
     def test_a_shipment_not_yet_delivered_can_be_cancelled(self, shipment: Callable[[], Shipment]) -> None:
         cancelled = shipment()
 
@@ -203,7 +289,7 @@ class TestShipment:
 
     @pytest.mark.parametrize("command", [
         Shipment.deliver,
-        lambda s: s.update_location(KOTA_TUA.lat, KOTA_TUA.lng),
+        lambda s: s.record_checkpoint(KOTA_TUA, None),
         lambda s: s.assign(courier_at(MONAS)),
     ], ids=["deliver", "move", "assign"])
     def test_a_cancelled_shipment_goes_nowhere(self, command: Command[Shipment]) -> None:
@@ -212,8 +298,8 @@ class TestShipment:
     def test_the_events_alone_rebuild_the_live_shipment(self) -> None:
         live = new_shipment()
         courier = courier_at(BOGOR)
-        events = history(live, lambda s: s.assign(courier), lambda s: s.update_location(MONAS.lat, MONAS.lng),
-                         Shipment.deliver)
+        events = history(live, lambda s: s.assign(courier), lambda s: s.pick_up(BOGOR),
+                         lambda s: s.record_checkpoint(MONAS, None), Shipment.deliver)
 
         assert given(*events, kind=Shipment) == live
 

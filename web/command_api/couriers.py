@@ -10,6 +10,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.security.jwt import Token
 
 from adapters.tokens import TokenIssuer
+from commands.ports import Checkpoint
 from commands.shipping import Shipping
 from domain.identity import Actor, Role
 from web.auth import requires
@@ -19,8 +20,11 @@ from web.command_api.schemas import (
     Assignment,
     CourierLocation,
     CourierRegistered,
+    CourierShift,
     Destination,
+    PickUpPoint,
     RegisterCourier,
+    ShiftChanged,
 )
 
 ActorRequest = Request[Actor, Token, Any]
@@ -51,7 +55,7 @@ class CourierCommands(Controller):
         # A courier's app needs its job to do it; this reads the courier's own aggregate, nothing wider.
         courier = shipping.get_courier(courier_id, actor_of(request))
         answer = Assignment(courier_id=courier.id, status=courier.status.value, lat=courier.position.lat,
-                            lng=courier.position.lng)
+                            lng=courier.position.lng, on_duty=courier.on_duty)
         if courier.shipment_id is None:
             return answer
         shipment = shipping.get_shipment(courier.shipment_id)
@@ -68,14 +72,38 @@ class CourierCommands(Controller):
         self, request: ActorRequest, courier_id: FromPath[UUID], data: JSONBody[CourierLocation],
         shipping: NamedDependency[Shipping],
     ) -> Accepted:
+        shipping.get_courier(courier_id, actor_of(request))
         with command_context(request):
-            position = shipping.update_courier_location(actor_of(request), courier_id, data.lat, data.lng)
-        return Accepted(id=courier_id, position=position)
+            shipping.record_checkpoints([Checkpoint(courier_id, data.lat, data.lng)])
+        return Accepted(id=courier_id, position=shipping.head_position())
+
+    @post("/{courier_id:uuid}/shift", status_code=202, operation_id="SetCourierShift", sync_to_thread=True,
+          guards=[requires(Role.COURIER, Role.ADMIN)],
+          summary="Go on or off duty; a shipment not yet picked up goes to another courier")
+    def set_shift(
+        self, request: ActorRequest, courier_id: FromPath[UUID], data: JSONBody[CourierShift],
+        shipping: NamedDependency[Shipping],
+    ) -> ShiftChanged:
+        with command_context(request):
+            courier, position = shipping.set_shift(actor_of(request), courier_id, data.on_duty)
+        return ShiftChanged(id=courier.id, on_duty=courier.on_duty, position=position)
 
 
 class ShipmentCommands(Controller):
     path = "/api/shipments"
     tags = ["shipments"]
+
+    @post("/{shipment_id:uuid}/picked-up", status_code=202, operation_id="MarkShipmentPickedUp",
+          sync_to_thread=True, guards=[requires(Role.COURIER, Role.ADMIN)],
+          summary="The courier has the goods: the order is in transit")
+    def mark_picked_up(
+        self, request: ActorRequest, shipment_id: FromPath[UUID], shipping: NamedDependency[Shipping],
+        data: JSONBody[PickUpPoint | None] = None,
+    ) -> Accepted:
+        with command_context(request):
+            shipment, position = shipping.pick_up(actor_of(request), shipment_id, data.lat if data else None,
+                                                  data.lng if data else None)
+        return Accepted(id=shipment.id, position=position)
 
     @post("/{shipment_id:uuid}/delivered", status_code=202, operation_id="MarkShipmentDelivered",
           sync_to_thread=True, guards=[requires(Role.COURIER, Role.ADMIN)],

@@ -75,6 +75,23 @@ class CourierLocation(Command, frozen=True):
     lng: Longitude
 
 
+class CourierShift(Command, frozen=True):
+    on_duty: bool
+
+
+class PickUpPoint(Command, frozen=True):
+    """Where the goods were picked up; without it, where the courier was last recorded."""
+
+    lat: Latitude
+    lng: Longitude
+
+
+class ShiftChanged(msgspec.Struct, frozen=True):
+    id: UUID
+    on_duty: bool
+    position: int
+
+
 class Product(msgspec.Struct, frozen=True):
     id: UUID
     sku: str
@@ -127,6 +144,7 @@ class Assignment(msgspec.Struct, frozen=True):
     status: str
     lat: float
     lng: float
+    on_duty: bool = True
     shipment_id: UUID | None = None
     shipment_status: str | None = None
     order_id: UUID | None = None
