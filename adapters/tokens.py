@@ -5,8 +5,10 @@ from typing import Final
 
 import jwt
 
+from domain.identity import Role
+
 ALGORITHM: Final = "HS256"
-ROLES: Final = ("customer", "courier", "admin")
+ROLES: Final = tuple(role.value for role in Role)
 DEFAULT_LIFETIME: Final = timedelta(days=30)
 
 

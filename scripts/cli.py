@@ -64,7 +64,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     worker.add_argument("--health-port", type=int, help="serve /health/live, /health/ready and /metrics here")
 
     token = commands.add_parser("token", help="print a bearer token")
-    token.add_argument("--role", required=True, choices=["customer", "courier", "admin"])
+    token.add_argument("--role", required=True, choices=[role.value for role in Role])
     token.add_argument("--subject", required=True, help="who the token speaks for: a customer or courier id")
     token.add_argument("--days", type=float, default=30.0, help="lifetime in days (default %(default)s)")
 
