@@ -9,6 +9,7 @@ from pathlib import Path
 
 from adapters.logging_setup import configure_logging
 from adapters.settings import Settings
+from domain.identity import Role
 
 
 def _add_server_options(parser: argparse.ArgumentParser, settings: Settings, port: int | None = None) -> None:
