@@ -9,6 +9,7 @@ from pathlib import Path
 
 from adapters.logging_setup import configure_logging
 from adapters.settings import Settings
+from scripts.bench_fleet_cli import add_fleet_bench, run_fleet_bench
 
 
 def _add_server_options(parser: argparse.ArgumentParser, settings: Settings, port: int | None = None) -> None:
@@ -118,7 +119,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
                       help="orders per second, one run each (default %(default)s)")
     push.add_argument("--duration-s", type=_positive_float, default=10.0,
                       help="how long each rate runs (default %(default)s)")
-
+    add_fleet_bench(benches, orders.get_default("server_url"), relay.get_default("amqp_url"))
     grpc_bench = benches.add_parser("grpc", help="unary CreateOrder beside POST /api/orders, and commit -> stream "
                                                  "latency at a steady rate")
     grpc_bench.add_argument("--server-url", default=orders.get_default("server_url"))
@@ -130,7 +131,6 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
                             help="orders per second for the stream latency (default %(default)s)")
     grpc_bench.add_argument("--duration-s", type=_positive_float, default=10.0,
                             help="how long the stream latency runs (default %(default)s)")
-
     chaos = commands.add_parser("chaos", help="the split deployment under injected faults, then what survived: "
                                 "lost, doubled, stuck, read models against a rebuild, messages, time to ready")
     chaos.add_argument("--orders", type=_positive_int, default=1000, help="(default %(default)s)")
@@ -312,6 +312,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Se
             except ValueError as error:
                 parser.error(f"--rates: {error}")
             report_push(bench_push(args.server_url, args.amqp_url, push_rates, args.duration_s), args.duration_s)
+        elif args.bench == "fleet":
+            return run_fleet_bench(args, parser)
         elif args.bench == "grpc":
             from scripts.bench_grpc import bench_grpc, report_grpc
             from scripts.simulate import quiet_http_logs
