@@ -65,7 +65,7 @@ def _mark(database: Database) -> _Mark:
 def _seed_product(api_url: str, admin_token: str) -> str:
     with httpx.Client(base_url=api_url, timeout=30, trust_env=False) as http:
         product = http.post("/api/products", headers={"Authorization": f"Bearer {admin_token}"}, json={
-            "sku": "FLEET-1", "name": "Fleet item", "price": "1.00", "initial_stock": 10_000_000})
+            "sku": "FLEET-1", "name": "Fleet item", "price": "1.00", "initial_stock": 1_000_000})
         product.raise_for_status()
         return str(product.json()["id"])
 

@@ -12,6 +12,7 @@ assignment, as the app would.
 """
 
 import asyncio
+import math
 import random
 import time
 from collections import Counter
@@ -51,7 +52,8 @@ class LoadTally:
     """Points the platform accepted (the sum of its answers' `accepted`)."""
     refused: int = 0
     dropped: int = 0
-    """Points that fell due while more than a full batch was waiting: the oldest are never sent."""
+    """Points that fell due but were never sent: the oldest when more than a batch was waiting, or those still
+    waiting for the courier's last request to answer when the run ended."""
     requests: int = 0
     batched_requests: int = 0
     transport_errors: int = 0
@@ -127,14 +129,18 @@ class CourierDriver:
         """Until the monotonic instant `until`: each period, take on a job if offered, step, report, deliver."""
         due = time.monotonic() + self._rng.uniform(0.0, self._period_s)  # spread couriers over the period
         while True:
-            await _sleep_until(due)
+            await _sleep_until(min(due, until))
             if time.monotonic() >= until:
+                # Points that fell due while the last request was still out were offered too, never sent.
+                unsent = max(0, math.ceil((until - due) / self._period_s)) if due < until else 0
+                self._tally.offered += unsent
+                self._tally.dropped += unsent
                 return
             if self._offered is not None and self.job is None and time.monotonic() >= self._look_after:
                 await self._take_job()
             wall, now = time.time(), time.monotonic()
             points: list[_Point] = []
-            while due <= now:
+            while due <= now and due < until:
                 self._step()
                 at, at_us = rfc3339(wall - (now - due))
                 points.append(_Point(self.position, at, at_us))

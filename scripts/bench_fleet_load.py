@@ -200,7 +200,7 @@ async def _job_board(database_url: str, drivers: dict[str, CourierDriver], until
                 driver = drivers.get(str(courier_id))
                 if driver is not None:
                     driver.offer(str(shipment_id))
-            await asyncio.sleep(JOB_POLL_S)
+            await asyncio.sleep(max(0.0, min(JOB_POLL_S, until - time.monotonic())))
 
 
 async def run_load(config: FleetConfig, api_url: str, database_url: str, couriers: list[RegisteredCourier],
@@ -215,14 +215,13 @@ async def run_load(config: FleetConfig, api_url: str, database_url: str, courier
     customer_http = _client(api_url, PLACING_AT_ONCE)
     try:
         start_mark = await asyncio.to_thread(mark)
-        until = time.monotonic() + config.duration_s
+        started, until = time.time(), time.monotonic() + config.duration_s
         run = _Run(config, customer_http, product_id, customers, watchers, tally, rng, until)
         hooks = CourierHooks(picked_up=run.picked_up, delivered=run.delivered)
         run.drivers = [CourierDriver(courier, clients[index // per_shard], config.hz, config.speed_kmh, tally,
                                      ledger, hooks, random.Random(rng.random()))
                        for index, courier in enumerate(couriers)]
         by_id = {driver.courier.id: driver for driver in run.drivers}
-        started = time.time()
         await asyncio.gather(run.place_orders(), _job_board(database_url, by_id, until),
                              *(driver.drive(until) for driver in run.drivers))
         ended = time.time()

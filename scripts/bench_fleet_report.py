@@ -35,10 +35,12 @@ class FleetResult:
 
     @property
     def offered_per_s(self) -> float:
-        return self.tally.offered / self.driving_s if self.driving_s else 0.0
+        """Over the planned duration: what fell due, N x H if the bench kept its schedule."""
+        return self.tally.offered / self.config.duration_s
 
     @property
     def accepted_per_s(self) -> float:
+        """Over the run until the last answer came back."""
         return self.tally.accepted / self.driving_s if self.driving_s else 0.0
 
     @property
@@ -111,7 +113,7 @@ def report_fleet(result: FleetResult) -> None:
     console.print(f"{config.couriers} couriers at {config.hz:g} Hz for {result.driving_s:.1f} s, "
                   f"{config.orders_per_s:g} orders/s, {config.sample_orders} order pages sampled; every process "
                   "local")
-    reports = Table(title="Position reports")
+    reports = Table(title="Position reports (offered over the planned duration, accepted until the last answer)")
     for column in ("offered /s", "accepted /s", "accepted", "refused", "dropped", "requests", "batched",
                    "transport errors"):
         reports.add_column(column, justify="right")
@@ -143,9 +145,9 @@ def report_fleet(result: FleetResult) -> None:
     for column in ("process", "CPU s", "its PostgreSQL backends s", "CPU ms per 1,000 accepted reports"):
         cpu.add_column(column, justify="left" if column == "process" else "right")
     for name, spent in result.cpu_by_process().items():
-        per_thousand = spent["process"] * 1e6 / tally.accepted if tally.accepted else float("nan")
+        per_thousand = f"{spent['process'] * 1e6 / tally.accepted:,.0f}" if tally.accepted else "-"
         cpu.add_row("bench (load generator)" if name == "bench" else name, f"{spent['process']:.2f}",
-                    f"{spent['postgres']:.2f}", f"{per_thousand:,.0f}")
+                    f"{spent['postgres']:.2f}", per_thousand)
     console.print(cpu)
     console.print("missing: reports accepted while a socket watched their courier that never came back on it (the "
                   "fleet socket coalesces: at most one position per courier per frame). Latency is wall clock, "

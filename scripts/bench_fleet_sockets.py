@@ -136,8 +136,8 @@ class PushWatchers:
                     if is_fleet_acknowledgement(frame):
                         self.fleet_since = time.time()
                         subscribed.set_result(None)
-                    elif frame.get("type") not in ("position", "fleet"):
-                        raise RuntimeError(f"the fleet subscription was answered with {frame}")
+                    elif not positions_in(frame):  # a position before the acknowledgement is no answer
+                        raise RuntimeError(f"the fleet subscription was answered with {str(frame)[:200]}")
                 await self._read(socket, self.fleet_frames)
         except ConnectionClosed as closed:
             self._failed(subscribed, f"the fleet socket was closed: {_close_of(closed)}")
