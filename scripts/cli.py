@@ -207,7 +207,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Se
 
         run_worker(settings, args.only, args.health_port)
     elif args.command == "bench":
-        run_bench(parser, args)
+        return run_bench(parser, args)
     elif args.command == "chaos":
         from scripts.chaos import ChaosConfig, chaos_main
         from scripts.chaos_faults import FAULT_KINDS, parse_fault_kinds

@@ -4,6 +4,7 @@ import argparse
 from typing import Any
 
 from adapters.settings import Settings
+from scripts.bench_fleet_cli import add_fleet_bench, run_fleet_bench
 from scripts.cli_arguments import default_amqp_url, default_server_url
 from scripts.cli_arguments import positive_float as _positive_float
 from scripts.cli_arguments import positive_int as _positive_int
@@ -60,6 +61,7 @@ def add_bench_parsers(commands: Any, settings: Settings) -> None:
                       help="orders per second, one run each (default %(default)s)")
     push.add_argument("--duration-s", type=_positive_float, default=10.0,
                       help="how long each rate runs (default %(default)s)")
+    add_fleet_bench(benches, orders.get_default("server_url"), relay.get_default("amqp_url"))
 
     grpc_bench = benches.add_parser("grpc", help="unary CreateOrder beside POST /api/orders, and commit -> stream "
                                                  "latency at a steady rate")
@@ -75,7 +77,8 @@ def add_bench_parsers(commands: Any, settings: Settings) -> None:
 
 
 
-def run_bench(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+def run_bench(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """The exit code: 0, unless the benchmark says otherwise."""
     from scripts.bench_orders import report, run
 
     if args.bench == "codec":
@@ -111,6 +114,8 @@ def run_bench(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None
         except ValueError as error:
             parser.error(f"--rates: {error}")
         report_push(bench_push(args.server_url, args.amqp_url, push_rates, args.duration_s), args.duration_s)
+    elif args.bench == "fleet":
+        return run_fleet_bench(args, parser)
     elif args.bench == "grpc":
         from scripts.bench_grpc import bench_grpc, report_grpc
         from scripts.simulate import quiet_http_logs
@@ -130,3 +135,4 @@ def run_bench(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None
                args.concurrency)
     else:
         report(run(args.server_url, args.count, args.concurrency), args.concurrency)
+    return 0
