@@ -81,7 +81,9 @@ class ReportedPosition(Command, frozen=True):
 
 class CourierLocation(Command, frozen=True):
     """Either where the courier is now (`lat` and `lng`), or points it has not sent yet (`positions`, up to
-    ten minutes' worth at one a second): one of the two forms, not both."""
+    ten minutes' worth at one a second): one of the two forms, not both. A point is refused by its place in
+    the report (`positions[3].at`, or `positions[3]` for a jump no courier makes); `lat` and `lng` are the
+    report's one point, `positions[0]`."""
 
     lat: Latitude | None = None
     lng: Longitude | None = None
