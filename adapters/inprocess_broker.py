@@ -170,6 +170,12 @@ class InProcessBroker:
                 if routed:
                     queue.deliver(routed)
 
+    def publish_unconfirmed(self, messages: Sequence[Message]) -> None:
+        try:
+            self.publish(messages)
+        except PublishFailed:
+            log.debug("broker is closed: %d unconfirmed message(s) dropped", len(messages))
+
     def subscribe(
         self, binding_keys: Sequence[str], handler: MessageHandler, *, queue: str | None = None
     ) -> InProcessSubscription:

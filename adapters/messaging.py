@@ -108,6 +108,12 @@ class MessageBroker(Protocol):
         """Publish in order; return only when the broker has confirmed every message, else raise PublishFailed."""
         ...
 
+    def publish_unconfirmed(self, messages: Sequence[Message]) -> None:
+        """Hand the messages over and return at once, never raising: no confirm is awaited and nothing is
+        retried, so a message may be lost (the broker unreachable or behind). Only for what the next message
+        replaces anyway (a courier's position), never for facts."""
+        ...
+
     def subscribe(
         self, binding_keys: Sequence[str], handler: MessageHandler, *, queue: str | None = None
     ) -> Subscription:

@@ -1,6 +1,7 @@
 """RabbitMQ ``MessageBroker`` on pika 1.4: the facade that ties the publisher, the consumers and the topology together.
 
-Publishing goes through one publisher thread with pipelined confirms (``adapters.rabbitmq_publisher``); each
+Publishing goes through one publisher thread with pipelined confirms, or none for ``publish_unconfirmed``
+(``adapters.rabbitmq_publisher``); each
 subscription is a consumer with its own I/O and worker threads (``adapters.rabbitmq_consumer``); the exchanges
 and queues are declared as ``adapters.rabbitmq_topology`` says.
 """
@@ -73,6 +74,10 @@ class RabbitMQBroker:
         if not messages:
             return
         self._publisher.publish(messages, self._publish_timeout)
+
+    def publish_unconfirmed(self, messages: Sequence[Message]) -> None:
+        if messages:
+            self._publisher.publish_unconfirmed(messages)
 
     def subscribe(
         self, binding_keys: Sequence[str], handler: MessageHandler, *, queue: str | None = None

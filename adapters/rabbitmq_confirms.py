@@ -36,11 +36,24 @@ class PendingConfirms:
     def __init__(self) -> None:
         # Tags grow by one per basic_publish on a channel, so insertion order is tag order.
         self._batches: dict[int, PublishBatch] = {}
+        # Tags of messages nobody waits for (``publish_unconfirmed``): counted, so that they stay bounded.
+        self._untracked: dict[int, None] = {}
         self._last_tag = 0
 
     def new_channel(self) -> None:
         """A channel in confirm mode numbers its deliveries from 1 again."""
         self._last_tag = 0
+        self._untracked.clear()
+
+    @property
+    def untracked_in_flight(self) -> int:
+        """Messages published without a waiting caller that the broker has not confirmed yet."""
+        return len(self._untracked)
+
+    def published_untracked(self) -> None:
+        """A message nobody waits for went out; its tag is taken, and its confirm only counted."""
+        self._last_tag += 1
+        self._untracked[self._last_tag] = None
 
     def published(self, batch: PublishBatch) -> None:
         """One message of ``batch`` went out (and consumed the channel's next delivery tag)."""
@@ -52,8 +65,11 @@ class PendingConfirms:
         """The broker acked or nacked ``tag`` (and, with ``multiple``, every earlier tag)."""
         if multiple:
             tags = list(itertools.takewhile(lambda t: t <= tag, self._batches))
+            for untracked in list(itertools.takewhile(lambda t: t <= tag, self._untracked)):
+                del self._untracked[untracked]
         else:
             tags = [tag] if tag in self._batches else []
+            self._untracked.pop(tag, None)
         for confirmed in tags:
             batch = self._batches.pop(confirmed)
             if acked:
@@ -65,4 +81,5 @@ class PendingConfirms:
         """Forget every pending confirm (the channel is gone) and return the batches they belonged to, once each."""
         batches = list(dict.fromkeys(self._batches.values()))
         self._batches.clear()
+        self._untracked.clear()
         return batches

@@ -1,4 +1,5 @@
-"""The RabbitMQ publisher: one thread owning a ``SelectConnection``, publishing callers' batches with confirms.
+"""The RabbitMQ publisher: one thread owning a ``SelectConnection``, publishing callers' batches with confirms
+(and, for ``publish_unconfirmed``, messages nobody waits for).
 
 Callers hand a batch over with ``ioloop.add_callback_threadsafe`` and wait on a ``concurrent.futures.Future``; the
 I/O thread publishes the whole batch and resolves the future when the broker has confirmed every message.  Confirms
@@ -30,6 +31,20 @@ __all__ = ["Publisher"]
 log = logging.getLogger(__name__)
 
 _P = ParamSpec("_P")
+
+MAX_UNCONFIRMED_IN_FLIGHT = 10_000
+"""Unconfirmed messages (``publish_unconfirmed``) the broker may owe a confirm for before more are dropped:
+bounds the memory a slow or blocked broker costs a publisher of positions."""
+
+
+def _properties(message: Message, timestamp: int, *, persistent: bool) -> pika.BasicProperties:
+    return pika.BasicProperties(
+        content_type=message.content_type,
+        delivery_mode=pika.DeliveryMode.Persistent if persistent else pika.DeliveryMode.Transient,
+        message_id=message.message_id,
+        timestamp=timestamp,
+        headers=dict(message.headers) or None,
+    )
 
 
 def _io_callback(
@@ -91,6 +106,15 @@ class Publisher:
         except TimeoutError as exc:
             raise PublishFailed(f"broker did not confirm {len(batch.messages)} message(s) within {timeout} s") from exc
 
+    def publish_unconfirmed(self, messages: Sequence[Message]) -> None:
+        """Hand the messages to the I/O thread and return; they go out transient, with no confirm awaited, or
+        are dropped (not connected now, or too many unconfirmed already). The caller never waits."""
+        with self._lock:
+            if self._closed:
+                return
+            ioloop = self._ensure_thread()
+            ioloop.add_callback_threadsafe(functools.partial(self._on_unconfirmed_request, list(messages)))
+
     def close(self, timeout: float = 10.0) -> None:
         with self._lock:
             if self._closed:
@@ -141,6 +165,31 @@ class Publisher:
         else:
             self._waiting.append(batch)
             self._connect_soon()
+
+    @_io_callback
+    def _on_unconfirmed_request(self, messages: list[Message]) -> None:
+        if self._shutting_down:
+            return
+        if not self._ready:
+            self._connect_soon()  # these are lost; the next ones go out once connected
+            log.debug("publisher: not connected, %d unconfirmed message(s) dropped", len(messages))
+            return
+        room = MAX_UNCONFIRMED_IN_FLIGHT - self._confirms.untracked_in_flight
+        if room < len(messages):
+            # The broker is behind (or has blocked us): what is not sent now is replaced by what comes next.
+            log.debug("publisher: %d unconfirmed message(s) dropped, the broker is behind", len(messages) - room)
+        channel = self._channel
+        timestamp = int(time.time())
+        for message in messages[:max(0, room)]:
+            try:
+                channel.basic_publish(exchange=self._exchange, routing_key=message.routing_key, body=message.body,
+                                      properties=_properties(message, timestamp, persistent=False))
+            except Exception as exc:
+                log.warning("publisher: cannot publish unconfirmed message %s: %r", message.message_id, exc)
+                if not channel.is_open:
+                    self._abort(f"channel unusable: {exc!r}")
+                return
+            self._confirms.published_untracked()
 
     def _connect_soon(self) -> None:
         if self._connecting:
@@ -245,17 +294,11 @@ class Publisher:
         channel = self._channel
         timestamp = int(time.time())
         for message in batch.messages:
-            properties = pika.BasicProperties(
-                content_type=message.content_type,
-                delivery_mode=pika.DeliveryMode.Persistent,
-                message_id=message.message_id,
-                timestamp=timestamp,
-                headers=dict(message.headers) or None,
-            )
             try:
                 # No mandatory flag: a key that no queue is bound for is a normal case for a topic exchange.
                 channel.basic_publish(
-                    exchange=self._exchange, routing_key=message.routing_key, body=message.body, properties=properties
+                    exchange=self._exchange, routing_key=message.routing_key, body=message.body,
+                    properties=_properties(message, timestamp, persistent=True)
                 )
             except Exception as exc:
                 # pika encodes before writing, so a rejected message (e.g. a key over 255 bytes) consumed no tag.

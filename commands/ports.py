@@ -1,12 +1,13 @@
 """What the write side needs from the outside world, as interfaces the adapters implement."""
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 from uuid import UUID
 
+from domain.positions import LatestPosition, PositionReport
 from domain.values import GeoPoint
 
 
@@ -76,3 +77,103 @@ class Checkpoint:
     lat: float
     lng: float
     eta: datetime | None = None
+
+
+@dataclass(frozen=True)
+class HeldShipment:
+    """The shipment a courier holds, as the position path routes a report by it. Only `stage` ever changes,
+    and it is as the shipment was when the path looked it up (so it may say ASSIGNED of one picked up since)."""
+
+    shipment_id: UUID
+    order_id: UUID
+    destination: GeoPoint
+    stage: str
+
+
+@dataclass(frozen=True)
+class CourierRoute:
+    """What the position store knows of a courier as a report comes in."""
+
+    courier_id: UUID
+    latest: LatestPosition | None
+    """The newest position stored, None before its first report."""
+    held_shipment_id: UUID | None
+    """The shipment the dispatch index says the courier holds now."""
+    known_shipment: HeldShipment | None = None
+    """The shipment stored with the latest position (the same as `held_shipment_id` unless it changed since)."""
+
+
+@dataclass(frozen=True)
+class PositionWrite:
+    """What one report stores: its points on the held shipment's track, and the courier's latest position
+    (stored only if newer than the one there, whatever another report stored meanwhile)."""
+
+    courier_id: UUID
+    track: tuple[PositionReport, ...]
+    latest: LatestPosition | None
+    shipment: HeldShipment | None
+    eta: datetime | None
+
+
+@dataclass(frozen=True)
+class SilentCourier:
+    courier_id: UUID
+    shipment_id: UUID
+
+
+@runtime_checkable
+class PositionStore(Protocol):
+    """The couriers' latest positions and the shipments' tracks, kept beside the event store (not in it).
+
+    The report path's two calls are coroutines: a store may batch many reports into one round trip.
+    """
+
+    async def route_of(self, courier_id: UUID) -> CourierRoute | None:
+        """What is stored of the courier; None if no such courier is registered."""
+        ...
+
+    async def save(self, write: PositionWrite) -> None:
+        """Store a report; returns once it is durable."""
+        ...
+
+    def due_checkpoints(self, interval_s: float, limit: int) -> list[Checkpoint]:
+        """Couriers last checkpointed more than `interval_s` ago (or never) who moved since: their latest."""
+        ...
+
+    def mark_checkpointed(self, checkpoints: Sequence[Checkpoint]) -> None:
+        """These were recorded in the event store now."""
+        ...
+
+    def silent_couriers(self, silence_s: float, limit: int) -> list[SilentCourier]:
+        """Couriers holding a shipment who have reported nothing for `silence_s` (counted from when they got
+        the shipment if they never reported since). May include some whose shipment is picked up already."""
+        ...
+
+    def note_in_transit(self, courier_id: UUID, shipment_id: UUID) -> None:
+        """The courier has picked this shipment up: its silence is no reason to take the shipment back."""
+        ...
+
+    def forget_tracks_older_than(self, hours: float) -> int:
+        """Delete track points older than this; how many went."""
+        ...
+
+
+@dataclass(frozen=True)
+class CourierPosition:
+    """A courier's new latest position, as it is announced (to maps and order pages; lossy by design)."""
+
+    courier_id: UUID
+    shipment_id: UUID | None
+    order_id: UUID | None
+    lat: float
+    lng: float
+    at: datetime
+    eta: datetime | None
+    speed_mps: float | None
+
+
+@runtime_checkable
+class PositionPublisher(Protocol):
+    def publish(self, position: CourierPosition) -> None:
+        """Announce without waiting: a lost announcement is replaced by the courier's next one."""
+        ...

@@ -10,6 +10,7 @@ import psycopg
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
+from adapters.courier_positions import create_tracking_tables
 from adapters.database import Database, create_schemas, migration_lock
 from adapters.dispatch_index import fill_dispatch_index
 from adapters.follower_leases import ensure_partitions
@@ -75,6 +76,7 @@ def _migrate(database: Database) -> None:
     ensure_partitions(database, follower_partitions())
     record_followers(database, tracked_followers())
     create_parked_tables(database)
+    create_tracking_tables(database)
 
 
 def rebuild_dispatch_index(database: Database) -> int:

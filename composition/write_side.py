@@ -1,11 +1,14 @@
 """The write side's object graph: the four contexts' applications, the order handler, idempotency, tokens,
-the broker and the status reader, opened together and closed in reverse."""
+the broker, the position path and the status reader, opened together and closed in reverse."""
 
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Final
 
+from eventsourcing.postgres import PostgresApplicationRecorder
+
+from adapters.courier_positions import PostgresPositionStore
 from adapters.database import Database
 from adapters.idempotency_store import PostgresIdempotencyStore
 from adapters.messaging import MessageBroker
@@ -13,8 +16,10 @@ from adapters.metrics import install_platform_metrics
 from adapters.parked_events import ParkedEvents
 from adapters.payment_gateway import SimulatedPaymentGateway
 from adapters.platform_status import StatusReader
+from adapters.position_publisher import BrokerPositionPublisher
 from adapters.settings import Settings
 from adapters.tokens import TokenIssuer
+from commands.courier_tracking import CourierTracking
 from commands.inventory import Inventory
 from commands.order_placement import PlaceOrderHandler
 from commands.orders import Orders
@@ -48,6 +53,8 @@ class Platform:
     broker: MessageBroker
     status: StatusReader
     parked: ParkedEvents
+    tracking: CourierTracking
+    """Couriers' position reports, stored beside the event store and announced on the broker."""
 
 
 # A request waits at most this long per attempt for a connection: while the database is down, a command fails
@@ -87,6 +94,14 @@ def build_write_side(database: Database, settings: Settings, stack: ExitStack, *
                      place_order=PlaceOrderHandler(orders, catalog=inventory, payment_gateway=gateway), steps=steps)
 
 
+def open_position_store(shipping: Shipping) -> PostgresPositionStore:
+    """The position store on the Shipping application's own pool (no connections of its own)."""
+    recorder = shipping.recorder
+    if not isinstance(recorder, PostgresApplicationRecorder):
+        raise TypeError(f"the position store needs PostgreSQL, not {type(recorder).__name__}")
+    return PostgresPositionStore(recorder.datastore)
+
+
 @contextmanager
 def open_platform(settings: Settings, database: Database | None = None, *,
                   all_in_one: bool = False) -> Iterator[Platform]:
@@ -101,6 +116,8 @@ def open_platform(settings: Settings, database: Database | None = None, *,
         stack.callback(idempotency.close)
         broker = open_broker(settings)
         stack.callback(broker.close)
+        positions = open_position_store(write.shipping)
+        stack.callback(positions.close)
         yield Platform(
             settings=settings,
             database=database,
@@ -110,4 +127,5 @@ def open_platform(settings: Settings, database: Database | None = None, *,
             broker=broker,
             status=status,
             parked=ParkedEvents(idempotency.connection),
+            tracking=CourierTracking(positions, BrokerPositionPublisher(broker), write.shipping.get_shipment),
         )

@@ -1,4 +1,5 @@
-"""`logistics worker`: the saga's steps and the payment deadlines, each a partitioned follower, supervised.
+"""`logistics worker`: the saga's steps and the payment deadlines, each a partitioned follower, supervised,
+with their companions (the dispatch sweeper, and the position path's checkpointer, courier watch and retention).
 
 Any number of workers, on any machines, share the followers' partitions through leases (see
 `adapters.follower_leases`); each process keeps its connections bounded whatever it holds.
@@ -6,7 +7,7 @@ Any number of workers, on any machines, share the followers' partitions through 
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Final
 from uuid import UUID
@@ -27,14 +28,17 @@ from adapters.platform_status import StatusReader
 from adapters.postgres_deadlines import PostgresPaymentDeadlinesView
 from adapters.settings import Settings
 from adapters.supervisor import Loop, Service, Supervisor, select_names
+from commands.courier_tracking import reassign_silent_couriers, record_due_checkpoints
 from commands.deadlines import PaymentDeadlines, fire_overdue
 from commands.orders import Orders
 from commands.payments import Payments
+from commands.ports import PositionStore
 from commands.saga_steps import SAGA_EDGES, OrdersSagaStep, PaymentsSagaStep, SagaStep, ShippingSagaStep
 from commands.shipping import Shipping
 from composition.contexts import OBSERVERS, runner_env, upstream_mapper
 from composition.database import locate_database
 from composition.migration import migrate
+from composition.write_side import open_position_store
 from projections.partitions import PARTITIONS, partition_of, tracking_name
 from scripts.foreground import run_until_interrupted
 
@@ -130,6 +134,41 @@ def dispatch_sweeper(host: FollowerHost, shipping: Shipping, follower: str) -> L
     return loop
 
 
+# The position path's loops: companions of the same follower, in the same one process, on the same application.
+
+CHECKPOINT_SWEEP_S: Final = 5.0
+COURIER_WATCH_S: Final = 5.0
+TRACK_RETENTION_SWEEP_S: Final = 600.0
+CHECKPOINTER: Final = "checkpointer"
+COURIER_WATCH: Final = "courier-watch"
+TRACK_RETENTION: Final = "track-retention"
+
+
+def on_partition_0(host: FollowerHost, follower: str, every_s: float, work: Callable[[], object]) -> Loop:
+    """`work` every `every_s` while this process holds partition 0 of `follower` (one process at a time)."""
+
+    def loop(stop: threading.Event) -> None:
+        while not stop.wait(every_s):
+            if 0 in host.leases.held(follower):
+                work()
+
+    return loop
+
+
+def position_loops(host: FollowerHost, shipping: Shipping, store: PositionStore, follower: str,
+                   settings: Settings) -> dict[str, Loop]:
+    """The route's checkpoints (at most one per courier per `checkpoint_interval_s`), the shipments of couriers
+    silent for `courier_silence_s` handed to others, and the tracks older than `track_retention_h` forgotten."""
+    return {
+        CHECKPOINTER: on_partition_0(host, follower, CHECKPOINT_SWEEP_S, lambda: record_due_checkpoints(
+            store, shipping, settings.checkpoint_interval_s)),
+        COURIER_WATCH: on_partition_0(host, follower, COURIER_WATCH_S, lambda: reassign_silent_couriers(
+            store, shipping, settings.courier_silence_s)),
+        TRACK_RETENTION: on_partition_0(host, follower, TRACK_RETENTION_SWEEP_S,
+                                        lambda: store.forget_tracks_older_than(settings.track_retention_h)),
+    }
+
+
 def _sized(env: Mapping[str, str], step: type[SagaStep]) -> dict[str, str]:
     return {**env, "POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "1" if step in SHARED_STEPS else "0"}
 
@@ -176,6 +215,9 @@ def worker_supervisor(database: Database, settings: Settings, only: list[str] | 
         shipping = step_of(ShippingSagaStep)
         assert isinstance(shipping, Shipping)
         tasks[DISPATCH_SWEEPER] = dispatch_sweeper(host, shipping, shipping_edge)
+        positions = open_position_store(shipping)
+        closing.append(positions.close)
+        tasks.update(position_loops(host, shipping, positions, shipping_edge, settings))
     if DEADLINES_FOLLOWER in wanted or TIMER in wanted:
         # The deadlines live beside the payments, so the view shares the payments step's connections.
         payments = step_of(PaymentsSagaStep)

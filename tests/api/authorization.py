@@ -259,7 +259,7 @@ def _tell(story: Story, platform: Platform) -> dict[str, str]:
     story.settle()
     received = story.order("received", FIRST_CUSTOMER, PRODUCT_SKU)
     story.shipment_of("received", platform)
-    story.move(ani, -6.195, 106.81)
+    story.move(ani, -6.195, 106.81, platform)
     story.deliver_and_receive("received", ani, FIRST_CUSTOMER)
     carried = story.order("carried", FIRST_CUSTOMER, PRODUCT_SKU)
     story.shipment_of("carried", platform)

@@ -9,6 +9,7 @@ same on every run, with no thread timing in it and few database connections.
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -24,6 +25,7 @@ from adapters.postgres_read_models import read_models_view
 from adapters.read_generations import live_generations
 from adapters.settings import Settings
 from adapters.tokens import TokenIssuer
+from commands.courier_tracking import record_due_checkpoints
 from commands.saga_steps import SAGA_EDGES, PaymentsSagaStep, SagaStep
 from composition.contexts import runner_env
 from composition.read_side import ReadSide, open_read_side
@@ -135,6 +137,8 @@ class Story:
         self.history = history
         self.client = client
         self.following = following
+        self.started = datetime.now(UTC)
+        self.moves = 0
 
     def settle(self) -> None:
         """Until every follower is at its upstream's head: what the saga and the projector would get to."""
@@ -174,10 +178,18 @@ class Story:
         self.history.shipments[key] = str(shipment.id)
         return str(shipment.id)
 
-    def move(self, courier: Courier, lat: float, lng: float) -> None:
-        self.post(f"/api/couriers/{courier.id}/location", courier.headers, {"lat": lat, "lng": lng})
+    def move(self, courier: Courier, lat: float, lng: float, platform: Platform) -> None:
+        """A position report, minutes after the story's last (so that no move is an impossible jump), recorded
+        at once as the route's checkpoint, as the worker's checkpointer would once the interval is over."""
+        self.moves += 1
+        at = self.started - timedelta(hours=1) + timedelta(minutes=5 * self.moves)
+        body = {"positions": [{"lat": lat, "lng": lng, "at": at.isoformat()}]}
+        self.post(f"/api/couriers/{courier.id}/location", courier.headers, body)
+        record_due_checkpoints(platform.tracking.store, platform.write.shipping, interval_s=0)
 
     def deliver_and_receive(self, key: str, courier: Courier, customer: str) -> None:
+        self.post(f"/api/shipments/{self.history.shipments[key]}/picked-up", courier.headers)
+        self.settle()
         self.post(f"/api/shipments/{self.history.shipments[key]}/delivered", courier.headers)
         self.settle()
         self.post(f"/api/orders/{self.history.orders[key]}/receipt", self.history.customer(customer))
@@ -212,11 +224,11 @@ def tell_the_story(story: Story, platform: Platform) -> None:
     story.order("o2", "alice", "TEH-1", token="tok_decline")
     story.order("o3", "bob", "KOPI-1", quantity=2)
 
-    story.move(ani, -6.195, 106.81)
-    story.move(ani, -6.199, 106.802)
+    story.move(ani, -6.195, 106.81, platform)
+    story.move(ani, -6.199, 106.802, platform)
     story.settle()
     story.deliver_and_receive("o1", ani, "alice")
-    story.move(budi, -6.5, 107.2)
+    story.move(budi, -6.5, 107.2, platform)
     story.settle()
     story.deliver_and_receive("o4", budi, "bob")
 

@@ -6,6 +6,7 @@ from uuid import UUID, uuid4
 
 from litestar.testing import TestClient
 
+from commands.courier_tracking import record_due_checkpoints
 from composition.write_side import Platform
 from domain.shipping import ShipmentStatus
 from domain.values import DeliveryAddress
@@ -24,6 +25,11 @@ def bearer(token: str) -> Headers:
     return {"Authorization": f"Bearer {token}"}
 
 
+def checkpoint(platform: Platform) -> int:
+    """What the worker's checkpointer would record now, were every courier's interval over."""
+    return record_due_checkpoints(platform.tracking.store, platform.write.shipping, interval_s=0)
+
+
 def test_registering_a_courier_returns_its_id_and_token(
     client: TestClient[Any], admin: Headers, platform: Platform
 ) -> None:
@@ -33,6 +39,9 @@ def test_registering_a_courier_returns_its_id_and_token(
     moved = client.post(f"/api/couriers/{body['id']}/location", json={"lat": -6.21, "lng": 106.81},
                         headers=bearer(body["token"]))
     assert moved.status_code == 202
+    assert moved.json() == {"id": body["id"], "accepted": 1, "position": None}
+    assert platform.write.shipping.get_courier(UUID(body["id"])).position.lat == -6.2  # stored, not yet an event
+    assert checkpoint(platform) == 1
     assert platform.write.shipping.get_courier(UUID(body["id"])).position.lat == -6.21
 
 
@@ -83,7 +92,7 @@ def test_the_assigned_courier_moves_and_delivers_its_shipment(
     assert job.status_code == 200
     assert job.json()["shipment_id"] == str(shipment.id)
     assert job.json()["order_id"] == str(order_id)
-    assert job.json()["shipment_status"] == "IN_TRANSIT"
+    assert job.json()["shipment_status"] == "ASSIGNED"
     assert job.json()["destination"] == {"address": "Jl. Sudirman", "lat": -6.22, "lng": 106.82}
     idle = client.get(f"/api/couriers/{other['id']}/assignment", headers=bearer(other["token"]))
     assert idle.json()["status"] == "AVAILABLE"
@@ -91,9 +100,13 @@ def test_the_assigned_courier_moves_and_delivers_its_shipment(
     assert client.get(f"/api/couriers/{other['id']}/assignment", headers=bearer(carrier["token"])).status_code == 403
 
     path = f"/api/shipments/{shipment.id}/delivered"
+    assert client.post(path, headers=bearer(carrier["token"])).status_code == 409  # not picked up yet
+    assert client.post(f"/api/shipments/{shipment.id}/picked-up",
+                       headers=bearer(carrier["token"])).status_code == 202
     moved = client.post(f"/api/couriers/{carrier['id']}/location", json={"lat": -6.215, "lng": 106.815},
                         headers=bearer(carrier["token"]))
     assert moved.status_code == 202
+    assert checkpoint(platform) == 1
     assert shipping.get_shipment(shipment.id).position is not None
     assert shipping.get_shipment(shipment.id).position.lat == -6.215  # type: ignore[union-attr]
 

@@ -11,6 +11,7 @@ import itertools
 import logging
 import subprocess
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -309,6 +310,24 @@ def test_publish_after_close_fails(harness: Harness) -> None:
         harness.broker.publish([message("order.created")])
 
 
+def test_an_unconfirmed_publish_reaches_a_subscriber_in_order(harness: Harness) -> None:
+    positions = Inbox()
+    harness.broker.subscribe(["position.courier.*"], positions)
+    harness.broker.publish([message("order.created", "connected")])  # one not waited for may go before that
+    sent = batch("position", 50, routing_key="position.courier.c-1")
+
+    harness.broker.publish_unconfirmed(sent)
+
+    positions.wait_for_ids([m.message_id for m in sent])
+    assert positions.ids == [m.message_id for m in sent]
+
+
+def test_an_unconfirmed_publish_after_close_is_dropped_quietly(harness: Harness) -> None:
+    harness.broker.close()
+
+    harness.broker.publish_unconfirmed([message("position.courier.c-1")])
+
+
 # ---- RabbitMQ only -----------------------------------------------------------------------------------------
 
 
@@ -341,6 +360,18 @@ def test_poison_message_on_a_named_queue_goes_to_its_dead_letter_queue(rabbit: R
     # x-delivery-limit counts redeliveries, so the handler saw it once more than the limit (RabbitMQ 3.10).
     assert inbox.attempts["poison"] >= DELIVERY_LIMIT
     assert inbox.received == []
+
+
+def test_an_unconfirmed_publish_while_the_broker_is_unreachable_is_dropped_without_waiting(
+    rabbit: RabbitEnv,
+) -> None:
+    broker = rabbit.broker("amqp://guest:guest@127.0.0.1:1/%2F")
+    started = time.monotonic()
+
+    for _ in range(100):
+        broker.publish_unconfirmed([message("position.courier.c-1")])
+
+    assert time.monotonic() - started < 1.0
 
 
 def test_publisher_recovers_from_a_channel_error(rabbit: RabbitEnv) -> None:

@@ -249,6 +249,9 @@ class _OneQueueBroker:
     def publish(self, messages: Sequence[Message]) -> None:
         raise AssertionError("the feed never publishes")
 
+    def publish_unconfirmed(self, messages: Sequence[Message]) -> None:
+        raise AssertionError("the feed never publishes")
+
     def subscribe(self, binding_keys: Sequence[str], handler: MessageHandler, *,
                   queue: str | None = None) -> _ReplaceableQueue:
         return self.subscription

@@ -40,6 +40,7 @@ class CommandApiPlugin(InitPluginProtocol):
             "idempotency": constant(self._platform.idempotency),
             "tokens": constant(self._platform.tokens),
             "parked": constant(self._platform.parked),
+            "tracking": constant(self._platform.tracking),
         })
         return app_config
 

@@ -1,5 +1,6 @@
 """Couriers and shipments: registration by operators, positions and deliveries by the couriers themselves."""
 
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -10,9 +11,11 @@ from litestar.params import FromPath, JSONBody
 from litestar.security.jwt import Token
 
 from adapters.tokens import TokenIssuer
-from commands.ports import Checkpoint
+from commands.courier_tracking import CourierTracking
 from commands.shipping import Shipping
+from domain.errors import InvalidValue
 from domain.identity import Actor, Role
+from domain.positions import PositionReport
 from web.auth import requires
 from web.command_api.context import actor_of, command_context
 from web.command_api.schemas import (
@@ -22,6 +25,7 @@ from web.command_api.schemas import (
     CourierRegistered,
     CourierShift,
     Destination,
+    LocationAccepted,
     PickUpPoint,
     RegisterCourier,
     ShiftChanged,
@@ -66,16 +70,15 @@ class CourierCommands(Controller):
         )
 
     @post("/{courier_id:uuid}/location", status_code=202, operation_id="UpdateCourierLocation",
-          sync_to_thread=True, guards=[requires(Role.COURIER, Role.ADMIN)],
-          summary="Report a courier's position; the shipment it carries moves with it")
-    def update_location(
+          guards=[requires(Role.COURIER, Role.ADMIN)],
+          summary="Report where a courier is, or where it was since its last report; stored, not yet an event")
+    async def update_location(
         self, request: ActorRequest, courier_id: FromPath[UUID], data: JSONBody[CourierLocation],
-        shipping: NamedDependency[Shipping],
-    ) -> Accepted:
-        shipping.get_courier(courier_id, actor_of(request))
-        with command_context(request):
-            shipping.record_checkpoints([Checkpoint(courier_id, data.lat, data.lng)])
-        return Accepted(id=courier_id, position=shipping.head_position())
+        tracking: NamedDependency[CourierTracking],
+    ) -> LocationAccepted:
+        # On the event loop: the report waits for its batch's commit without holding a thread.
+        outcome = await tracking.report(actor_of(request), courier_id, reports_of(data, datetime.now(UTC)))
+        return LocationAccepted(id=courier_id, accepted=outcome.accepted)
 
     @post("/{courier_id:uuid}/shift", status_code=202, operation_id="SetCourierShift", sync_to_thread=True,
           guards=[requires(Role.COURIER, Role.ADMIN)],
@@ -114,3 +117,14 @@ class ShipmentCommands(Controller):
         with command_context(request):
             shipment, position = shipping.mark_delivered(actor_of(request), shipment_id)
         return Accepted(id=shipment.id, position=position)
+
+
+def reports_of(data: CourierLocation, now: datetime) -> list[PositionReport]:
+    """The body's one form as points: the positions sent, or where the courier is now."""
+    if data.positions is not None:
+        if data.lat is not None or data.lng is not None:
+            raise InvalidValue("positions", "give either lat and lng, or positions, not both")
+        return [PositionReport(point.lat, point.lng, point.at) for point in data.positions]
+    if data.lat is None or data.lng is None:
+        raise InvalidValue("lat" if data.lat is None else "lng", "is required (or give positions)")
+    return [PositionReport(data.lat, data.lng, now)]

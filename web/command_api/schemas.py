@@ -1,11 +1,13 @@
 """The command API's request and response bodies."""
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
 import msgspec
 
+from domain.positions import MAX_POINTS
 from domain.values import AMOUNT_PATTERN, MAX_AMOUNT, MAX_QUANTITY
 from web.strict_input import PLAIN_TEXT, SOME_TEXT
 
@@ -70,9 +72,22 @@ class RegisterCourier(Command, frozen=True):
     lng: Longitude
 
 
-class CourierLocation(Command, frozen=True):
+class ReportedPosition(Command, frozen=True):
     lat: Latitude
     lng: Longitude
+    at: Annotated[datetime, msgspec.Meta(tz=True, examples=["2024-05-01T08:30:00Z"],
+                                         description="when the courier was there (RFC 3339, with its time zone)")]
+
+
+class CourierLocation(Command, frozen=True):
+    """Either where the courier is now (`lat` and `lng`), or points it has not sent yet (`positions`, up to
+    ten minutes' worth at one a second): one of the two forms, not both. A point is refused by its place in
+    the report (`positions[3].at`, or `positions[3]` for a jump no courier makes); `lat` and `lng` are the
+    report's one point, `positions[0]`."""
+
+    lat: Latitude | None = None
+    lng: Longitude | None = None
+    positions: Annotated[list[ReportedPosition], msgspec.Meta(min_length=1, max_length=MAX_POINTS)] | None = None
 
 
 class CourierShift(Command, frozen=True):
@@ -109,6 +124,15 @@ class Accepted(msgspec.Struct, frozen=True):
 
     id: UUID
     position: int
+
+
+class LocationAccepted(msgspec.Struct, frozen=True):
+    """The report's points are stored (`accepted`: how many were new). `position` is null: a report records no
+    event; the route reaches the shipping log as a checkpoint now and then."""
+
+    id: UUID
+    accepted: int
+    position: int | None = None
 
 
 class OrderAccepted(msgspec.Struct, frozen=True):
