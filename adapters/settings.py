@@ -52,6 +52,8 @@ class Settings:
     """A courier that has reported nothing for this long loses the shipment it has not picked up yet."""
     track_retention_h: float = 72.0
     """How long every reported point of a shipment's route is kept (the checkpoints stay in the event store)."""
+    max_courier_speed_kmh: float = 250.0
+    """A reported point implying a faster move than this from the one before is refused (a GPS jump)."""
 
     @property
     def secret(self) -> str:
@@ -93,6 +95,7 @@ class Settings:
             checkpoint_interval_s=_number(get("CHECKPOINT_INTERVAL_S"), "CHECKPOINT_INTERVAL_S", 30.0, float),
             courier_silence_s=_number(get("COURIER_SILENCE_S"), "COURIER_SILENCE_S", 120.0, float),
             track_retention_h=_number(get("TRACK_RETENTION_H"), "TRACK_RETENTION_H", 72.0, float),
+            max_courier_speed_kmh=_number(get("MAX_COURIER_SPEED_KMH"), "MAX_COURIER_SPEED_KMH", 250.0, float),
         )
 
 

@@ -32,7 +32,7 @@ from commands.shipping import Shipping
 from domain.base import message_context
 from domain.errors import InvalidTransition
 from domain.identity import Actor, Role
-from domain.positions import PositionReport, accept, eta
+from domain.positions import MAX_SPEED_KMH, PositionReport, accept, eta
 from domain.shipping import Shipment, ShipmentStatus
 
 log = logging.getLogger(__name__)
@@ -57,8 +57,10 @@ class CourierTracking:
     cache only: a shipment's order and destination never change)."""
 
     def __init__(self, store: PositionStore, publisher: PositionPublisher, shipments: Callable[[UUID], Shipment],
-                 *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 *, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 max_speed_kmh: float = MAX_SPEED_KMH) -> None:
         self._store = store
+        self._max_speed_kmh = max_speed_kmh
         self._publisher = publisher
         self._shipments = shipments
         self._clock = clock
@@ -75,7 +77,7 @@ class CourierTracking:
         route = await self._store.route_of(courier_id)
         if route is None:
             raise NotFound("courier", courier_id)
-        accepted = accept(reports, route.latest, self._clock())
+        accepted = accept(reports, route.latest, self._clock(), max_speed_kmh=self._max_speed_kmh)
         shipment = await self._held_shipment(route)
         latest = accepted.latest
         arrival = eta(latest, shipment.destination, latest.speed_mps) if latest and shipment else None

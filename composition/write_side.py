@@ -127,5 +127,6 @@ def open_platform(settings: Settings, database: Database | None = None, *,
             broker=broker,
             status=status,
             parked=ParkedEvents(idempotency.connection),
-            tracking=CourierTracking(positions, BrokerPositionPublisher(broker), write.shipping.get_shipment),
+            tracking=CourierTracking(positions, BrokerPositionPublisher(broker), write.shipping.get_shipment,
+                                     max_speed_kmh=settings.max_courier_speed_kmh),
         )

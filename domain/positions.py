@@ -68,7 +68,7 @@ class Accepted:
 
 
 def accept(reports: Sequence[PositionReport], stored: LatestPosition | None, now: datetime,
-           field: str = "positions") -> Accepted:
+           field: str = "positions", max_speed_kmh: float = MAX_SPEED_KMH) -> Accepted:
     """The points of a report that are believable, or InvalidValue naming the first that is not
     (`positions[3].at` for a time, `positions[3]` for an impossible jump), in which case nothing is kept.
 
@@ -88,7 +88,7 @@ def accept(reports: Sequence[PositionReport], stored: LatestPosition | None, now
         if report.at > horizon:
             raise InvalidValue(f"{name}.at", f"is more than {FUTURE_TOLERANCE_S} s in the future")
     indexed = _distinct_in_time_order(reports, stored)
-    _refuse_impossible_jumps(indexed, stored, field)
+    _refuse_impossible_jumps(indexed, stored, field, max_speed_kmh)
     track = tuple(report for _, report in indexed)
     newer = [report for report in track if stored is None or report.at > stored.at]
     if not newer:
@@ -128,7 +128,7 @@ def _distinct_in_time_order(reports: Sequence[PositionReport],
 
 
 def _refuse_impossible_jumps(indexed: list[tuple[int, PositionReport]], stored: LatestPosition | None,
-                             field: str) -> None:
+                             field: str, max_speed_kmh: float) -> None:
     previous: tuple[GeoPoint, datetime] | None = None
     from_stored = stored is not None
     for index, report in indexed:
@@ -138,8 +138,8 @@ def _refuse_impossible_jumps(indexed: list[tuple[int, PositionReport]], stored: 
             anchors.append((stored.point, stored.at))
             from_stored = False
         for point, at in anchors:
-            if implied_speed_kmh(point, at, report.point, report.at) > MAX_SPEED_KMH:
-                raise InvalidValue(f"{field}[{index}]", f"implies more than {MAX_SPEED_KMH} km/h from the "
+            if implied_speed_kmh(point, at, report.point, report.at) > max_speed_kmh:
+                raise InvalidValue(f"{field}[{index}]", f"implies more than {max_speed_kmh:g} km/h from the "
                                                         "point before it")
         previous = (report.point, report.at)
 
