@@ -15,8 +15,9 @@ from adapters.database import Database
 from adapters.tokens import TokenIssuer
 from commands.orders import Orders
 from domain.order import OrderStatus
+from scripts.movement import Point
 from scripts.processes import LOGISTICS, ROOT, logistics_process
-from scripts.simulate import Point, SimulationConfig, bearer, courier_simulation
+from scripts.simulate import SimulationConfig, bearer, courier_simulation
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
