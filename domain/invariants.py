@@ -10,10 +10,15 @@ What counts as a breach, and what is only worth knowing:
   between two reads. Such states are breaches only once they are older than the deadline (`stuck_after`); before
   that they are reported as notes.
 - An order that waits on a person (a courier to become free, a courier to deliver, a customer to confirm
-  receipt) is not stuck by the saga's fault: it is reported as a note, never as a breach.
+  receipt) is not stuck by the saga's fault: it is reported as a note, never as a breach. Off-duty couriers
+  are nobody's to dispatch: they are not free.
+- A shipment assigned to a courier who has not picked it up yet is a courier on its way: a note while the
+  assignment (the latest one, after a reassignment) is younger than the deadline, a breach once it is older,
+  as for a shipment that has had a courier that long.
 - An order is stuck (a breach) when the saga should have moved it and has not for longer than the deadline:
-  PENDING; CONFIRMED without a shipment, or with one that waits for a courier while a courier has been free
-  all along; CONFIRMED although its shipment has had a courier; IN_TRANSIT although its shipment was delivered.
+  PENDING; CONFIRMED without a shipment, or with one that waits for a courier while an on-duty courier has
+  been free all along; CONFIRMED although its shipment was picked up (the order goes in transit then);
+  IN_TRANSIT although its shipment was delivered.
 
 Every event is held in memory while the checks run: fine for a store of millions of events, not for billions.
 """
@@ -36,6 +41,7 @@ from domain.store_history import (
     PAYMENT_AUTHORIZED,
     PAYMENT_CAPTURED,
     PAYMENT_REQUESTED,
+    PICKED_UP,
     RESERVATION_HELD,
     RESERVATION_REQUESTED,
     SHIPMENT_CREATED,
@@ -59,7 +65,8 @@ NOTHING_TWICE: Final = "no fact recorded twice"
 PAST_CONFIRMED: Final = frozenset({
     OrderStatus.CONFIRMED, OrderStatus.IN_TRANSIT, OrderStatus.DELIVERED, OrderStatus.RECEIVED,
 })
-HAS_COURIER: Final = frozenset({ShipmentStatus.IN_TRANSIT, ShipmentStatus.DELIVERED})
+PICKED: Final = frozenset({ShipmentStatus.IN_TRANSIT, ShipmentStatus.DELIVERED})
+"""A shipment in one of these has been picked up: its order should be in transit (or further) by now."""
 
 
 @dataclass(frozen=True)
@@ -209,20 +216,32 @@ def _nothing_stuck(history: History, now: datetime, stuck_after: timedelta) -> C
                 if overdue(since):
                     breaches.append(f"{label}: no shipment was created")
             elif shipment.status is ShipmentStatus.WAITING_FOR_COURIER:
-                # Waiting is a person's business (a courier to come free) unless one has been free all along:
-                # then dispatching lost a wake-up and the sweeper has not made up for it.
+                # Waiting is a person's business (a courier to come free) unless an on-duty one has been free
+                # all along: then dispatching lost a wake-up and the sweeper has not made up for it.
                 idle = min(history.free_couriers.items(), key=lambda item: item[1], default=None)
                 if idle is not None and overdue(max(since, shipped.last_at, idle[1])):
                     breaches.append(f"{label}: shipment {shipment.id} waits for a courier, but courier {idle[0]} "
                                     f"has been free for {_age(now, idle[1])}")
                 elif overdue(since):
                     notes.append(f"{label}: shipment {shipment.id} waits for a free courier")
-            elif shipment.status in HAS_COURIER:
-                # Measured from the assignment: a courier may free up long after the order was confirmed.
-                assigned_at = shipped.first_at(COURIER_ASSIGNED) or shipped.last_at
+            elif shipment.status is ShipmentStatus.ASSIGNED:
+                # Measured from the latest assignment: a courier may free up long after the order was confirmed,
+                # and a reassigned shipment's new courier starts its way afresh.
+                assigned_at = shipped.last_at_of(COURIER_ASSIGNED) or shipped.last_at
+                on_its_way = (f"shipment {shipment.id} has had courier {shipment.courier_id} for "
+                              f"{_age(now, assigned_at)}")
                 if overdue(assigned_at):
-                    breaches.append(f"{label}: shipment {shipment.id} has had a courier for "
-                                    f"{_age(now, assigned_at)}, the order never went in transit")
+                    breaches.append(f"{label}: {on_its_way}, and it was never picked up")
+                else:
+                    notes.append(f"{label}: {on_its_way}, on its way to pick it up")
+            elif shipment.status in PICKED:
+                # Measured from the pick-up, when the order goes in transit. Stores older than pick-ups had the
+                # courier take the goods at the assignment.
+                picked_up_at = (shipped.first_at(PICKED_UP) or shipped.first_at(COURIER_ASSIGNED)
+                                or shipped.last_at)
+                if overdue(picked_up_at):
+                    breaches.append(f"{label}: shipment {shipment.id} was picked up {_age(now, picked_up_at)} "
+                                    f"ago, the order never went in transit")
             elif overdue(max(since, shipped.last_at)):
                 breaches.append(f"{label}: its shipment {shipment.id} is {shipment.status}")
         elif order.status is OrderStatus.IN_TRANSIT:

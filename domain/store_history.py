@@ -2,7 +2,8 @@
 
 Every stream is replayed into its aggregate (a stream that will not replay keeps its error instead), the
 reservations, payments and shipments are filed by their order, each product's stock is worked out again from
-its events alone (`Ledger`), and the couriers free at the end are noted with the moment they came free.
+its events alone (`Ledger`), and the couriers free at the end (on duty and empty-handed) are noted with the
+moment they came free.
 Pure: no I/O, the events come from whoever read them.
 """
 
@@ -39,7 +40,10 @@ ORDER_CONFIRMED: Final = event_topic(Order, "Confirmed")
 ORDER_CANCELLED: Final = event_topic(Order, "Cancelled")
 SHIPMENT_CREATED: Final = event_topic(Shipment, "Created")
 COURIER_ASSIGNED: Final = event_topic(Shipment, "CourierAssigned")
-COURIER_FREED: Final = frozenset({event_topic(Courier, "Registered"), event_topic(Courier, "BecameAvailable")})
+PICKED_UP: Final = event_topic(Shipment, "PickedUp")
+COURIER_FREED: Final = frozenset({event_topic(Courier, "Registered"), event_topic(Courier, "BecameAvailable"),
+                                  event_topic(Courier, "WentOnDuty")})
+"""The facts after which a courier may be free: an off-duty courier is not, until its next shift starts."""
 SHIPMENT_DELIVERED: Final = event_topic(Shipment, "Delivered")
 
 
@@ -71,6 +75,9 @@ class Stream:
 
     def first_at(self, fact_topic: str) -> datetime | None:
         return next((timestamp(event) for event in self.events if topic(event) == fact_topic), None)
+
+    def last_at_of(self, fact_topic: str) -> datetime | None:
+        return next((timestamp(event) for event in reversed(self.events) if topic(event) == fact_topic), None)
 
     def count(self, fact_topic: str) -> int:
         return sum(1 for event in self.events if topic(event) == fact_topic)
@@ -119,7 +126,7 @@ class History:
     shipments: dict[UUID, list[Shipment]]
     """The last three by order id."""
     free_couriers: dict[UUID, datetime] = field(default_factory=dict)
-    """Couriers free at the end of the history, and since when."""
+    """Couriers free at the end of the history (on duty, holding nothing), and since when."""
 
     def open_by_order(self) -> dict[UUID, dict[UUID, int]]:
         """Order -> product -> quantity the stocks still hold for it."""

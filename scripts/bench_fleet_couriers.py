@@ -23,17 +23,8 @@ from typing import Any, Final
 import httpx
 
 from scripts.bench_fleet_figures import ReportLedger, rfc3339
-from scripts.simulate import (
-    Point,
-    RegisteredCourier,
-    bearer,
-    has_arrived,
-    problem_detail,
-    problem_type,
-    random_point_within,
-    step_length_m,
-    step_toward,
-)
+from scripts.movement import Point, has_arrived, random_point_within, step_length_m, step_toward
+from scripts.simulate import RegisteredCourier, bearer, problem_detail, problem_type
 
 MAX_BATCH: Final = 600
 ROAM_SPEED_KMH: Final = 8.0

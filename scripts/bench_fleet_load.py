@@ -26,7 +26,8 @@ import psycopg
 from scripts.bench_fleet_couriers import CourierDriver, CourierHooks, Job, LoadTally
 from scripts.bench_fleet_figures import ReportLedger
 from scripts.bench_fleet_sockets import PushWatchers
-from scripts.simulate import JAKARTA, Point, RegisteredCourier, bearer, problem_detail, random_point_within
+from scripts.movement import JAKARTA, Point, random_point_within
+from scripts.simulate import RegisteredCourier, bearer, problem_detail
 
 COURIERS_PER_CLIENT: Final = 250
 JOB_POLL_S: Final = 0.5

@@ -9,6 +9,7 @@ in-place rebuild of every read model, (c) a blue-green rebuild of the orders mod
 import random
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
@@ -35,7 +36,7 @@ from domain.payment import Payment
 from domain.reservation import StockReservation
 from domain.shipping import Courier, Shipment
 from domain.stock import Stock
-from domain.values import DeliveryAddress, OrderLine
+from domain.values import DeliveryAddress, GeoPoint, OrderLine
 from projections.models import ALL_MODELS
 from projections.models.orders import ORDERS
 from scripts.rebuild import REBUILD_SOURCES, RichProgress, summary
@@ -44,7 +45,8 @@ JAKARTA = (-6.2000, 106.8166)
 
 
 class OrderHistories:
-    """Whole orders' histories (placing, reserving, paying, shipping, delivering), made in memory.
+    """Whole orders' histories (placing, reserving, paying, shipping: assigned, picked up, on the way with the
+    route's checkpoints, delivered), made in memory.
 
     It keeps its stocks and couriers, as their only writer would. Most orders are delivered and received; some
     are declined, some cancelled.
@@ -91,13 +93,15 @@ class OrderHistories:
             courier = self.couriers[self.placed % len(self.couriers)]
             shipment = Shipment(order_id=order.id, customer_id=customer, destination=delivery)
             shipment.assign(courier)
+            shipment.pick_up(courier.position)
             order.mark_in_transit(shipment.id, courier.id)
             reservation.commit(stocks)
             payment.capture()
-            for _ in range(2):
+            for minutes_left in (12, 6):
+                # A carrying courier's route is its shipment's (as `Shipping.record_checkpoints` records it).
                 lat, lng = self._near((courier.position.lat, courier.position.lng), 0.01)
-                courier.move_to(lat, lng)
-                shipment.update_location(lat, lng)
+                eta = datetime.now(UTC) + timedelta(minutes=minutes_left)
+                shipment.record_checkpoint(GeoPoint(lat, lng), eta.isoformat())
             shipment.deliver()
             courier.release()
             order.mark_delivered()

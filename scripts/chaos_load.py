@@ -16,17 +16,8 @@ from uuid import UUID, uuid4
 import httpx
 
 from adapters.tokens import TokenIssuer
-from scripts.simulate import (
-    JAKARTA,
-    CourierDriver,
-    Point,
-    RegisteredCourier,
-    bearer,
-    has_arrived,
-    problem_detail,
-    random_point_within,
-    register_courier,
-)
+from scripts.movement import JAKARTA, random_point_within
+from scripts.simulate import CourierDriver, RegisteredCourier, bearer, problem_detail, register_courier
 
 HTTP_TIMEOUT_S: Final = 10.0
 PLACE_GIVE_UP_S: Final = 180.0
@@ -39,6 +30,8 @@ SCARCE_SHARE: Final = 0.1
 DECLINED_SHARE: Final = 0.1
 COURIER_SPEED_KMH: Final = 1_000_000.0
 """Fast-forwarded: a courier reaches any address in one tick, so deliveries keep pace with the orders."""
+COURIER_PICKUP_S: Final = 0.0
+"""Fast-forwarded too: the goods are picked up at the first tick that sees the assignment."""
 
 
 def client(base_url: str) -> httpx.Client:
@@ -253,23 +246,11 @@ class DeliveringCourier(CourierDriver):
 
     def __init__(self, http: httpx.Client, courier: RegisteredCourier, tick_s: float,
                  on_delivered: Callable[[UUID], None]) -> None:
-        super().__init__(http, courier, COURIER_SPEED_KMH, tick_s)
+        super().__init__(http, courier, COURIER_SPEED_KMH, tick_s, pickup_s=COURIER_PICKUP_S)
         self.on_delivered = on_delivered
 
-    def tick(self) -> None:
-        answer = self.http.get(f"/api/couriers/{self.courier.id}/assignment", headers=self._headers)
-        if answer.status_code != 200:
-            self._failed("assignment", answer)
-        assignment: dict[str, Any] = answer.json()
-        shipment_id, destination = assignment.get("shipment_id"), assignment.get("destination")
-        if shipment_id is None or destination is None or shipment_id in self.handed_over:
-            return
-        target = Point(float(destination["lat"]), float(destination["lng"]))
-        if not has_arrived(self.position, target):
-            super().tick()  # one step (all the way, at this speed) and a position report
-            return
-        self._deliver(shipment_id)
-        if shipment_id in self.handed_over and assignment.get("order_id"):
+    def handed_over_to_customer(self, assignment: dict[str, Any]) -> None:
+        if assignment.get("order_id"):
             self.on_delivered(UUID(str(assignment["order_id"])))
 
 

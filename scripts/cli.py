@@ -122,6 +122,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     couriers.add_argument("--speed-kmh", type=_positive_float, default=30.0, help="(default %(default)s)")
     couriers.add_argument("--tick-s", type=_positive_float, default=1.0,
                           help="seconds between a courier's position reports (default %(default)s)")
+    couriers.add_argument("--pickup-s", type=float, default=3.0, help="seconds to pick up (default %(default)s)")
     couriers.add_argument("--admin-token", help="registers the couriers (default: minted with this secret)")
     couriers.add_argument("--duration-s", type=_positive_float, help="stop after this long (default: at Ctrl-C)")
 
@@ -236,7 +237,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Se
             out=args.out or default_out(), sample_s=args.sample_s, couriers=args.couriers)))
     elif args.command == "simulate":
         from adapters.tokens import TokenIssuer
-        from scripts.simulate import SimulationConfig, parse_point, quiet_http_logs, run_couriers
+        from scripts.movement import parse_point
+        from scripts.simulate import SimulationConfig, quiet_http_logs, run_couriers
 
         try:
             centre = parse_point(args.centre)
@@ -246,7 +248,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Se
         admin_token = args.admin_token or TokenIssuer(settings.secret).issue("admin", "courier-simulator")
         run_couriers(SimulationConfig(
             api_url=args.api_url, admin_token=admin_token, count=args.count, centre=centre,
-            radius_km=args.radius_km, speed_kmh=args.speed_kmh, tick_s=args.tick_s,
+            radius_km=args.radius_km, speed_kmh=args.speed_kmh, tick_s=args.tick_s, pickup_s=args.pickup_s,
         ), args.duration_s)
     elif args.command == "demo":
         from scripts.demo import DemoConfig, run_demo

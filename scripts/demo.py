@@ -1,7 +1,7 @@
 """`logistics demo`: a busy afternoon in Jakarta, played against the command API.
 
 An operator seeds a small catalog (two of its products deliberately scarce, so some orders go out of stock),
-couriers drive (`scripts.simulate`), demo customers place a stream of orders with a share of declined and
+couriers pick up and drive (`scripts.simulate`), demo customers place a stream of orders with a share of declined and
 never-answered payments, and confirm receipt of what was delivered, which frees the courier for the next one.
 Everything goes over HTTP as a real client's would; only the tokens are minted locally.
 """
@@ -19,15 +19,15 @@ from rich.console import Console
 
 from adapters.tokens import TokenIssuer
 from scripts.demo_receipts import RECEIPT_MAX_INTERVAL_S, confirming_receipts
+from scripts.movement import JAKARTA, random_point_within
 from scripts.simulate import (
     HTTP_TIMEOUT_S,
-    JAKARTA,
+    PICKUP_S,
     Counter,
     SimulationConfig,
     bearer,
     courier_simulation,
     problem_detail,
-    random_point_within,
 )
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,7 @@ class DemoConfig:
     duration_s: float | None = None
     speed_kmh: float = 600.0
     tick_s: float = 1.0
+    pickup_s: float = PICKUP_S
     customers: int = 6
     radius_km: float = 3.0
     """Couriers and deliveries around central Jakarta."""
@@ -111,16 +112,18 @@ class DemoStats:
     errors: Counter = field(default_factory=Counter)
 
 
-def trip_seconds(radius_km: float, speed_kmh: float, tick_s: float) -> float:
-    """One delivery's round for a courier: to a random point of the disc (0.905 R on average from another),
-    plus a tick to start, the customer's receipt (polled every few seconds) and the platform's next assignment."""
+def trip_seconds(radius_km: float, speed_kmh: float, tick_s: float, pickup_s: float = PICKUP_S) -> float:
+    """One delivery's round for a courier: the pick-up (and the tick that reports it), to a random point of the
+    disc (0.905 R on average from another), plus a tick to start, the customer's receipt (polled every few
+    seconds) and the platform's next assignment."""
     drive_s = 0.905 * radius_km / speed_kmh * 3600
-    return drive_s + 2 * tick_s + RECEIPT_MAX_INTERVAL_S + 2.0
+    return pickup_s + tick_s + drive_s + 2 * tick_s + RECEIPT_MAX_INTERVAL_S + 2.0
 
 
-def couriers_for(orders_per_minute: float, radius_km: float, speed_kmh: float, tick_s: float = 1.0) -> int:
+def couriers_for(orders_per_minute: float, radius_km: float, speed_kmh: float, tick_s: float = 1.0,
+                 pickup_s: float = PICKUP_S) -> int:
     """Enough couriers that orders do not queue for one: the couriers kept busy on average, with headroom."""
-    busy = orders_per_minute * DELIVERED_SHARE / 60 * trip_seconds(radius_km, speed_kmh, tick_s)
+    busy = orders_per_minute * DELIVERED_SHARE / 60 * trip_seconds(radius_km, speed_kmh, tick_s, pickup_s)
     return max(2, math.ceil(busy * COURIER_HEADROOM))
 
 
@@ -258,11 +261,11 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> DemoStats:
     customers = [bearer(tokens.issue("customer", f"demo-customer-{n}")) for n in range(1, config.customers + 1)]
     stats = DemoStats()
     courier_count = config.couriers if config.couriers is not None else couriers_for(
-        config.orders_per_minute, config.radius_km, config.speed_kmh, config.tick_s)
+        config.orders_per_minute, config.radius_km, config.speed_kmh, config.tick_s, config.pickup_s)
     simulation_config = SimulationConfig(
         api_url=config.api_url, admin_token=admin_token, count=courier_count,
         centre=JAKARTA, radius_km=config.radius_km, speed_kmh=config.speed_kmh, tick_s=config.tick_s,
-        name_prefix="Demo courier")
+        name_prefix="Demo courier", pickup_s=config.pickup_s)
     started = time.monotonic()
     with httpx.Client(base_url=config.api_url, timeout=HTTP_TIMEOUT_S) as http:
         products = seed_catalog(http, admin)

@@ -1,13 +1,13 @@
 """`logistics simulate couriers`: couriers that drive the platform as their apps would, over the command API.
 
 Each courier is registered by an operator (an admin token), then acts with its own token only: it asks for its
-assignment, drives towards the destination posting its position every tick, and reports the delivery. It stays
-busy until the customer confirms receipt; the platform then frees it and may hand it the next shipment.
+assignment, picks the goods up where it is (after a short pick-up time, posting its position meanwhile), drives
+towards the destination posting its position every tick, and reports the delivery. It stays busy until the
+customer confirms receipt; the platform then frees it and may hand it the next shipment.
 Nothing here reads the database or imports the write side: what a real courier app cannot do, this cannot.
 """
 
 import logging
-import math
 import random
 import threading
 import time
@@ -18,78 +18,16 @@ from typing import Any, Final, NoReturn
 
 import httpx
 
+from scripts.movement import JAKARTA, Point, has_arrived, random_point_within, step_length_m, step_toward
+
 log = logging.getLogger(__name__)
 
-EARTH_RADIUS_M: Final = 6_371_000.0
-ARRIVAL_TOLERANCE_M: Final = 30.0
 HTTP_TIMEOUT_S: Final = 10.0
 REGISTRATION_ATTEMPTS: Final = 5
-
-
-@dataclass(frozen=True)
-class Point:
-    lat: float
-    lng: float
-
-
-JAKARTA: Final = Point(-6.2000, 106.8166)
-
-
-# The movement math: pure, so that it can be tested without a server.
-
-def distance_m(a: Point, b: Point) -> float:
-    """Great-circle distance (haversine), the measure the platform itself dispatches by."""
-    lat1, lng1, lat2, lng2 = map(math.radians, (a.lat, a.lng, b.lat, b.lng))
-    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lng2 - lng1) / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
-
-
-def has_arrived(position: Point, target: Point, tolerance_m: float = ARRIVAL_TOLERANCE_M) -> bool:
-    return distance_m(position, target) <= tolerance_m
-
-
-def step_toward(position: Point, target: Point, max_step_m: float) -> Point:
-    """Where a courier is after covering at most `max_step_m` on the way to `target`.
-
-    Interpolating lat/lng linearly is not a great circle, but over a city's few kilometres the two differ by
-    centimetres; the step is still measured on the sphere so the courier's speed is right.
-    """
-    if max_step_m < 0:
-        raise ValueError("a step cannot be negative")
-    remaining = distance_m(position, target)
-    if remaining <= max_step_m:
-        return target
-    fraction = max_step_m / remaining
-    return Point(position.lat + (target.lat - position.lat) * fraction,
-                 position.lng + (target.lng - position.lng) * fraction)
-
-
-def step_length_m(speed_kmh: float, tick_s: float) -> float:
-    return speed_kmh * 1000.0 / 3600.0 * tick_s
-
-
-def random_point_within(centre: Point, radius_km: float, rng: random.Random) -> Point:
-    """A point uniformly distributed over the disc of `radius_km` around `centre`."""
-    # sqrt: sampling the radius uniformly would crowd points at the centre.
-    distance = radius_km * 1000.0 * math.sqrt(rng.random())
-    bearing = rng.uniform(0.0, 2 * math.pi)
-    dlat = distance * math.cos(bearing) / EARTH_RADIUS_M
-    dlng = distance * math.sin(bearing) / (EARTH_RADIUS_M * math.cos(math.radians(centre.lat)))
-    return Point(centre.lat + math.degrees(dlat), centre.lng + math.degrees(dlng))
-
-
-def parse_point(text: str) -> Point:
-    """`"LAT,LNG"` as given on the command line."""
-    parts = text.split(",")
-    if len(parts) != 2:
-        raise ValueError(f"{text!r} is not LAT,LNG")
-    try:
-        lat, lng = float(parts[0]), float(parts[1])
-    except ValueError:
-        raise ValueError(f"{text!r} is not LAT,LNG") from None
-    if not (-90.0 <= lat <= 90.0 and -180.0 <= lng <= 180.0):
-        raise ValueError(f"{text!r} is not on the globe")
-    return Point(lat, lng)
+PICKUP_S: Final = 3.0
+"""How long a courier takes to pick the goods up once it is assigned a shipment."""
+ASSIGNED: Final = "ASSIGNED"
+"""The assignment's shipment status while the courier has not picked the goods up."""
 
 
 # Talking to the API.
@@ -139,6 +77,7 @@ class Counter:
 
 @dataclass
 class SimulationStats:
+    pickups: Counter = field(default_factory=Counter)
     deliveries: Counter = field(default_factory=Counter)
     positions: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)
@@ -177,18 +116,23 @@ class RegisteredCourier:
 
 
 class CourierDriver:
-    """One courier's app: each tick it looks at its assignment and drives, delivers or waits."""
+    """One courier's app: each tick it looks at its assignment and picks up, drives, delivers or waits."""
 
     def __init__(self, http: httpx.Client, courier: RegisteredCourier, speed_kmh: float, tick_s: float,
-                 stats: SimulationStats | None = None) -> None:
+                 stats: SimulationStats | None = None, pickup_s: float = PICKUP_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.http = http
         self.courier = courier
         self.position = courier.start
         self.step_m = step_length_m(speed_kmh, tick_s)
         self.stats = stats or SimulationStats()
+        self.pickup_s = pickup_s
+        self.clock = clock
         # The assignment does not say whether its shipment was delivered yet: the courier stays busy with it
         # until the customer confirms receipt. So the app remembers what it has handed over already.
         self.handed_over: set[str] = set()
+        self.assigned_at: dict[str, float] = {}
+        """Shipment -> when this app first saw it assigned, for the pick-up time."""
         self.complaints = Complaints(courier.name)
         self._headers = bearer(courier.token)
 
@@ -202,11 +146,45 @@ class CourierDriver:
         destination = assignment.get("destination")
         if shipment_id is None or destination is None or shipment_id in self.handed_over:
             return  # idle, or waiting for the customer to confirm receipt
+        if assignment.get("shipment_status") == ASSIGNED:
+            self._pick_up_when_ready(str(shipment_id))
+            return
         target = Point(float(destination["lat"]), float(destination["lng"]))
         if has_arrived(self.position, target):
             self._deliver(shipment_id)
+            self.handed_over_to_customer(assignment)
             return
         self.position = step_toward(self.position, target, self.step_m)
+        self._report_position()
+
+    def handed_over_to_customer(self, assignment: dict[str, Any]) -> None:
+        """Called once per shipment handed over (or found delivered or cancelled already): for apps that
+        tell someone."""
+
+    def _pick_up_when_ready(self, shipment_id: str) -> None:
+        """The pick-up takes `pickup_s` from the moment the app sees the assignment; meanwhile the courier
+        stays where it is and says so, as a courier's app keeps reporting."""
+        seen_at = self.assigned_at.setdefault(shipment_id, self.clock())
+        if self.clock() - seen_at < self.pickup_s:
+            self._report_position()
+            return
+        answer = self.http.post(f"/api/shipments/{shipment_id}/picked-up", headers=self._headers,
+                                json={"lat": self.position.lat, "lng": self.position.lng})
+        if answer.status_code == 202:
+            self.stats.pickups.add()
+            log.info("%s picked up shipment %s", self.courier.name, shipment_id)
+        elif answer.status_code == 409 and not problem_type(answer).endswith("/concurrency-conflict"):
+            # Picked up already (an earlier answer was lost), or cancelled or handed to another courier
+            # meanwhile: the next look at the assignment says which.
+            log.info("%s: shipment %s cannot be picked up: %s", self.courier.name, shipment_id,
+                     problem_detail(answer))
+        elif answer.status_code == 404:
+            log.info("%s: shipment %s is no longer ours", self.courier.name, shipment_id)
+        else:
+            self._failed("picked-up", answer)
+        self.assigned_at.pop(shipment_id, None)
+
+    def _report_position(self) -> None:
         moved = self.http.post(f"/api/couriers/{self.courier.id}/location", headers=self._headers,
                                json={"lat": self.position.lat, "lng": self.position.lng})
         if moved.status_code == 202:
@@ -215,19 +193,19 @@ class CourierDriver:
             self._failed("location", moved)
 
     def _deliver(self, shipment_id: str) -> None:
+        """Hand the goods over; a failure raises, for the next tick to try again."""
         answer = self.http.post(f"/api/shipments/{shipment_id}/delivered", headers=self._headers)
         if answer.status_code == 202:
-            self.handed_over.add(shipment_id)
             self.stats.deliveries.add()
             log.info("%s delivered shipment %s", self.courier.name, shipment_id)
         elif answer.status_code == 409 and not problem_type(answer).endswith("/concurrency-conflict"):
             # Delivered already (our earlier attempt got through but its answer was lost) or cancelled
             # meanwhile: either way there is nothing left to hand over.
-            self.handed_over.add(shipment_id)
             log.info("%s: shipment %s cannot be delivered: %s", self.courier.name, shipment_id,
                      problem_detail(answer))
         else:
             self._failed("delivered", answer)
+        self.handed_over.add(shipment_id)
 
     def _failed(self, what: str, response: httpx.Response) -> NoReturn:
         # Raised rather than logged here, so that every kind of failure ends the tick the same way in `run`.
@@ -261,10 +239,13 @@ class SimulationConfig:
     speed_kmh: float = 30.0
     tick_s: float = 1.0
     name_prefix: str = "Sim courier"
+    pickup_s: float = PICKUP_S
+    """How long a courier takes to pick the goods up once assigned (0: at the first tick that sees it)."""
 
     def __post_init__(self) -> None:
-        if self.count < 0 or self.radius_km < 0 or self.speed_kmh <= 0 or self.tick_s <= 0:
-            raise ValueError("count and radius must not be negative; speed and tick must be positive")
+        if self.count < 0 or self.radius_km < 0 or self.pickup_s < 0 or self.speed_kmh <= 0 or self.tick_s <= 0:
+            raise ValueError("count, radius and pick-up time must not be negative; speed and tick must be "
+                             "positive")
 
 
 def register_courier(http: httpx.Client, admin_token: str, name: str, start: Point,
@@ -323,8 +304,8 @@ class CourierSimulation:
     def _drive(self, courier: RegisteredCourier) -> None:
         # One client per courier: each app has its own connection, and no pool is shared across threads.
         with self._client_factory() as http:
-            CourierDriver(http, courier, self.config.speed_kmh, self.config.tick_s, self.stats).run(
-                self._stop, self.config.tick_s)
+            CourierDriver(http, courier, self.config.speed_kmh, self.config.tick_s, self.stats,
+                          self.config.pickup_s).run(self._stop, self.config.tick_s)
 
     def stop(self, timeout_s: float = 15.0) -> None:
         self._stop.set()
@@ -357,8 +338,8 @@ def run_couriers(config: SimulationConfig, duration_s: float | None = None) -> N
         except KeyboardInterrupt:
             log.info("stopping the couriers")
         stats = simulation.stats
-    log.info("deliveries %d, positions posted %d, errors %d", stats.deliveries.value, stats.positions.value,
-             stats.errors.value)
+    log.info("pick-ups %d, deliveries %d, positions posted %d, errors %d", stats.pickups.value,
+             stats.deliveries.value, stats.positions.value, stats.errors.value)
 
 
 def quiet_http_logs() -> None:

@@ -2,7 +2,7 @@
 
 Orders are placed at `rate` per second by a few HTTP clients. A slot the clients cannot serve within a second
 of its time is skipped rather than caught up in a burst, so the achieved rate says what the platform sustained.
-Couriers are `scripts.simulate`'s, fast-forwarded so that a trip takes a tick or two. The customers learn of a
+Couriers are `scripts.simulate`'s, fast-forwarded so that a trip takes a few ticks. The customers learn of a
 delivery from the admin firehose (the frame that says DELIVERED) and confirm receipt at once, which frees the
 courier; the same firehose gives each order's push latency, HTTP answer -> first frame about it. Orders in flight
 while the firehose was down are asked for their receipt directly every few seconds until it is given.
@@ -24,15 +24,8 @@ import httpx
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from scripts.simulate import (
-    JAKARTA,
-    Counter,
-    CourierSimulation,
-    SimulationConfig,
-    bearer,
-    problem_detail,
-    random_point_within,
-)
+from scripts.movement import JAKARTA, random_point_within
+from scripts.simulate import Counter, CourierSimulation, SimulationConfig, bearer, problem_detail
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +35,13 @@ LATE_SLOT_S: Final = 1.0
 RADIUS_KM: Final = 1.0
 TICK_S: Final = 1.0
 SPEED_KMH: Final = 7_200.0
-"""2 km a tick: any delivery of the 1 km disc is reached in one step, so a trip is a position and a delivery."""
-TRIP_S: Final = 4.0
-"""A courier's round: the tick it notices the assignment, the step, the delivery, the receipt, the next dispatch."""
+"""2 km a tick: any delivery of the 1 km disc is reached in one step, so a trip is a pick-up, a position and a
+delivery."""
+PICKUP_S: Final = 0.0
+"""Fast-forwarded too: the goods are picked up at the first tick that sees the assignment."""
+TRIP_S: Final = 5.0
+"""A courier's round: the tick it notices the assignment and picks up, the step, the delivery, the receipt, the
+next dispatch."""
 COURIER_HEADROOM: Final = 1.5
 CUSTOMERS: Final = 20
 RECEIPT_CLIENTS: Final = 8
@@ -324,7 +321,8 @@ def steady_load(api_url: str, query_url: str, admin_token: str, customer_tokens:
     rng = random.Random(seed)
     simulation = CourierSimulation(
         SimulationConfig(api_url=api_url, admin_token=admin_token, count=couriers, centre=JAKARTA,
-                         radius_km=RADIUS_KM, speed_kmh=SPEED_KMH, tick_s=TICK_S, name_prefix="Soak courier"),
+                         radius_km=RADIUS_KM, speed_kmh=SPEED_KMH, tick_s=TICK_S, name_prefix="Soak courier",
+                         pickup_s=PICKUP_S),
         rng, client_factory=lambda: httpx.Client(base_url=api_url, timeout=30, trust_env=False))
     simulation.start()
     try:

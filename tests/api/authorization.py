@@ -11,7 +11,8 @@ orders (one received, one on its way with the first courier, one waiting for its
 customer's order with the second courier. Path parameters always name the first customer's and the first
 courier's things, so that the others test ownership, never a 404 for something missing. A call that is
 expected to succeed and changes what it touches gets a fresh thing of its own (`fresh_pending_order`,
-`in_transit_shipment`, `delivered_order`), so the cells do not depend on each other's order.
+`assigned_shipment`, `in_transit_shipment`, `delivered_order`), so the cells do not depend on each other's
+order.
 """
 
 import itertools
@@ -32,7 +33,7 @@ from adapters.tokens import TokenIssuer
 from composition.read_side import ReadSide, open_read_side
 from composition.write_side import Platform, open_platform
 from domain.order import OrderStatus
-from domain.shipping import ShipmentStatus
+from domain.shipping import Shipment, ShipmentStatus
 from tests.api.history import Courier, History, Story, followers
 from tests.conftest import fresh_database, make_settings
 from web.command_api.app import create_command_api
@@ -213,27 +214,43 @@ class World:
         assert self.platform.write.orders.get_order(UUID(order_id)).status is OrderStatus.PENDING
         return order_id
 
-    def in_transit_shipment(self) -> str:
-        """A shipment the first courier carries now and has not delivered; a fresh order's when needed."""
-        write = self.platform.write
+    def _held_shipment(self) -> Shipment | None:
         self.settle()
-        courier = write.shipping.get_courier(UUID(self.courier.id))
-        if courier.shipment_id is not None:
-            shipment = write.shipping.get_shipment(courier.shipment_id)
-            if shipment.status is ShipmentStatus.IN_TRANSIT:
-                return str(shipment.id)
-            # Delivered: the customer's receipt frees the courier for the next one.
-            if write.orders.get_order(shipment.order_id).status is OrderStatus.DELIVERED:
-                self.story.post(f"/api/orders/{shipment.order_id}/receipt", self.bearer(Identity.CUSTOMER))
+        courier = self.platform.write.shipping.get_courier(UUID(self.courier.id))
+        return None if courier.shipment_id is None else self.platform.write.shipping.get_shipment(courier.shipment_id)
+
+    def assigned_shipment(self) -> str:
+        """A shipment assigned to the first courier and not picked up yet; a fresh order's when needed."""
+        write = self.platform.write
+        held = self._held_shipment()
+        if held is not None and held.status is ShipmentStatus.ASSIGNED:
+            return str(held.id)
+        if held is not None and held.status is ShipmentStatus.IN_TRANSIT:
+            self.story.post(f"/api/shipments/{held.id}/delivered", self.bearer(Identity.ADMIN))
+            self.settle()
+        if held is not None and write.orders.get_order(held.order_id).status is OrderStatus.DELIVERED:
+            # The customer's receipt frees the courier for the next one.
+            self.story.post(f"/api/orders/{held.order_id}/receipt", self.bearer(Identity.CUSTOMER))
             self.settle()
         assert write.shipping.get_courier(UUID(self.courier.id)).is_available
         order_id = self.place(FIRST_CUSTOMER)
         fresh = write.shipping.find_shipment_for(UUID(order_id))
         assert fresh is not None
-        assert fresh.status is ShipmentStatus.IN_TRANSIT
+        assert fresh.status is ShipmentStatus.ASSIGNED
         assert str(fresh.courier_id) == self.courier.id, "the first courier is the nearest free one"
         self.private_ids.add(str(fresh.id))
         return str(fresh.id)
+
+    def in_transit_shipment(self) -> str:
+        """A shipment the first courier carries now (picked up) and has not delivered; a fresh order's when
+        needed."""
+        held = self._held_shipment()
+        if held is not None and held.status is ShipmentStatus.IN_TRANSIT:
+            return str(held.id)
+        shipment_id = self.assigned_shipment()
+        self.story.post(f"/api/shipments/{shipment_id}/picked-up", self.bearer(Identity.ADMIN))
+        self.settle()
+        return shipment_id
 
     def delivered_order(self) -> str:
         """The first customer's order, delivered by the first courier and not yet received."""
@@ -255,16 +272,19 @@ def _tell(story: Story, platform: Platform) -> dict[str, str]:
     story.product("GONE-1", "Discontinued over HTTP", "1.00", 5)
     story.product("GONE-2", "Discontinued over gRPC", "1.00", 5)
     ani = story.courier("Ani", -6.19, 106.82)  # near every delivery address: the first courier
-    story.courier("Budi", -6.9, 107.6)
+    budi = story.courier("Budi", -6.9, 107.6)
     story.settle()
     received = story.order("received", FIRST_CUSTOMER, PRODUCT_SKU)
     story.shipment_of("received", platform)
+    story.pick_up("received", ani)
     story.move(ani, -6.195, 106.81, platform)
     story.deliver_and_receive("received", ani, FIRST_CUSTOMER)
     carried = story.order("carried", FIRST_CUSTOMER, PRODUCT_SKU)
     story.shipment_of("carried", platform)
+    story.pick_up("carried", ani)
     other = story.order("other", SECOND_CUSTOMER, PRODUCT_SKU)  # the first courier is busy: Budi takes it
     story.shipment_of("other", platform)
+    story.pick_up("other", budi)
     pending = story.order("pending", FIRST_CUSTOMER, PRODUCT_SKU, token="tok_timeout")
     return {"received": received, "carried": carried, "other": other, "pending": pending}
 

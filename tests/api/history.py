@@ -56,10 +56,10 @@ class History:
 
     products TEH-1, KOPI-1 (one in stock), NASI-1 (discontinued), ES-TEH, ROTI-1 (repriced, restocked),
     MIE-1, ARA-100 ("100% Arabica"); couriers Ani (near) and Budi (far away);
-    `o1` alice, 2 x TEH-1: Ani carries it, reports two positions, delivers it, alice confirms receipt;
-    `o4` bob, ES-TEH: Budi carries it (Ani is busy), one position, delivered and received;
+    `o1` alice, 2 x TEH-1: Ani picks it up, reports two positions, delivers it, alice confirms receipt;
+    `o4` bob, ES-TEH: Budi is assigned it (Ani is busy), picks it up, one position, delivered and received;
     `o5` carol, MIE-1: no courier is free, carol cancels it while it waits;
-    `o6` dave, ROTI-1: waits, then Ani takes it when she is free again: in transit at the end;
+    `o6` dave, ROTI-1: waits, then Ani takes it when she is free again and picks it up: in transit at the end;
     `o2` alice, TEH-1 paid with a declined card; `o3` bob, 2 x KOPI-1 of which there is one: both cancelled.
     """
 
@@ -178,6 +178,11 @@ class Story:
         self.history.shipments[key] = str(shipment.id)
         return str(shipment.id)
 
+    def pick_up(self, key: str, courier: Courier) -> None:
+        """The assigned courier has the goods (where it last reported): the saga takes the order in transit."""
+        self.post(f"/api/shipments/{self.history.shipments[key]}/picked-up", courier.headers)
+        self.settle()
+
     def move(self, courier: Courier, lat: float, lng: float, platform: Platform) -> None:
         """A position report, minutes after the story's last (so that no move is an impossible jump), recorded
         at once as the route's checkpoint, as the worker's checkpointer would once the interval is over."""
@@ -188,8 +193,6 @@ class Story:
         record_due_checkpoints(platform.tracking.store, platform.write.shipping, interval_s=0)
 
     def deliver_and_receive(self, key: str, courier: Courier, customer: str) -> None:
-        self.post(f"/api/shipments/{self.history.shipments[key]}/picked-up", courier.headers)
-        self.settle()
         self.post(f"/api/shipments/{self.history.shipments[key]}/delivered", courier.headers)
         self.settle()
         self.post(f"/api/orders/{self.history.orders[key]}/receipt", self.history.customer(customer))
@@ -224,13 +227,16 @@ def tell_the_story(story: Story, platform: Platform) -> None:
     story.order("o2", "alice", "TEH-1", token="tok_decline")
     story.order("o3", "bob", "KOPI-1", quantity=2)
 
+    story.pick_up("o1", ani)
     story.move(ani, -6.195, 106.81, platform)
     story.move(ani, -6.199, 106.802, platform)
     story.settle()
     story.deliver_and_receive("o1", ani, "alice")
+    story.pick_up("o4", budi)
     story.move(budi, -6.5, 107.2, platform)
     story.settle()
     story.deliver_and_receive("o4", budi, "bob")
+    story.pick_up("o6", ani)  # given to Ani by alice's receipt
 
     assert story.client.delete(f"/api/products/{products['NASI-1']}", headers=admin).status_code == 204
     story.post(f"/api/products/{products['ROTI-1']}/restock", admin, {"quantity": 5, "reason": "delivery"})

@@ -175,6 +175,15 @@ def move_courier(world: World, identity: Identity, allowed: bool) -> Call:
     return Call(params={"courier_id": world.courier.id}, json={"lat": -6.191, "lng": 106.821})
 
 
+def stay_on_duty(world: World, identity: Identity, allowed: bool) -> Call:
+    # On duty already: allowed, it changes nothing (ending the shift would hand the courier's work on).
+    return Call(params={"courier_id": world.courier.id}, json={"on_duty": True})
+
+
+def mark_picked_up(world: World, identity: Identity, allowed: bool) -> Call:
+    return Call(params={"shipment_id": world.assigned_shipment() if allowed else world.carried_shipment})
+
+
 def mark_delivered(world: World, identity: Identity, allowed: bool) -> Call:
     return Call(params={"shipment_id": world.in_transit_shipment() if allowed else world.carried_shipment})
 
@@ -259,6 +268,8 @@ MATRIX: Final[list[Row]] = [
     Row(C, API, "POST", "/api/ops/parked/{parked_id:int}/skip", ADMIN_ONLY, skip_parked_event, ok=202),
     Row(C, API, "GET", "/api/couriers/{courier_id:uuid}/assignment", COURIER_ITSELF_OR_ADMIN, courier),
     Row(C, API, "POST", "/api/couriers/{courier_id:uuid}/location", COURIER_ITSELF_OR_ADMIN, move_courier, ok=202),
+    Row(C, API, "POST", "/api/couriers/{courier_id:uuid}/shift", COURIER_ITSELF_OR_ADMIN, stay_on_duty, ok=202),
+    Row(C, API, "POST", "/api/shipments/{shipment_id:uuid}/picked-up", CARRIER_OR_ADMIN, mark_picked_up, ok=202),
     Row(C, API, "POST", "/api/shipments/{shipment_id:uuid}/delivered", CARRIER_OR_ADMIN, mark_delivered, ok=202),
     Row(C, API, "GET", "/static/vendor/{file_path:path}", PUBLIC, static_file("htmx.min.js")),
     Row(C, API, "HEAD", "/static/vendor/{file_path:path}", PUBLIC, static_file("htmx.min.js")),

@@ -8,7 +8,7 @@ from litestar.testing import TestClient
 
 from commands.courier_tracking import record_due_checkpoints
 from composition.write_side import Platform
-from domain.shipping import ShipmentStatus
+from domain.shipping import Shipment, ShipmentStatus
 from domain.values import DeliveryAddress
 from tests.api.conftest import Headers
 
@@ -76,7 +76,7 @@ def test_a_courier_acts_for_itself_only(
                        headers=auth("courier", unknown)).status_code == 404
 
 
-def test_the_assigned_courier_moves_and_delivers_its_shipment(
+def test_the_assigned_courier_picks_up_moves_and_delivers_its_shipment(
     client: TestClient[Any], admin: Headers, platform: Platform
 ) -> None:
     other = register(client, admin, "Far away", lat=-6.9, lng=107.6)
@@ -93,6 +93,7 @@ def test_the_assigned_courier_moves_and_delivers_its_shipment(
     assert job.json()["shipment_id"] == str(shipment.id)
     assert job.json()["order_id"] == str(order_id)
     assert job.json()["shipment_status"] == "ASSIGNED"
+    assert job.json()["on_duty"] is True
     assert job.json()["destination"] == {"address": "Jl. Sudirman", "lat": -6.22, "lng": 106.82}
     idle = client.get(f"/api/couriers/{other['id']}/assignment", headers=bearer(other["token"]))
     assert idle.json()["status"] == "AVAILABLE"
@@ -101,8 +102,14 @@ def test_the_assigned_courier_moves_and_delivers_its_shipment(
 
     path = f"/api/shipments/{shipment.id}/delivered"
     assert client.post(path, headers=bearer(carrier["token"])).status_code == 409  # not picked up yet
-    assert client.post(f"/api/shipments/{shipment.id}/picked-up",
+    picked_up = f"/api/shipments/{shipment.id}/picked-up"
+    assert client.post(picked_up, headers=bearer(other["token"])).status_code == 404
+    assert client.post(picked_up, json={"lat": -6.211, "lng": 106.811},
                        headers=bearer(carrier["token"])).status_code == 202
+    assert shipping.get_shipment(shipment.id).status is ShipmentStatus.IN_TRANSIT
+    assert client.post(picked_up, headers=bearer(carrier["token"])).status_code == 409
+    job = client.get(f"/api/couriers/{carrier['id']}/assignment", headers=bearer(carrier["token"]))
+    assert job.json()["shipment_status"] == "IN_TRANSIT"
     moved = client.post(f"/api/couriers/{carrier['id']}/location", json={"lat": -6.215, "lng": 106.815},
                         headers=bearer(carrier["token"]))
     assert moved.status_code == 202
@@ -115,3 +122,62 @@ def test_the_assigned_courier_moves_and_delivers_its_shipment(
     assert shipping.get_shipment(shipment.id).status is ShipmentStatus.DELIVERED
     assert client.post(path, headers=bearer(carrier["token"])).status_code == 409
     assert client.post(f"/api/shipments/{uuid4()}/delivered", headers=admin).status_code == 404
+
+
+def shipped_to_the_nearest(platform: Platform, lat: float = -6.22, lng: float = 106.82) -> UUID:
+    """A confirmed order's shipment, as the saga ships it: the nearest free courier's, or waiting."""
+    shipping = platform.write.shipping
+    order_id = uuid4()
+    shipping.save(*shipping.ship_order(order_id, "alice", DeliveryAddress("Jl. Sudirman", lat, lng)))
+    return Shipment.create_id(order_id)
+
+
+def test_a_courier_carrying_a_picked_up_shipment_cannot_end_its_shift(
+    client: TestClient[Any], admin: Headers, platform: Platform
+) -> None:
+    carrier = register(client, admin, "Carrier", lat=-6.21, lng=106.81)
+    shipment_id = shipped_to_the_nearest(platform)
+    shift = f"/api/couriers/{carrier['id']}/shift"
+    picked = client.post(f"/api/shipments/{shipment_id}/picked-up", headers=bearer(carrier["token"]))
+    assert picked.status_code == 202, picked.text
+
+    refused = client.post(shift, json={"on_duty": False}, headers=bearer(carrier["token"]))
+
+    assert refused.status_code == 409
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert str(shipment_id) in refused.json()["detail"]
+    assert platform.write.shipping.get_courier(UUID(carrier["id"])).on_duty
+    assert client.post(shift, json={"on_duty": False}, headers=admin).status_code == 409
+
+    assert client.post(f"/api/shipments/{shipment_id}/delivered", headers=bearer(carrier["token"])).status_code == 202
+    platform.write.shipping.save(*platform.write.shipping.finish_shipment(
+        platform.write.shipping.get_shipment(shipment_id).order_id))  # the customer's receipt frees the courier
+    ended = client.post(shift, json={"on_duty": False}, headers=bearer(carrier["token"]))
+    assert ended.status_code == 202, ended.text
+    assert ended.json()["on_duty"] is False
+    job = client.get(f"/api/couriers/{carrier['id']}/assignment", headers=bearer(carrier["token"]))
+    assert job.json()["on_duty"] is False
+
+
+def test_a_shift_is_the_courier_s_own_or_an_operator_s_to_change_and_its_body_is_validated(
+    client: TestClient[Any], admin: Headers, auth: Callable[[str, str], Headers], platform: Platform
+) -> None:
+    first = register(client, admin, "A")
+    second = register(client, admin, "B")
+    shift = f"/api/couriers/{first['id']}/shift"
+    assert client.post(shift, json={"on_duty": False}, headers=bearer(second["token"])).status_code == 403
+    assert client.post(shift, json={"on_duty": False}, headers=auth("customer", "alice")).status_code == 403
+    assert client.post(shift, json={"on_duty": False}).status_code == 401
+    for bad in ({}, {"on_duty": "no"}, {"on_duty": None}):
+        response = client.post(shift, json=bad, headers=bearer(first["token"]))
+        assert response.status_code in (400, 422), bad
+        assert response.headers["content-type"].startswith("application/problem+json")
+    assert platform.write.shipping.get_courier(UUID(first["id"])).on_duty
+
+    ended = client.post(shift, json={"on_duty": False}, headers=admin)
+    again = client.post(shift, json={"on_duty": False}, headers=bearer(first["token"]))
+
+    assert (ended.status_code, again.status_code) == (202, 202)  # repeating a shift change changes nothing
+    assert not platform.write.shipping.get_courier(UUID(first["id"])).on_duty
+    unknown = str(uuid4())
+    assert client.post(f"/api/couriers/{unknown}/shift", json={"on_duty": True}, headers=admin).status_code == 404

@@ -84,6 +84,20 @@ def in_transit(story: Story, order_id: str) -> bool:
     return story.order(order_id).get("status") == "IN_TRANSIT"
 
 
+def pick_up(story: Story, order_id: str) -> None:
+    """Whichever courier is assigned the order's shipment picks the goods up: the order goes in transit."""
+    def assigned() -> tuple[dict[str, Any], str] | None:
+        for courier in story.couriers.values():
+            job = story.call("GET", f"/api/couriers/{courier['id']}/assignment", story.auth("courier", courier["id"]),
+                             status=200)
+            if job.get("order_id") == order_id and job.get("shipment_status") == "ASSIGNED":
+                return courier, str(job["shipment_id"])
+        return None
+
+    courier, shipment_id = eventually(assigned, timeout=30, interval=0.2, what=f"a courier for order {order_id}")
+    story.call("POST", f"/api/shipments/{shipment_id}/picked-up", story.auth("courier", courier["id"]))
+
+
 def tell_the_story(running: RunningProcess, http: httpx.Client) -> Story:
     story = Story(running.base_url, http, TokenIssuer(SECRET), {}, {}, {})
     admin = story.auth("admin", "ops")
@@ -101,6 +115,7 @@ def tell_the_story(running: RunningProcess, http: httpx.Client) -> Story:
     eventually(lambda: story.order(story.orders["declined"]).get("status") == "CANCELLED", timeout=30, interval=0.2,
                what="the declined order")
     for key in ("moving", "moving2"):
+        pick_up(story, story.orders[key])
         eventually(partial(in_transit, story, story.orders[key]), timeout=30, interval=0.2,
                    what=f"order {key} in transit")
     # A courier registered once the orders are on their way stays free; it reports many positions, so that

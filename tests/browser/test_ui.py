@@ -68,6 +68,18 @@ class Api:
         assert response.status_code == expect_status, f"{method} {path}: {response.status_code} {response.text}"
         return response.json() if response.content else None
 
+    def pick_up(self, courier: dict[str, Any], order_id: str) -> None:
+        """Once the courier is assigned the order's shipment, it picks the goods up: the order goes in transit."""
+        auth = bearer(courier["token"])
+
+        def assigned() -> dict[str, Any] | None:
+            job: dict[str, Any] = self.call("GET", f"/api/couriers/{courier['id']}/assignment", auth,
+                                            expect_status=200)
+            return job if job.get("order_id") == order_id and job.get("shipment_status") == "ASSIGNED" else None
+
+        job = eventually(assigned, timeout=30, interval=0.2, what=f"the courier assigned order {order_id}")
+        self.call("POST", f"/api/shipments/{job['shipment_id']}/picked-up", auth)
+
     def order_status(self, order_id: str, customer: str) -> str | None:
         response = self.http.get(f"/api/orders/{order_id}", headers=self.as_("customer", customer))
         return response.json().get("status") if response.status_code == 200 else None
@@ -86,6 +98,7 @@ def test_customer_follows_an_order_live_and_operator_steps_back_its_history(
     first = api.call("POST", "/api/orders", api.as_("customer", "early-bird"), {
         "items": [{"product_id": product["id"], "quantity": 1}], "payment": {"token": "tok_ok"},
         "delivery": {"address": "Jl. Jaksa 5", "lat": -6.186, "lng": 106.83}})
+    api.pick_up(courier, first["order_id"])
     eventually(lambda: api.order_status(first["order_id"], "early-bird") == "IN_TRANSIT", timeout=30, interval=0.2,
                what="the first order in transit")
 
@@ -122,6 +135,7 @@ def test_customer_follows_an_order_live_and_operator_steps_back_its_history(
     eventually(lambda: api.order_status(first["order_id"], "early-bird") == "DELIVERED", timeout=30, interval=0.2,
                what="the first order delivered")
     api.call("POST", f"/api/orders/{first['order_id']}/receipt", api.as_("customer", "early-bird"))
+    api.pick_up(courier, order_id)
     expect(status).to_have_text("In transit")
     marker = page.locator("#courier-marker")
     expect(marker).to_be_visible()

@@ -21,6 +21,7 @@ from adapters.settings import Settings
 from adapters.tokens import TokenIssuer
 from composition.write_side import WriteSide, build_write_side
 from domain.order import Order, OrderStatus
+from domain.shipping import Shipment
 from scripts.processes import LOGISTICS, ROOT, RunningProcess, background_process, logistics_process, stop
 from tests.waiting import eventually
 
@@ -81,6 +82,27 @@ class Stack:
 
     def wait_for_status(self, order_id: UUID, status: OrderStatus, limit_s: float = 90.0) -> Order:
         return self.wait_for(order_id, lambda order: order.status is status, limit_s)
+
+    def shipment(self, order_id: UUID) -> Shipment | None:
+        return self.read.shipping.find_shipment_for(order_id)
+
+    def wait_for_courier(self, order_id: UUID, limit_s: float = 90.0) -> Shipment:
+        """Poll until the order's shipment is assigned to a courier (on its way to pick it up, or further)."""
+        def assigned() -> Shipment | None:
+            shipment = self.shipment(order_id)
+            return shipment if shipment is not None and shipment.courier_id is not None else None
+
+        return eventually(assigned, timeout=limit_s, interval=0.2, what=f"a courier for order {order_id}",
+                          explain=lambda: f"its shipment is {self.shipment(order_id)}; worker log:\n"
+                                          f"{self.worker.log()[-4000:]}")
+
+    def pick_up(self, order_id: UUID, courier: dict[str, str]) -> Order:
+        """The courier assigned the order's shipment picks the goods up (`courier`: its headers, or an
+        operator's); the order once the saga has taken it in transit."""
+        shipment = self.wait_for_courier(order_id)
+        response = self.http.post(f"/api/shipments/{shipment.id}/picked-up", headers=courier)
+        assert response.status_code == 202, response.text
+        return self.wait_for_status(order_id, OrderStatus.IN_TRANSIT)
 
     def verify(self) -> str:
         """Run `logistics verify` as an operator would; fail with its report unless every invariant holds."""

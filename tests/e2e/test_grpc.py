@@ -704,11 +704,15 @@ def test_an_order_is_streamed_from_pending_to_received_and_a_reconnect_misses_no
                               json={"name": "Kurir", "lat": -6.19, "lng": 106.82})
     assert courier.status_code == 201, courier.text
     as_courier = {"Authorization": f"Bearer {courier.json()['token']}"}
+    assignment = eventually(lambda: (job := stack.http.get(f"/api/couriers/{courier.json()['id']}/assignment",
+                                                           headers=as_courier).json())["shipment_id"] and job,
+                            timeout=60, interval=0.2, what="the courier given the order")
+    picked_up = stack.http.post(f"/api/shipments/{assignment['shipment_id']}/picked-up", headers=as_courier)
+    assert picked_up.status_code == 202, picked_up.text
     clients.wait_for_order(placed.order_id, "IN_TRANSIT")
     code, message = refusal(lambda: clients.orders.CancelOrder(orders_pb2.CancelOrderRequest(
         order_id=placed.order_id), metadata=as_customer, timeout=10))
     assert (code, message) == (Code.FAILED_PRECONDITION, "an order that is IN_TRANSIT can no longer be cancelled")
-    assignment = stack.http.get(f"/api/couriers/{courier.json()['id']}/assignment", headers=as_courier).json()
     delivered = stack.http.post(f"/api/shipments/{assignment['shipment_id']}/delivered", headers=as_courier)
     assert delivered.status_code == 202, delivered.text
     clients.wait_for_order(placed.order_id, "DELIVERED")

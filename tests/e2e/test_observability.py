@@ -116,7 +116,7 @@ def test_the_log_of_an_order_carries_its_correlation_id(stack: Stack) -> None:
     courier_id, courier_token = stack.register_courier()
     courier = {"Authorization": f"Bearer {courier_token}"}
     order_id = stack.place("logger", product)
-    order = stack.wait_for_status(order_id, OrderStatus.IN_TRANSIT)
+    order = stack.pick_up(order_id, courier)
     assert stack.http.post(f"/api/couriers/{courier_id}/location", headers=courier,
                            json={"lat": -6.19, "lng": 106.82}).status_code == 202
     assert stack.http.post(f"/api/shipments/{order.shipment_id}/delivered", headers=courier).status_code == 202
@@ -136,7 +136,7 @@ def test_the_log_of_an_order_carries_its_correlation_id(stack: Stack) -> None:
     assert all(line.get("order_id") == str(order_id) for line in about_the_order)
     steps = {line["message"].split(":")[0] for line in about_the_order if line["logger"] == "commands.saga_steps"}
     assert {"Inventory on_order_placed", "Payments on_order_placed", "Orders on_stock_held",
-            "Orders on_payment_authorized", "Shipping on_order_confirmed", "Orders on_courier_assigned",
+            "Orders on_payment_authorized", "Shipping on_order_confirmed", "Orders on_shipment_picked_up",
             "Orders on_shipment_delivered", "Shipping on_order_received"} <= steps
     assert any(line["logger"] == "web.command_api.orders" and "placed" in line["message"]
                for line in about_the_order)

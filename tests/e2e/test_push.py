@@ -17,7 +17,6 @@ from websockets.sync.client import ClientConnection
 from adapters.database import Database
 from adapters.platform_status import platform_status
 from adapters.tokens import TokenIssuer
-from domain.order import OrderStatus
 from scripts.processes import RunningProcess, background_process, logistics_process
 from tests.e2e.push_clients import (
     SocketFollower,
@@ -110,9 +109,9 @@ def test_websocket_and_sse_clients_see_every_status_of_an_order(stack: Stack, qu
         before = partial.snapshot()
 
         _, courier_token = stack.register_courier()
-        shipment_id = stack.wait_for_status(order_id, OrderStatus.IN_TRANSIT).shipment_id
-        delivered = stack.http.post(f"/api/shipments/{shipment_id}/delivered",
-                                    headers={"Authorization": f"Bearer {courier_token}"})
+        courier = {"Authorization": f"Bearer {courier_token}"}
+        shipment_id = stack.pick_up(order_id, courier).shipment_id
+        delivered = stack.http.post(f"/api/shipments/{shipment_id}/delivered", headers=courier)
         assert delivered.status_code == 202, delivered.text
         socket.wait_for_status(str(order_id), "DELIVERED")
 

@@ -15,7 +15,7 @@ from adapters.database import Database
 from domain.order import CancelReason, OrderStatus
 from domain.payment import PaymentStatus
 from domain.reservation import ReservationStatus, StockReservation
-from domain.shipping import CourierStatus
+from domain.shipping import CourierStatus, Shipment, ShipmentStatus
 from tests.e2e.stack import FINAL, Stack, events_named, running_stack
 from tests.waiting import eventually
 
@@ -40,9 +40,18 @@ def test_an_order_travels_to_received_and_frees_its_courier(stack: Stack) -> Non
     courier = {"Authorization": f"Bearer {courier_token}"}
     order_id = stack.place("alice", product, quantity=2)
 
-    order = stack.wait_for_status(order_id, OrderStatus.IN_TRANSIT)
-    assert order.courier_id == courier_id
-    assert stack.read.payments.get_payment_for(order_id).status is PaymentStatus.CAPTURED
+    # Assigned, the courier on its way to pick the goods up: nothing is settled before the pick-up.
+    shipment = stack.wait_for_courier(order_id)
+    assert (shipment.status, shipment.courier_id) == (ShipmentStatus.ASSIGNED, courier_id)
+    assert stack.order(order_id).status is OrderStatus.CONFIRMED
+    assert stack.read.payments.get_payment_for(order_id).status is PaymentStatus.AUTHORIZED
+    stock = stack.read.inventory.get_stock(product)
+    assert (stock.on_hand, stock.reserved) == (5, 2)
+
+    order = stack.pick_up(order_id, courier)
+    assert (order.shipment_id, order.courier_id) == (shipment.id, courier_id)
+    stack.wait_for(order_id, lambda _: stack.read.payments.get_payment_for(order_id).status is PaymentStatus.CAPTURED)
+    stack.wait_for(order_id, lambda _: reservation_status(stack, order_id) is ReservationStatus.COMMITTED)
     stock = stack.read.inventory.get_stock(product)
     assert (stock.on_hand, stock.reserved) == (3, 0)
 
@@ -108,19 +117,20 @@ def test_a_confirmed_order_waits_for_a_free_courier(stack: Stack) -> None:
     stack.wait_for_status(second, OrderStatus.CONFIRMED)
     courier_id, courier_token = stack.register_courier()
     courier = {"Authorization": f"Bearer {courier_token}"}
-    taken = stack.wait_for(first, lambda order: order.status is OrderStatus.IN_TRANSIT
-                           or stack.order(second).status is OrderStatus.IN_TRANSIT)
-    first_served, waiting = (first, second) if taken.status is OrderStatus.IN_TRANSIT else (second, first)
+    eventually(lambda: stack.read.shipping.get_courier(courier_id).shipment_id, timeout=90, interval=0.2,
+               what="the courier given one of the waiting shipments")
+    taken = stack.read.shipping.get_courier(courier_id).shipment_id
+    first_served, waiting = (first, second) if taken == Shipment.create_id(first) else (second, first)
     assert stack.order(waiting).status is OrderStatus.CONFIRMED
 
-    served = stack.order(first_served)
+    served = stack.pick_up(first_served, courier)
     assert stack.http.post(f"/api/shipments/{served.shipment_id}/delivered", headers=courier).status_code == 202
     stack.wait_for_status(first_served, OrderStatus.DELIVERED)
     assert stack.order(waiting).status is OrderStatus.CONFIRMED  # the courier is not free until the receipt
     customer = "fay" if first_served == first else "gus"
     assert stack.http.post(f"/api/orders/{first_served}/receipt",
                            headers=stack.bearer("customer", customer)).status_code == 202
-    assert stack.wait_for_status(waiting, OrderStatus.IN_TRANSIT).courier_id == courier_id
+    assert stack.wait_for_courier(waiting).courier_id == courier_id
 
 
 def test_two_orders_race_for_the_last_unit(stack: Stack) -> None:
@@ -138,8 +148,7 @@ def test_two_orders_race_for_the_last_unit(stack: Stack) -> None:
 
 def test_a_worker_killed_mid_stream_loses_and_doubles_nothing(stack: Stack) -> None:
     products = [stack.create_product(f"BULK-{index}", stock=100_000, price="1.00") for index in range(3)]
-    for index in range(3):
-        stack.register_courier(-6.2 + index / 100, 106.8, name=f"Courier {index}")
+    couriers = dict(stack.register_courier(-6.2 + index / 100, 106.8, name=f"Courier {index}") for index in range(3))
     tokens = ["tok_ok"] * 17 + ["tok_decline"] * 2 + ["tok_timeout"]
     rng = random.Random(7)
 
@@ -160,6 +169,11 @@ def test_a_worker_killed_mid_stream_loses_and_doubles_nothing(stack: Stack) -> N
     # Every order that will not be served by the three couriers waits, confirmed, for one: nothing is stuck pending.
     statuses = [stack.order(order_id).status for order_id in order_ids]
     assert OrderStatus.PENDING not in statuses
+    for courier_id, token in couriers.items():  # each courier was given one, and picks it up
+        carried = stack.read.shipping.get_courier(courier_id).shipment_id
+        assert carried is not None
+        stack.pick_up(stack.read.shipping.get_shipment(carried).order_id, {"Authorization": f"Bearer {token}"})
+    statuses = [stack.order(order_id).status for order_id in order_ids]
     assert statuses.count(OrderStatus.IN_TRANSIT) == 3
 
     reserved = events_named(stack, stack.read.inventory, "Stock.Reserved")

@@ -72,13 +72,18 @@ def status_json(stack: Stack) -> dict[str, object]:
 
 
 def finish_every_order(stack: Stack, order_ids: list[UUID], couriers: dict[UUID, str]) -> None:
-    """Cancel what still waits for a courier, deliver and confirm what is on its way: every order final."""
+    """Cancel what still waits for a courier; pick up, deliver and confirm what a courier has: every order
+    final."""
     for order_id in order_ids:
         order = stack.wait_for(order_id, lambda order: order.status is not OrderStatus.PENDING, limit_s=180)
         customer = stack.bearer("customer", order.customer_id)
-        if order.status is OrderStatus.CONFIRMED:
+        shipment = stack.shipment(order_id)
+        if order.status is OrderStatus.CONFIRMED and shipment is not None and shipment.courier_id is not None:
+            stack.pick_up(order_id, {"Authorization": f"Bearer {couriers[shipment.courier_id]}"})
+        elif order.status is OrderStatus.CONFIRMED:
+            # Still cancellable if a courier took it meanwhile: it has not been picked up.
             answer = stack.http.post(f"/api/orders/{order_id}/cancel", headers=customer)
-            assert answer.status_code in (202, 409), answer.text  # 409: a courier took it meanwhile
+            assert answer.status_code == 202, answer.text
         order = stack.order(order_id)
         if order.status is OrderStatus.IN_TRANSIT and order.shipment_id is not None and order.courier_id:
             courier = {"Authorization": f"Bearer {couriers[order.courier_id]}"}

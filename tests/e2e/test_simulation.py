@@ -1,4 +1,5 @@
-"""Couriers simulated over HTTP deliver a real order: `logistics command-api` and `logistics worker` on PostgreSQL."""
+"""Couriers simulated over HTTP pick up and deliver a real order: `logistics command-api` and `logistics worker` on
+PostgreSQL."""
 
 import os
 import signal
@@ -15,8 +16,9 @@ from adapters.database import Database
 from adapters.tokens import TokenIssuer
 from commands.orders import Orders
 from domain.order import OrderStatus
+from scripts.movement import Point
 from scripts.processes import LOGISTICS, ROOT, logistics_process
-from scripts.simulate import Point, SimulationConfig, bearer, courier_simulation
+from scripts.simulate import SimulationConfig, bearer, courier_simulation
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
@@ -80,6 +82,10 @@ def test_simulated_couriers_deliver_an_order_and_are_freed_by_the_receipt(databa
                 # The courier counts its delivery once it has the answer, which may trail the saga's reaction.
                 eventually(lambda: simulation.stats.deliveries.value == 1, timeout=DEADLINE_S, interval=0.2,
                            what="counting the delivery", explain=logs)
+                # Picked up first (after the pick-up time), which is when the order went in transit.
+                assert simulation.stats.pickups.value == 1
+                story = [type(event).__name__ for event in orders.events.get(order_id)]
+                assert story[-3:] == ["Confirmed", "InTransit", "Delivered"]
                 carrier = orders.get_order(order_id).courier_id
                 assert str(carrier) in {courier.id for courier in simulation.couriers}
 

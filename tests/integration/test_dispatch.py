@@ -19,6 +19,7 @@ from adapters.event_store_reader import EventStoreQueries
 from adapters.read_database import read_only_pool
 from adapters.store_checks import DISPATCH_INDEX
 from commands.context_application import ContextApplication
+from commands.ports import Checkpoint
 from commands.saga_steps import ShippingSagaStep
 from commands.shipping import SWEEP_CAUSATION, Shipping
 from composition.contexts import runner_env
@@ -26,7 +27,7 @@ from composition.migration import migrate
 from domain.identity import Actor, Role
 from domain.order import Order
 from domain.shipping import Courier, CourierStatus, Dispatcher, Shipment, ShipmentStatus
-from domain.values import DeliveryAddress, OrderLine
+from domain.values import DeliveryAddress, GeoPoint, OrderLine
 from projections.partitions import tracking_name
 from scripts.cli import main
 from tests.integration.test_rebuild import project_live
@@ -102,9 +103,12 @@ def test_a_wake_up_lost_between_two_decisions_is_made_up_by_the_sweep(shipping: 
     assert assigned.causation_id == SWEEP_CAUSATION  # type: ignore[attr-defined]
 
 
+OPERATOR = Actor(Role.ADMIN, "operator")
+
+
 class Partition:
     """One partition of the orders-to-shipping follower, fed as its runner feeds it: confirmed orders, and each
-    order's receipt once its shipment has had a courier."""
+    order's receipt once its shipment has had a courier (who picked it up and delivered it)."""
 
     def __init__(self, step: ShippingSagaStep, partition: int, orders: list[Order]) -> None:
         self.step = step
@@ -136,6 +140,8 @@ class Partition:
                     continue
                 shipment = self.step.find_shipment_for(order.id)
                 if shipment is not None and shipment.courier_id is not None:
+                    self.step.pick_up(OPERATOR, shipment.id)
+                    self.step.mark_delivered(OPERATOR, shipment.id)
                     order.mark_in_transit(shipment.id, shipment.courier_id)
                     order.mark_delivered()
                     order.confirm_receipt()
@@ -205,7 +211,7 @@ def test_concurrent_partitioned_dispatch_gives_no_courier_two_shipments_and_leav
 
     # Every shipment had exactly one courier; every courier carried one shipment at a time.
     shipments = [shipping.find_shipment_for(order.id) for order in orders]
-    assert all(shipment is not None and shipment.status is ShipmentStatus.IN_TRANSIT for shipment in shipments)
+    assert all(shipment is not None and shipment.status is ShipmentStatus.DELIVERED for shipment in shipments)
     assigned: dict[UUID, list[UUID]] = {courier.id: [] for courier in couriers}
     for shipment in shipments:
         assert shipment is not None
@@ -260,7 +266,9 @@ def test_a_store_with_the_retired_dispatchers_events_fills_its_index_and_verifie
         dispatcher.queue(queued.id)
         old.save(busy, idle_later, carried, queued, dispatcher)
         busy.move_to(-6.188, 106.828)
-        carried.update_location(-6.188, 106.828)
+        # The retired Shipment.update_location: a carried shipment's LocationUpdated per courier report (its
+        # event's constructor stays, so that old stores decode).
+        carried._location_updated(carried.order_id, -6.188, 106.828)
         old.save(busy, carried)
 
     migrate(database)  # creates the index beside the old log and fills it from there
@@ -324,18 +332,25 @@ def test_an_index_that_drifted_from_the_log_is_a_breach_for_verify(
 
 
 def test_a_courier_and_its_shipment_load_from_a_snapshot_after_thousands_of_positions(shipping: Shipping) -> None:
+    """A free courier's positions are its own stream's; a carrying one's are its shipment's route."""
     courier, _ = shipping.register_courier("Budi", -6.19, 106.82)
-    order_id = uuid4()
-    shipping.save(*shipping.ship_order(order_id, "alice", HOME))
-    moving, carried = shipping.get_courier(courier.id), shipping.find_shipment_for(order_id)
-    assert carried is not None
+    moving = shipping.get_courier(courier.id)
     for _ in range(8):  # 2,000 positions, saved 250 at a time (snapshots are taken at every 100th version)
         for _ in range(250):
-            lat = moving.position.lat + 0.00001
-            moving.move_to(lat, 106.82)
-            carried.update_location(lat, 106.82)
-        shipping.save(moving, carried)
-    shipping.update_courier_location(Actor(Role.COURIER, str(courier.id)), courier.id, -6.2, 106.83)
+            moving.move_to(moving.position.lat + 0.00001, 106.82)
+        shipping.save(moving)
+    order_id = uuid4()
+    shipping.save(*shipping.ship_order(order_id, "alice", HOME))
+    carried = shipping.find_shipment_for(order_id)
+    assert carried is not None
+    shipping.pick_up(Actor(Role.COURIER, str(courier.id)), carried.id)
+    carried = shipping.get_shipment(carried.id)
+    for _ in range(8):
+        for _ in range(250):
+            assert carried.position is not None
+            carried.record_checkpoint(GeoPoint(carried.position.lat - 0.00001, 106.82), None)
+        shipping.save(carried)
+    assert shipping.record_checkpoints([Checkpoint(courier.id, -6.2, 106.83)]) == 1
     replayed: list[int] = []
     select_events = shipping.recorder.select_events
 
@@ -348,7 +363,7 @@ def test_a_courier_and_its_shipment_load_from_a_snapshot_after_thousands_of_posi
     loaded = shipping.get_courier(courier.id)
     shipment = shipping.find_shipment_for(order_id)
 
-    assert (loaded.version, loaded.position.lat, loaded.position.lng) == (2_003, -6.2, 106.83)
+    assert (loaded.version, loaded.position) == (2_002, moving.position)  # registered, moved, took the shipment
     assert shipment is not None
-    assert (shipment.version, shipment.position) == (2_003, loaded.position)
+    assert (shipment.version, shipment.position) == (2_004, GeoPoint(-6.2, 106.83))
     assert all(count < 100 for count in replayed), replayed  # the rest came from the latest snapshot

@@ -126,7 +126,8 @@ def test_snapshots_taken_under_the_typed_env_stay_tagged_and_restore_exactly(
         shipment = Shipment(order_id=uuid4(), customer_id="alice",
                             destination=DeliveryAddress("Jl. Snap 1", -6.21, 106.81))
         shipment.assign(courier)
-        shipment.update_location(-6.205, 106.805)
+        shipment.pick_up(courier.position)
+        shipment.record_checkpoint(GeoPoint(-6.205, 106.805), "2026-12-01T12:30:00+00:00")
         shipping.save(shipment, courier)
 
         for app, aggregate, schema, table in ((inventory, stock, "inventory", "inventory_snapshots"),

@@ -14,6 +14,7 @@ from composition.write_side import WriteSide, build_write_side
 from domain.identity import Actor, Role
 from domain.invariants import CONFIRMED_BACKED, NOTHING_STUCK
 from domain.order import Order, OrderStatus
+from domain.shipping import ShipmentStatus
 from domain.values import DeliveryAddress, OrderLine
 from scripts.cli import main
 
@@ -50,11 +51,13 @@ def received_order(write: WriteSide, line: OrderLine) -> Order:
     shipment = write.shipping.find_shipment_for(order.id)
     assert shipment is not None
     assert shipment.courier_id is not None
+    carrier = Actor(Role.COURIER, str(shipment.courier_id))
+    write.shipping.pick_up(carrier, shipment.id)
     order.mark_in_transit(shipment.id, shipment.courier_id)
     write.orders.save(order)
     write.inventory.save(*write.inventory.commit_for(order.id))
     write.payments.save(*write.payments.capture_for(order.id))
-    write.shipping.mark_delivered(Actor(Role.COURIER, str(shipment.courier_id)), shipment.id)
+    write.shipping.mark_delivered(carrier, shipment.id)
     order.mark_delivered()
     order.confirm_receipt()
     write.orders.save(order)
@@ -127,6 +130,65 @@ def test_stuck_orders_are_judged_by_the_deadline_option(write: WriteSide, capsys
     assert f"order {pending.id} (PENDING" in out
     assert f"i {NOTHING_STUCK}: 1 note" in out
     assert f"order {waiting.id} (CONFIRMED" in out
+
+
+def confirmed_order(write: WriteSide, line: OrderLine) -> Order:
+    """Placed, reserved, paid and confirmed, and shipped: assigned to a free courier, or waiting for one."""
+    order, _ = write.orders.place_order("carol", [line], "tok_ok", HOME)
+    write.inventory.save(*write.inventory.reserve_for(order.id, order.lines))
+    write.payments.save(*write.payments.request_payment(order.id, order.total, order.payment_token))
+    order.record_stock_reserved()
+    order.record_payment_authorized()
+    write.orders.save(order)
+    write.shipping.save(*write.shipping.ship_order(order.id, order.customer_id, order.delivery))
+    return order
+
+
+def test_shifts_and_pick_ups_are_judged_as_the_saga_moves_them(
+    write: WriteSide, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An off-duty courier is not free for a waiting shipment; an assigned one is a courier on its way until
+    the deadline; the order goes in transit at the pick-up, and is stuck if it does not."""
+    stock, _ = write.inventory.create_product("ROTI", "Roti", Decimal("2.00"), 5)
+    admin = Actor(Role.ADMIN, "operator")
+    courier, _ = write.shipping.register_courier("Budi", -6.19, 106.82)
+    write.shipping.set_shift(admin, courier.id, on_duty=False)
+    order = confirmed_order(write, OrderLine(stock.id, 1, stock.price))
+    shipment = write.shipping.find_shipment_for(order.id)
+    assert shipment is not None
+    assert shipment.status is ShipmentStatus.WAITING_FOR_COURIER
+
+    code, out = verify(capsys, "--stuck-after-s", "0")
+
+    assert code == 0, out
+    assert f"order {order.id} (CONFIRMED" in out
+    assert "waits for a free courier" in out
+
+    write.shipping.set_shift(admin, courier.id, on_duty=True)  # and takes the waiting shipment
+    assert write.shipping.get_shipment(shipment.id).status is ShipmentStatus.ASSIGNED
+
+    code, out = verify(capsys)
+
+    assert code == 0, out
+    assert "on its way to pick it up" in out
+    code, out = verify(capsys, "--stuck-after-s", "0")
+    assert code == 1
+    assert f"shipment {shipment.id} has had courier {courier.id}" in out
+    assert "never picked up" in out
+
+    write.shipping.pick_up(Actor(Role.COURIER, str(courier.id)), shipment.id)
+    code, out = verify(capsys, "--stuck-after-s", "0")
+    assert code == 1
+    assert f"shipment {shipment.id} was picked up" in out
+
+    order = write.orders.get_order(order.id)
+    order.mark_in_transit(shipment.id, courier.id)  # what the saga does on the pick-up
+    write.orders.save(order)
+
+    code, out = verify(capsys)
+
+    assert code == 0, out
+    assert str(order.id) not in out  # in transit for less than the deadline: not even a note
 
 
 def test_an_event_store_that_was_never_set_up_cannot_be_verified(

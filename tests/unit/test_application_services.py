@@ -361,6 +361,9 @@ class TestShipping:
     def test_only_the_carrier_or_an_admin_marks_a_shipment_delivered(self, shipping: Shipping) -> None:
         courier_id, shipment = self.carried(shipping)
         other, _ = shipping.register_courier("Ani", -6.1, 106.7)
+        with pytest.raises(InvalidTransition):
+            shipping.mark_delivered(Actor(Role.COURIER, str(courier_id)), shipment.id)  # not picked up yet
+        shipping.pick_up(Actor(Role.COURIER, str(courier_id)), shipment.id)
 
         with pytest.raises(NotFound):
             shipping.mark_delivered(Actor(Role.COURIER, str(other.id)), shipment.id)

@@ -9,13 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from scripts.simulate import (
+from scripts.movement import (
     ARRIVAL_TOLERANCE_M,
     JAKARTA,
-    CourierDriver,
     Point,
-    RegisteredCourier,
-    RequestFailed,
     distance_m,
     has_arrived,
     parse_point,
@@ -23,6 +20,7 @@ from scripts.simulate import (
     step_length_m,
     step_toward,
 )
+from scripts.simulate import CourierDriver, RegisteredCourier, RequestFailed
 
 MONAS = Point(-6.1754, 106.8272)
 
@@ -96,11 +94,12 @@ PROBLEMS = "https://logistics.example/problems/"
 
 
 class ScriptedApi:
-    """Answers like the command API for one courier carrying one shipment; records what the courier did."""
+    """Answers like the command API for one courier assigned one shipment; records what the courier did."""
 
-    def __init__(self, destination: Point) -> None:
+    def __init__(self, destination: Point, picked_up: bool = True) -> None:
         self.destination = destination
         self.carrying: str | None = SHIPMENT
+        self.picked_up_at: Point | None = JAKARTA if picked_up else None
         self.delivered = False
         self.conflicts = 0
         self.positions: list[Point] = []
@@ -115,9 +114,17 @@ class ScriptedApi:
             body: dict[str, Any] = {"courier_id": COURIER.id, "status": "BUSY" if self.carrying else "AVAILABLE",
                                     "lat": 0.0, "lng": 0.0}
             if self.carrying:
-                body.update(shipment_id=self.carrying, order_id="o", destination={
+                status = "DELIVERED" if self.delivered else "IN_TRANSIT" if self.picked_up_at else "ASSIGNED"
+                body.update(shipment_id=self.carrying, shipment_status=status, order_id="o", destination={
                     "address": "Jl. Jaksa 5", "lat": self.destination.lat, "lng": self.destination.lng})
             return httpx.Response(200, json=body)
+        if path == f"/api/shipments/{SHIPMENT}/picked-up":
+            if self.picked_up_at is not None:
+                return httpx.Response(409, json={"type": f"{PROBLEMS}invalid-state",
+                                                 "detail": "a shipment that is IN_TRANSIT cannot be picked up"})
+            sent = json.loads(request.content)
+            self.picked_up_at = Point(sent["lat"], sent["lng"])
+            return httpx.Response(202, json={"id": SHIPMENT, "position": 1})
         if path.endswith("/location"):
             sent = json.loads(request.content)
             self.positions.append(Point(sent["lat"], sent["lng"]))
@@ -127,17 +134,65 @@ class ScriptedApi:
                 self.conflicts -= 1
                 return httpx.Response(409, json={"type": f"{PROBLEMS}concurrency-conflict",
                                                  "detail": "kept conflicting"})
-            if self.delivered:
+            if self.delivered or self.picked_up_at is None:
+                status = "DELIVERED" if self.delivered else "ASSIGNED"
                 return httpx.Response(409, json={"type": f"{PROBLEMS}invalid-state",
-                                                 "detail": "a shipment that is DELIVERED cannot be delivered"})
+                                                 "detail": f"a shipment that is {status} cannot be delivered"})
             self.delivered = True
             return httpx.Response(202, json={"id": SHIPMENT, "position": 1})
         return httpx.Response(404, json={"detail": "no such route"})
 
 
-def driver_against(api: ScriptedApi, speed_kmh: float = 3600.0) -> CourierDriver:
+class Clock:
+    """The time a driver reads, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def driver_against(api: ScriptedApi, speed_kmh: float = 3600.0, pickup_s: float = 0.0,
+                   clock: Clock | None = None) -> CourierDriver:
     http = httpx.Client(base_url="http://api.test", transport=httpx.MockTransport(api.handle))
-    return CourierDriver(http, COURIER, speed_kmh=speed_kmh, tick_s=1.0)
+    return CourierDriver(http, COURIER, speed_kmh=speed_kmh, tick_s=1.0, pickup_s=pickup_s, clock=clock or Clock())
+
+
+def test_an_assigned_courier_waits_the_pick_up_time_where_it_is_then_picks_up_and_drives() -> None:
+    destination = step_toward(JAKARTA, Point(-6.1, 106.9), 1500.0)
+    api = ScriptedApi(destination, picked_up=False)
+    clock = Clock()
+    driver = driver_against(api, pickup_s=3.0, clock=clock)  # 1 km per tick
+    for _ in range(3):
+        driver.tick()
+        clock.now += 1.0
+    assert api.picked_up_at is None
+    assert api.positions == [JAKARTA] * 3  # reporting where it waits
+    driver.tick()  # 3 s after it saw the assignment
+    assert api.picked_up_at == JAKARTA
+    assert driver.stats.pickups.value == 1
+    for _ in range(4):
+        driver.tick()
+    assert api.positions[3:] == [step_toward(JAKARTA, destination, 1000.0), destination]
+    assert api.delivered
+    assert driver.stats.deliveries.value == 1
+
+
+def test_a_pick_up_whose_answer_was_lost_is_not_repeated_and_the_courier_drives_on() -> None:
+    api = ScriptedApi(MONAS, picked_up=True)
+    driver = driver_against(api)
+    driver.assigned_at[SHIPMENT] = 0.0
+    refused = httpx.Response(409, json={"type": f"{PROBLEMS}invalid-state", "detail": "is IN_TRANSIT"})
+    api.failures = [lambda _: httpx.Response(200, json={
+        "courier_id": COURIER.id, "status": "BUSY", "lat": 0.0, "lng": 0.0, "shipment_id": SHIPMENT,
+        "shipment_status": "ASSIGNED", "order_id": "o",
+        "destination": {"address": "x", "lat": MONAS.lat, "lng": MONAS.lng}}), lambda _: refused]
+    driver.tick()  # an assignment read before the pick-up landed, and the pick-up it refuses
+    assert driver.stats.errors.value == 0
+    assert SHIPMENT not in driver.assigned_at
+    driver.tick()
+    assert len(api.positions) == 1  # on its way
 
 
 def test_the_courier_drives_to_the_destination_then_delivers_once() -> None:

@@ -27,7 +27,7 @@ from domain.invariants import (
 from domain.order import Order
 from domain.payment import Payment
 from domain.reservation import StockReservation
-from domain.shipping import Courier, Dispatcher, Shipment
+from domain.shipping import Courier, Dispatcher, OffDutyReason, Shipment
 from domain.stock import Stock
 from domain.store_history import Event
 from domain.values import DeliveryAddress, OrderLine
@@ -84,13 +84,26 @@ class World:
         return reservation, payment
 
     def ship(self, order: Order, courier: Courier | None = None) -> Shipment:
-        """A shipment for the order, with this courier, or else waiting for one."""
+        """A shipment for the order, assigned to this courier (on its way to pick it up), or else waiting."""
         shipment = Shipment(order_id=order.id, customer_id=order.customer_id, destination=order.delivery)
         if courier is not None:
             shipment.assign(courier)
             self.add(courier)
         self.add(shipment)
         return shipment
+
+    def pick_up(self, order: Order, shipment: Shipment) -> None:
+        """The courier has the goods, and the saga takes the order in transit."""
+        assert shipment.courier_id is not None
+        shipment.pick_up(shipment.position or order.delivery.point)
+        order.mark_in_transit(shipment.id, shipment.courier_id)
+
+
+def long_ago(world: World, by: timedelta = DEADLINE + timedelta(seconds=1)) -> None:
+    """Everything recorded so far happened `by` earlier."""
+    world.events()
+    for event in world.recorded:
+        object.__setattr__(event, "timestamp", vars(event)["timestamp"] - by)
 
 
 def rows_of(index: MemoryDispatchIndex) -> DispatchRows:
@@ -124,7 +137,7 @@ def a_full_journey(world: World, stock: Stock) -> Order:
     reservation, payment = world.confirm(order, stock)
     courier = Courier.register("Budi", -6.19, 106.82)
     shipment = world.ship(order, courier)
-    order.mark_in_transit(shipment.id, courier.id)
+    world.pick_up(order, shipment)
     reservation.commit({stock.id: stock})
     payment.capture()
     shipment.deliver()
@@ -254,9 +267,8 @@ class TestConfirmedOrders:
         stock = world.product()
         order = world.place(stock)
         _, payment = world.confirm(order, stock)
-        courier = Courier.register("Budi", -6.19, 106.82)
-        shipment = world.ship(order, courier)
-        order.mark_in_transit(shipment.id, courier.id)
+        shipment = world.ship(order, Courier.register("Budi", -6.19, 106.82))
+        world.pick_up(order, shipment)
         payment.void()
 
         checks = run(world)
@@ -318,17 +330,83 @@ class TestStuckOrders:
         assert breached(checks) == {NOTHING_STUCK}
         assert "no shipment" in checks[NOTHING_STUCK].details[0]
 
-    def test_a_shipment_with_a_courier_and_an_order_that_never_went_in_transit_is_stuck(self) -> None:
+    def test_a_picked_up_shipment_whose_order_never_went_in_transit_is_stuck(self) -> None:
         world = World()
         stock = world.product()
         order = world.place(stock)
         world.confirm(order, stock)
         shipment = world.ship(order, Courier.register("Budi", -6.19, 106.82))
+        shipment.pick_up(order.delivery.point)  # and the saga never heard of it
 
         checks = run(world, at=DEADLINE + timedelta(seconds=1))
 
         assert breached(checks) == {NOTHING_STUCK}
         assert mentions(checks[NOTHING_STUCK], order.id, shipment.id)
+        assert "was picked up" in checks[NOTHING_STUCK].details[0]
+
+    def test_the_order_going_in_transit_is_measured_from_the_pick_up_not_the_assignment(self) -> None:
+        world = World()
+        stock = world.product()
+        order = world.place(stock)
+        world.confirm(order, stock)
+        shipment = world.ship(order, Courier.register("Budi", -6.19, 106.82))
+        long_ago(world)
+        shipment.pick_up(order.delivery.point)  # a moment ago: the saga's step is still on its way
+
+        checks = run(world)
+
+        assert breached(checks) == set()
+
+    def test_a_courier_on_its_way_to_pick_up_is_a_note(self) -> None:
+        world = World()
+        stock = world.product()
+        order = world.place(stock)
+        world.confirm(order, stock)
+        courier = Courier.register("Budi", -6.19, 106.82)
+        shipment = world.ship(order, courier)
+
+        checks = run(world, at=DEADLINE - timedelta(seconds=1))
+
+        assert breached(checks) == set()
+        [note] = checks[NOTHING_STUCK].notes
+        assert str(shipment.id) in note
+        assert str(courier.id) in note
+        assert "on its way to pick it up" in note
+
+    def test_a_shipment_assigned_for_longer_than_the_deadline_and_never_picked_up_is_stuck(self) -> None:
+        world = World()
+        stock = world.product()
+        order = world.place(stock)
+        world.confirm(order, stock)
+        courier = Courier.register("Budi", -6.19, 106.82)
+        shipment = world.ship(order, courier)
+
+        checks = run(world, at=DEADLINE + timedelta(seconds=1))
+
+        assert breached(checks) == {NOTHING_STUCK}
+        assert mentions(checks[NOTHING_STUCK], order.id, shipment.id, courier.id)
+        assert "never picked up" in checks[NOTHING_STUCK].details[0]
+
+    def test_a_reassigned_shipment_is_measured_from_its_latest_assignment(self) -> None:
+        """The first courier's shift ended long ago; the second has just been given the shipment."""
+        world = World()
+        stock = world.product()
+        order = world.place(stock)
+        world.confirm(order, stock)
+        first, second = Courier.register("First", -6.19, 106.82), Courier.register("Second", -6.2, 106.8)
+        world.add(second)
+        shipment = world.ship(order, first)
+        shipment.unassign(first, OffDutyReason.SHIFT_ENDED)
+        first.go_off_duty(OffDutyReason.SHIFT_ENDED)
+        long_ago(world)
+        shipment.assign(second)
+
+        checks = run(world)
+
+        assert breached(checks) == set()
+        [note] = checks[NOTHING_STUCK].notes
+        assert str(second.id) in note
+        assert "on its way to pick it up" in note
 
     def test_a_shipment_waiting_while_a_courier_has_been_free_all_along_is_stuck(self) -> None:
         """A lost wake-up that nothing made up for: the courier idles beside the waiting shipment."""
@@ -346,6 +424,38 @@ class TestStuckOrders:
         assert mentions(checks[NOTHING_STUCK], order.id, shipment.id, idle.id)
         assert "has been free for" in checks[NOTHING_STUCK].details[0]
 
+    def test_a_shipment_waiting_beside_an_off_duty_courier_is_not_stuck(self) -> None:
+        """An off-duty courier is not free: the shipment waits for a person, not for a lost wake-up."""
+        world = World()
+        stock = world.product()
+        resting = Courier.register("Resting", -6.19, 106.82)
+        resting.go_off_duty(OffDutyReason.SHIFT_ENDED)
+        world.add(resting)
+        order = world.place(stock)
+        world.confirm(order, stock)
+        world.ship(order)
+
+        checks = run(world, at=DEADLINE + timedelta(seconds=1))
+
+        assert breached(checks) == set()
+        assert any(str(order.id) in note and "waits for a free courier" in note
+                   for note in checks[NOTHING_STUCK].notes)
+
+    def test_a_courier_back_on_duty_a_moment_ago_is_free_since_then(self) -> None:
+        world = World()
+        stock = world.product()
+        back = Courier.register("Back", -6.19, 106.82)
+        back.go_off_duty(OffDutyReason.SHIFT_ENDED)
+        world.add(back)
+        order = world.place(stock)
+        world.confirm(order, stock)
+        world.ship(order)
+        long_ago(world)
+        back.go_on_duty()  # and the shipment is handed to it in the same breath, or by the next sweep
+
+        assert breached(run(world)) == set()
+        assert NOTHING_STUCK in breached(run(world, at=DEADLINE + timedelta(seconds=1)))
+
     def test_a_shipment_waiting_beside_a_courier_freed_a_moment_ago_is_not_stuck(self) -> None:
         world = World()
         stock = world.product()
@@ -355,10 +465,7 @@ class TestStuckOrders:
         order = world.place(stock)
         world.confirm(order, stock)
         world.ship(order)
-        world.events()
-        late = DEADLINE + timedelta(seconds=1)
-        for event in world.recorded:  # everything so far happened long ago
-            object.__setattr__(event, "timestamp", vars(event)["timestamp"] - late)
+        long_ago(world)
         busy.release()
 
         checks = run(world)
@@ -375,9 +482,8 @@ class TestStuckOrders:
         world.ship(queued)  # no courier free: the shipment waits for one
         delivered = world.place(stock)
         world.confirm(delivered, stock)
-        courier = Courier.register("Budi", -6.19, 106.82)
-        shipment = world.ship(delivered, courier)
-        delivered.mark_in_transit(shipment.id, courier.id)
+        shipment = world.ship(delivered, Courier.register("Budi", -6.19, 106.82))
+        world.pick_up(delivered, shipment)
         shipment.deliver()
         delivered.mark_delivered()
 
@@ -474,7 +580,7 @@ class TestDispatchIndex:
         world.add(other)
         carried = world.place(stock)
         world.confirm(carried, stock)
-        world.ship(carried, carrier)
+        world.pick_up(carried, world.ship(carried, carrier))
         carrier.move_to(-6.18, 106.83)
         waiting = world.place(stock)
         world.confirm(waiting, stock)
@@ -538,7 +644,7 @@ def test_the_retired_dispatchers_streams_replay_and_change_nothing() -> None:
     world.add(dispatcher)
     shipment.assign(courier)
     world.add(courier)
-    order.mark_in_transit(shipment.id, courier.id)
+    world.pick_up(order, shipment)
 
     checks = run(world)
 

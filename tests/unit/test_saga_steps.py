@@ -188,19 +188,29 @@ class TestTheSaga:
         next_door = saga.courier("next door", -6.1754, 106.8272)
         earlier = saga.place("zoe", kopi)
         saga.run()
-        assert saga.order(earlier).courier_id == next_door
+        assert saga.shipping.get_shipment(Shipment.create_id(earlier)).courier_id == next_door
 
         order_id = saga.place("alice", kopi, quantity=2)
         saga.run()
 
+        shipment_id = Shipment.create_id(order_id)
+        assert saga.shipping.get_shipment(shipment_id).status is ShipmentStatus.ASSIGNED
+        assert saga.shipping.get_shipment(shipment_id).courier_id == near  # next door is busy, far is farther
+        assert saga.shipping.get_courier(near).shipment_id == shipment_id
+        assert saga.shipping.get_courier(far).status is CourierStatus.AVAILABLE
+        # On its way to pick the goods up: the order is not in transit, and nothing is settled yet.
+        assert saga.order(order_id).status is OrderStatus.CONFIRMED
+        assert saga.reservation(order_id) is ReservationStatus.HELD
+        assert saga.payment(order_id) is PaymentStatus.AUTHORIZED
+
+        saga.shipping.pick_up(Actor(Role.COURIER, str(near)), shipment_id)
+        saga.run()
+
         order = saga.order(order_id)
         assert order.status is OrderStatus.IN_TRANSIT
-        assert order.courier_id == near  # next door is busy, and far is farther
-        assert order.shipment_id == Shipment.create_id(order_id)
-        assert saga.shipping.get_courier(near).shipment_id == order.shipment_id
-        assert saga.shipping.get_courier(far).status is CourierStatus.AVAILABLE
+        assert (order.shipment_id, order.courier_id) == (shipment_id, near)
         assert saga.reservation(order_id) is ReservationStatus.COMMITTED
-        assert (saga.stock(kopi).on_hand, saga.stock(kopi).reserved) == (2, 0)
+        assert (saga.stock(kopi).on_hand, saga.stock(kopi).reserved) == (3, 1)  # zoe's held till her pick-up
         assert saga.payment(order_id) is PaymentStatus.CAPTURED
 
     def test_a_declined_payment_cancels_the_order_and_gives_its_stock_back(self, saga: Saga) -> None:
@@ -265,8 +275,11 @@ class TestTheSaga:
         saga.run()
         second = saga.place("gus", beras)
         saga.run()
+        saga.shipping.pick_up(Actor(Role.COURIER, str(courier)), Shipment.create_id(first))
+        saga.run()
         assert saga.order(first).status is OrderStatus.IN_TRANSIT
         assert saga.order(second).status is OrderStatus.CONFIRMED
+        assert saga.shipping.get_shipment(Shipment.create_id(second)).status is ShipmentStatus.WAITING_FOR_COURIER
 
         saga.shipping.mark_delivered(Actor(Role.COURIER, str(courier)), Shipment.create_id(first))
         saga.run()
@@ -276,7 +289,9 @@ class TestTheSaga:
         saga.run()
 
         assert saga.order(first).status is OrderStatus.RECEIVED
-        assert (saga.order(second).status, saga.order(second).courier_id) == (OrderStatus.IN_TRANSIT, courier)
+        handed = saga.shipping.get_shipment(Shipment.create_id(second))
+        assert (handed.status, handed.courier_id) == (ShipmentStatus.ASSIGNED, courier)
+        assert saga.order(second).status is OrderStatus.CONFIRMED  # until the courier picks it up
 
     def test_a_courier_assigned_to_an_order_cancelled_meanwhile_is_freed_and_the_order_stays_cancelled(
             self, saga: Saga) -> None:
@@ -285,7 +300,7 @@ class TestTheSaga:
         order_id = saga.place("hana", kopi)
         saga.run("orders->inventory", "orders->payments", "inventory->orders", "payments->orders", "orders->shipping")
         assert saga.shipping.get_shipment(Shipment.create_id(order_id)).courier_id == courier
-        assert saga.order(order_id).status is OrderStatus.CONFIRMED  # the assignment is not in orders yet
+        assert saga.order(order_id).status is OrderStatus.CONFIRMED  # the courier is on its way to pick it up
 
         saga.orders.cancel_order(Actor(Role.CUSTOMER, "hana"), order_id)
         saga.run()
