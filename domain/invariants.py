@@ -225,15 +225,11 @@ def _nothing_stuck(history: History, now: datetime, stuck_after: timedelta) -> C
                 elif overdue(since):
                     notes.append(f"{label}: shipment {shipment.id} waits for a free courier")
             elif shipment.status is ShipmentStatus.ASSIGNED:
-                # Measured from the latest assignment: a courier may free up long after the order was confirmed,
-                # and a reassigned shipment's new courier starts its way afresh.
+                # A person's business, like a courier still to come free: a courier who went silent loses the
+                # shipment to another by the worker's courier watch, so a long wait is worth a look, not a breach.
                 assigned_at = shipped.last_at_of(COURIER_ASSIGNED) or shipped.last_at
-                on_its_way = (f"shipment {shipment.id} has had courier {shipment.courier_id} for "
-                              f"{_age(now, assigned_at)}")
-                if overdue(assigned_at):
-                    breaches.append(f"{label}: {on_its_way}, and it was never picked up")
-                else:
-                    notes.append(f"{label}: {on_its_way}, on its way to pick it up")
+                notes.append(f"{label}: shipment {shipment.id} has had courier {shipment.courier_id} for "
+                             f"{_age(now, assigned_at)}, on its way to pick it up")
             elif shipment.status in PICKED:
                 # Measured from the pick-up, when the order goes in transit. Stores older than pick-ups had the
                 # courier take the goods at the assignment.

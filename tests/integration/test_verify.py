@@ -147,8 +147,8 @@ def confirmed_order(write: WriteSide, line: OrderLine) -> Order:
 def test_shifts_and_pick_ups_are_judged_as_the_saga_moves_them(
     write: WriteSide, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """An off-duty courier is not free for a waiting shipment; an assigned one is a courier on its way until
-    the deadline; the order goes in transit at the pick-up, and is stuck if it does not."""
+    """An off-duty courier is not free for a waiting shipment; an assigned one is a courier on its way (a note);
+    the order goes in transit at the pick-up, and is stuck if it does not."""
     stock, _ = write.inventory.create_product("ROTI", "Roti", Decimal("2.00"), 5)
     admin = Actor(Role.ADMIN, "operator")
     courier, _ = write.shipping.register_courier("Budi", -6.19, 106.82)
@@ -172,9 +172,8 @@ def test_shifts_and_pick_ups_are_judged_as_the_saga_moves_them(
     assert code == 0, out
     assert "on its way to pick it up" in out
     code, out = verify(capsys, "--stuck-after-s", "0")
-    assert code == 1
+    assert code == 0, out  # however long the way to the pick-up: the courier watch handles a silent courier
     assert f"shipment {shipment.id} has had courier {courier.id}" in out
-    assert "never picked up" in out
 
     write.shipping.pick_up(Actor(Role.COURIER, str(courier.id)), shipment.id)
     code, out = verify(capsys, "--stuck-after-s", "0")

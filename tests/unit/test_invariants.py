@@ -373,7 +373,9 @@ class TestStuckOrders:
         assert str(courier.id) in note
         assert "on its way to pick it up" in note
 
-    def test_a_shipment_assigned_for_longer_than_the_deadline_and_never_picked_up_is_stuck(self) -> None:
+    def test_a_long_way_to_a_pick_up_is_a_note_not_a_breach(self) -> None:
+        """A silent courier loses the shipment to the worker's courier watch; one still driving is a person's
+        business, however long the way."""
         world = World()
         stock = world.product()
         order = world.place(stock)
@@ -381,11 +383,12 @@ class TestStuckOrders:
         courier = Courier.register("Budi", -6.19, 106.82)
         shipment = world.ship(order, courier)
 
-        checks = run(world, at=DEADLINE + timedelta(seconds=1))
+        checks = run(world, at=DEADLINE + timedelta(hours=1))
 
-        assert breached(checks) == {NOTHING_STUCK}
-        assert mentions(checks[NOTHING_STUCK], order.id, shipment.id, courier.id)
-        assert "never picked up" in checks[NOTHING_STUCK].details[0]
+        assert breached(checks) == set()
+        [note] = checks[NOTHING_STUCK].notes
+        assert str(shipment.id) in note
+        assert "on its way to pick it up" in note
 
     def test_a_reassigned_shipment_is_measured_from_its_latest_assignment(self) -> None:
         """The first courier's shift ended long ago; the second has just been given the shipment."""
