@@ -35,7 +35,7 @@ from domain.payment import Payment
 from domain.reservation import StockReservation
 from domain.shipping import Courier, Shipment
 from domain.stock import Stock
-from domain.values import DeliveryAddress, OrderLine
+from domain.values import DeliveryAddress, GeoPoint, OrderLine
 from projections.models import ALL_MODELS
 from projections.models.orders import ORDERS
 from scripts.rebuild import REBUILD_SOURCES, RichProgress, summary
@@ -91,13 +91,13 @@ class OrderHistories:
             courier = self.couriers[self.placed % len(self.couriers)]
             shipment = Shipment(order_id=order.id, customer_id=customer, destination=delivery)
             shipment.assign(courier)
+            shipment.pick_up(courier.position)
             order.mark_in_transit(shipment.id, courier.id)
             reservation.commit(stocks)
             payment.capture()
             for _ in range(2):
                 lat, lng = self._near((courier.position.lat, courier.position.lng), 0.01)
-                courier.move_to(lat, lng)
-                shipment.update_location(lat, lng)
+                shipment.record_checkpoint(GeoPoint(lat, lng), None)
             shipment.deliver()
             courier.release()
             order.mark_delivered()
