@@ -220,6 +220,9 @@ class World:
         courier = write.shipping.get_courier(UUID(self.courier.id))
         if courier.shipment_id is not None:
             shipment = write.shipping.get_shipment(courier.shipment_id)
+            if shipment.status is ShipmentStatus.ASSIGNED:
+                self._pick_up(str(shipment.id))
+                return str(shipment.id)
             if shipment.status is ShipmentStatus.IN_TRANSIT:
                 return str(shipment.id)
             # Delivered: the customer's receipt frees the courier for the next one.
@@ -230,10 +233,15 @@ class World:
         order_id = self.place(FIRST_CUSTOMER)
         fresh = write.shipping.find_shipment_for(UUID(order_id))
         assert fresh is not None
-        assert fresh.status is ShipmentStatus.IN_TRANSIT
+        assert fresh.status is ShipmentStatus.ASSIGNED
         assert str(fresh.courier_id) == self.courier.id, "the first courier is the nearest free one"
+        self._pick_up(str(fresh.id))
         self.private_ids.add(str(fresh.id))
         return str(fresh.id)
+
+    def _pick_up(self, shipment_id: str) -> None:
+        self.story.post(f"/api/shipments/{shipment_id}/picked-up", self.bearer(Identity.ADMIN))
+        self.settle()
 
     def delivered_order(self) -> str:
         """The first customer's order, delivered by the first courier and not yet received."""
@@ -259,12 +267,15 @@ def _tell(story: Story, platform: Platform) -> dict[str, str]:
     story.settle()
     received = story.order("received", FIRST_CUSTOMER, PRODUCT_SKU)
     story.shipment_of("received", platform)
+    story.pick_up("received", ani)
     story.move(ani, -6.195, 106.81)
     story.deliver_and_receive("received", ani, FIRST_CUSTOMER)
     carried = story.order("carried", FIRST_CUSTOMER, PRODUCT_SKU)
     story.shipment_of("carried", platform)
+    story.pick_up("carried", ani)
     other = story.order("other", SECOND_CUSTOMER, PRODUCT_SKU)  # the first courier is busy: Budi takes it
     story.shipment_of("other", platform)
+    story.pick_up("other", story.history.couriers["Budi"])
     pending = story.order("pending", FIRST_CUSTOMER, PRODUCT_SKU, token="tok_timeout")
     return {"received": received, "carried": carried, "other": other, "pending": pending}
 

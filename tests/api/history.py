@@ -54,10 +54,10 @@ class History:
 
     products TEH-1, KOPI-1 (one in stock), NASI-1 (discontinued), ES-TEH, ROTI-1 (repriced, restocked),
     MIE-1, ARA-100 ("100% Arabica"); couriers Ani (near) and Budi (far away);
-    `o1` alice, 2 x TEH-1: Ani carries it, reports two positions, delivers it, alice confirms receipt;
-    `o4` bob, ES-TEH: Budi carries it (Ani is busy), one position, delivered and received;
+    `o1` alice, 2 x TEH-1: Ani picks it up, reports two positions, delivers it, alice confirms receipt;
+    `o4` bob, ES-TEH: Budi picks it up (Ani is busy), one position, delivered and received;
     `o5` carol, MIE-1: no courier is free, carol cancels it while it waits;
-    `o6` dave, ROTI-1: waits, then Ani takes it when she is free again: in transit at the end;
+    `o6` dave, ROTI-1: waits, then Ani takes it when she is free again and picks it up: in transit at the end;
     `o2` alice, TEH-1 paid with a declined card; `o3` bob, 2 x KOPI-1 of which there is one: both cancelled.
     """
 
@@ -174,6 +174,10 @@ class Story:
         self.history.shipments[key] = str(shipment.id)
         return str(shipment.id)
 
+    def pick_up(self, key: str, courier: Courier) -> None:
+        self.post(f"/api/shipments/{self.history.shipments[key]}/picked-up", courier.headers)
+        self.settle()
+
     def move(self, courier: Courier, lat: float, lng: float) -> None:
         self.post(f"/api/couriers/{courier.id}/location", courier.headers, {"lat": lat, "lng": lng})
 
@@ -200,8 +204,10 @@ def tell_the_story(story: Story, platform: Platform) -> None:
 
     story.order("o1", "alice", "TEH-1", quantity=2)
     story.shipment_of("o1", platform)
+    story.pick_up("o1", ani)
     story.order("o4", "bob", "ES-TEH")
     story.shipment_of("o4", platform)
+    story.pick_up("o4", budi)
     story.order("o5", "carol", "MIE-1")
     story.shipment_of("o5", platform)
     story.post(f"/api/orders/{story.history.orders['o5']}/cancel", story.history.customer("carol"),
@@ -216,6 +222,7 @@ def tell_the_story(story: Story, platform: Platform) -> None:
     story.move(ani, -6.199, 106.802)
     story.settle()
     story.deliver_and_receive("o1", ani, "alice")
+    story.pick_up("o6", ani)
     story.move(budi, -6.5, 107.2)
     story.settle()
     story.deliver_and_receive("o4", budi, "bob")

@@ -167,8 +167,8 @@ def test_a_stream_lists_one_aggregates_events_in_version_order(history: History,
 
     shipment = walk_events(history_client, f"/api/audit/streams/{history.shipments['o1']}", history.admin, 2)
     assert [item["event_type"] for item in shipment] == [
-        "Shipment.Created", "Shipment.CourierAssigned", "Shipment.LocationUpdated", "Shipment.LocationUpdated",
-        "Shipment.Delivered"]
+        "Shipment.Created", "Shipment.CourierAssigned", "Shipment.PickedUp", "Shipment.RouteCheckpoint",
+        "Shipment.RouteCheckpoint", "Shipment.Delivered"]
     assert_problem(history_client.get("/api/audit/streams/00000000-0000-0000-0000-000000000000",
                                       headers=history.admin), 404)
     assert_bad_input(history_client, "/api/audit/streams/not-a-uuid", history.admin)
@@ -254,8 +254,10 @@ def test_other_aggregates_at_their_versions(history: History, history_client: Cl
     assert shipment["state"]["status"] == "DELIVERED"
     assert shipment["state"]["position"] == {"lat": -6.199, "lng": 106.802}
     assigned = state(history, history_client, history.shipments["o1"], 2)
-    assert assigned["changed"]["status"] == {"before": "WAITING_FOR_COURIER", "after": "IN_TRANSIT"}
+    assert assigned["changed"]["status"] == {"before": "WAITING_FOR_COURIER", "after": "ASSIGNED"}
     assert assigned["changed"]["courier_id"] == {"before": None, "after": history.couriers["Ani"].id}
+    picked_up = state(history, history_client, history.shipments["o1"], 3)
+    assert picked_up["changed"]["status"] == {"before": "ASSIGNED", "after": "IN_TRANSIT"}
 
     ani = state(history, history_client, history.couriers["Ani"].id)
     assert (ani["aggregate_type"], ani["state"]["status"]) == ("Courier", "BUSY")
@@ -337,7 +339,7 @@ def test_a_trace_follows_one_order_across_every_context(history: History, histor
     assert cause_of(items, "Order.PaymentAuthorized") == "Payment.Authorized"
     assert cause_of(items, "Shipment.Created") == "Order.Confirmed"
     assert cause_of(items, "Shipment.CourierAssigned") == "Order.Confirmed"
-    assert cause_of(items, "Order.InTransit") == "Shipment.CourierAssigned"
+    assert cause_of(items, "Order.InTransit") == "Shipment.PickedUp"
     assert cause_of(items, "Payment.Captured") == "Order.InTransit"
     assert cause_of(items, "StockReservation.Committed") == "Order.InTransit"
     assert cause_of(items, "Order.Delivered") == "Shipment.Delivered"
