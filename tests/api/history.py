@@ -9,6 +9,7 @@ same on every run, with no thread timing in it and few database connections.
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -24,6 +25,7 @@ from adapters.postgres_read_models import read_models_view
 from adapters.read_generations import live_generations
 from adapters.settings import Settings
 from adapters.tokens import TokenIssuer
+from commands.ports import Checkpoint
 from commands.saga_steps import SAGA_EDGES, PaymentsSagaStep, SagaStep
 from composition.contexts import runner_env
 from composition.read_side import ReadSide, open_read_side
@@ -36,6 +38,7 @@ from web.command_api.app import create_command_api
 Headers = dict[str, str]
 
 BATCH = 500
+LATE_ETA = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,8 @@ class History:
     `o1` alice, 2 x TEH-1: Ani picks it up, reports two positions, delivers it, alice confirms receipt;
     `o4` bob, ES-TEH: Budi picks it up (Ani is busy), one position, delivered and received;
     `o5` carol, MIE-1: no courier is free, carol cancels it while it waits;
-    `o6` dave, ROTI-1: waits, then Ani takes it when she is free again and picks it up: in transit at the end;
+    `o6` dave, ROTI-1: waits, then Ani takes it when she is free again and picks it up: in transit at the end,
+        her route's last checkpoint estimating an arrival two hours away (past the promise: a late delivery);
     `o2` alice, TEH-1 paid with a declined card; `o3` bob, 2 x KOPI-1 of which there is one: both cancelled.
     """
 
@@ -223,6 +227,8 @@ def tell_the_story(story: Story, platform: Platform) -> None:
     story.settle()
     story.deliver_and_receive("o1", ani, "alice")
     story.pick_up("o6", ani)
+    platform.write.shipping.record_checkpoints([Checkpoint(UUID(ani.id), -6.2, 106.81, LATE_ETA)])
+    story.settle()
     story.move(budi, -6.5, 107.2)
     story.settle()
     story.deliver_and_receive("o4", budi, "bob")

@@ -9,7 +9,7 @@ import pytest
 from litestar.testing import TestClient
 
 from queries.pagination import MAX_LIMIT
-from tests.api.history import Headers, History
+from tests.api.history import LATE_ETA, Headers, History
 
 Client = TestClient[Any]
 
@@ -258,8 +258,9 @@ def test_a_shipment_comes_with_every_position_of_its_track(history: History, his
     assert shipment["track_points"] == len(track)
 
     waiting_then_taken = get_ok(history_client, f"/api/shipments/{history.shipments['o6']}", history.admin)
-    assert len(waiting_then_taken["track"]) == 2
-    assert (waiting_then_taken["shipment"]["status"], waiting_then_taken["shipment"]["eta"]) == ("IN_TRANSIT", None)
+    assert len(waiting_then_taken["track"]) == 3  # assigned, picked up, one checkpoint
+    assert (waiting_then_taken["shipment"]["status"], waiting_then_taken["shipment"]["eta"]) == (
+        "IN_TRANSIT", LATE_ETA.isoformat())
     assert waiting_then_taken["shipment"]["picked_up_at"] is not None
     cancelled = get_ok(history_client, f"/api/shipments/{history.shipments['o5']}", history.customer("carol"))
     assert (cancelled["shipment"]["status"], cancelled["track"]) == ("CANCELLED", [])
