@@ -56,6 +56,11 @@ class LateDelivery:
     position: dict[str, Any] | None
 
 
+def is_late(eta: datetime | None, promised_by: datetime, now: datetime) -> bool:
+    """The rule the list applies, for one order in hand (a page): expected after its promise."""
+    return max(eta or now, now) > promised_by
+
+
 class LateDeliveries:
     def __init__(self, pool: Pool, live: LivePositions) -> None:
         self._pool = pool

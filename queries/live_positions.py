@@ -9,7 +9,7 @@ served as the read models have them.
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 from uuid import UUID
 
@@ -40,7 +40,7 @@ class LivePosition:
 
     def as_position(self) -> dict[str, Any]:
         """As the read models write a position: `{lat, lng, at}`."""
-        return {"lat": self.lat, "lng": self.lng, "at": self.at.isoformat()}
+        return {"lat": self.lat, "lng": self.lng, "at": self.at.astimezone(UTC).isoformat()}
 
 
 def newer_than(live: LivePosition, position: Any) -> bool:
@@ -79,7 +79,7 @@ class LivePositions:
         live = self.of_courier(courier_id) if courier_id is not None else None
         if live is None or str(live.order_id) != str(order.get("id")) or not newer_than(live, shipment.get("position")):
             return order
-        eta = live.eta.isoformat() if live.eta is not None else shipment.get("eta")
+        eta = live.eta.astimezone(UTC).isoformat() if live.eta is not None else shipment.get("eta")
         return {**order, "shipment": {**shipment, "position": live.as_position(), "eta": eta}}
 
     def available(self) -> bool:

@@ -314,6 +314,7 @@ MATRIX: Final[list[Row]] = [
     Row(Q, PAGE, "GET", "/ops/dashboard", ADMIN_ONLY),
     Row(Q, PAGE, "GET", "/ops/products", ADMIN_ONLY),
     Row(Q, PAGE, "GET", "/ops/couriers", ADMIN_ONLY),
+    Row(Q, PAGE, "GET", "/ops/late", ADMIN_ONLY),
     Row(Q, PAGE, "GET", "/ops/status", ADMIN_ONLY),
     Row(Q, PAGE, "GET", "/ops/parked", ADMIN_ONLY),
     Row(Q, PAGE, "GET", "/ops/audit", ADMIN_ONLY),
