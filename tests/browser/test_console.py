@@ -84,6 +84,19 @@ def in_transit(story: Story, order_id: str) -> bool:
     return story.order(order_id).get("status") == "IN_TRANSIT"
 
 
+def picked_up_two(story: Story) -> bool:
+    """Each courier assigned a shipment picks it up; true once two have (the two orders on their way)."""
+    carrying = 0
+    for courier in story.couriers.values():
+        auth = story.auth("courier", courier["id"])
+        job = story.call("GET", f"/api/couriers/{courier['id']}/assignment", auth, status=200)
+        if job.get("shipment_status") == "ASSIGNED":
+            story.call("POST", f"/api/shipments/{job['shipment_id']}/picked-up", auth)
+            job = {**job, "shipment_status": "IN_TRANSIT"}
+        carrying += job.get("shipment_status") == "IN_TRANSIT"
+    return carrying == 2
+
+
 def tell_the_story(running: RunningProcess, http: httpx.Client) -> Story:
     story = Story(running.base_url, http, TokenIssuer(SECRET), {}, {}, {})
     admin = story.auth("admin", "ops")
@@ -100,6 +113,7 @@ def tell_the_story(running: RunningProcess, http: httpx.Client) -> Story:
     story.orders["moving2"] = story.place("demo-customer-2", "kopi", 1, "tok_ok", -6.185, 106.805)
     eventually(lambda: story.order(story.orders["declined"]).get("status") == "CANCELLED", timeout=30, interval=0.2,
                what="the declined order")
+    eventually(partial(picked_up_two, story), timeout=30, interval=0.2, what="both orders' couriers picking up")
     for key in ("moving", "moving2"):
         eventually(partial(in_transit, story, story.orders[key]), timeout=30, interval=0.2,
                    what=f"order {key} in transit")

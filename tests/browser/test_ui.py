@@ -68,6 +68,15 @@ class Api:
         assert response.status_code == expect_status, f"{method} {path}: {response.status_code} {response.text}"
         return response.json() if response.content else None
 
+    def pick_up(self, courier_id: str, courier_auth: Headers) -> None:
+        """The courier picks up what it was assigned, once the assignment shows."""
+        def assigned() -> str | None:
+            job = self.call("GET", f"/api/couriers/{courier_id}/assignment", courier_auth, expect_status=200)
+            return str(job["shipment_id"]) if job.get("shipment_status") == "ASSIGNED" else None
+
+        shipment_id = eventually(assigned, timeout=30, interval=0.2, what="the courier's assignment")
+        self.call("POST", f"/api/shipments/{shipment_id}/picked-up", courier_auth)
+
     def order_status(self, order_id: str, customer: str) -> str | None:
         response = self.http.get(f"/api/orders/{order_id}", headers=self.as_("customer", customer))
         return response.json().get("status") if response.status_code == 200 else None
@@ -86,6 +95,7 @@ def test_customer_follows_an_order_live_and_operator_steps_back_its_history(
     first = api.call("POST", "/api/orders", api.as_("customer", "early-bird"), {
         "items": [{"product_id": product["id"], "quantity": 1}], "payment": {"token": "tok_ok"},
         "delivery": {"address": "Jl. Jaksa 5", "lat": -6.186, "lng": 106.83}})
+    api.pick_up(courier["id"], courier_auth)
     eventually(lambda: api.order_status(first["order_id"], "early-bird") == "IN_TRANSIT", timeout=30, interval=0.2,
                what="the first order in transit")
 
@@ -122,6 +132,9 @@ def test_customer_follows_an_order_live_and_operator_steps_back_its_history(
     eventually(lambda: api.order_status(first["order_id"], "early-bird") == "DELIVERED", timeout=30, interval=0.2,
                what="the first order delivered")
     api.call("POST", f"/api/orders/{first['order_id']}/receipt", api.as_("customer", "early-bird"))
+    # Ani takes ours: on her way to pick it up, then with the goods on the way to us.
+    expect(page.locator('#delivery-steps [data-delivery-step="assigned"]')).not_to_have_class("delivery-step todo")
+    api.pick_up(courier["id"], courier_auth)
     expect(status).to_have_text("In transit")
     marker = page.locator("#courier-marker")
     expect(marker).to_be_visible()
