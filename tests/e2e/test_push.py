@@ -18,6 +18,7 @@ from adapters.database import Database
 from adapters.platform_status import platform_status
 from adapters.tokens import TokenIssuer
 from domain.order import OrderStatus
+from domain.shipping import ShipmentStatus
 from scripts.processes import RunningProcess, background_process, logistics_process
 from tests.e2e.push_clients import (
     SocketFollower,
@@ -110,6 +111,14 @@ def test_websocket_and_sse_clients_see_every_status_of_an_order(stack: Stack, qu
         before = partial.snapshot()
 
         _, courier_token = stack.register_courier()
+        courier = {"Authorization": f"Bearer {courier_token}"}
+
+        def assigned() -> UUID | None:
+            shipment = stack.read.shipping.find_shipment_for(order_id)
+            return shipment.id if shipment is not None and shipment.status is ShipmentStatus.ASSIGNED else None
+
+        picking_up = eventually(assigned, timeout=90, interval=0.2, what="the courier assigned")
+        assert stack.http.post(f"/api/shipments/{picking_up}/picked-up", headers=courier).status_code == 202
         shipment_id = stack.wait_for_status(order_id, OrderStatus.IN_TRANSIT).shipment_id
         delivered = stack.http.post(f"/api/shipments/{shipment_id}/delivered",
                                     headers={"Authorization": f"Bearer {courier_token}"})
