@@ -30,8 +30,13 @@ ROUTING_KEYS = {
     "Payment.Declined": "payment.failed",
     "Shipment.Created": "shipment.created",
     "Shipment.CourierAssigned": "courier.assigned",
+    "Shipment.CourierUnassigned": "courier.unassigned",
+    "Shipment.PickedUp": "shipment.picked_up",
+    "Shipment.RouteCheckpoint": "shipment.route_checkpoint",
     "Shipment.LocationUpdated": "shipment.location_updated",
     "Shipment.Delivered": "shipment.delivered",
+    "Courier.WentOnDuty": "courier.on_duty",
+    "Courier.WentOffDuty": "courier.off_duty",
 }
 
 

@@ -4,9 +4,10 @@ Causation ids say what caused an event: `Orders:123` is the event at notificatio
 saga reacting to it), `request:<id>` an API request. A trace resolves the former into links between events.
 """
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Final, Generic, Literal, TypeVar
 from uuid import UUID
 
 from psycopg.rows import DictRow
@@ -30,6 +31,13 @@ REQUEST_PREFIX = "request:"
 
 COLUMNS = ("event_id, context, position, aggregate_type, aggregate_id, version, event_type, occurred_at, "
            "correlation_id, causation_id, data")
+CHECKPOINT_TYPES: Final = {
+    "Shipment.RouteCheckpoint": "route checkpoints",
+    "Shipment.LocationUpdated": "route checkpoints",  # stores from before the route's checkpoints
+    "Courier.LocationUpdated": "position updates",
+}
+"""Events that only say where a courier was: a run of them is one line in a trace or a stream."""
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,48 @@ class Cause:
 class TracedEvent:
     event: AuditEvent
     caused_by: Cause | None
+
+
+@dataclass(frozen=True)
+class CheckpointRun(Generic[T]):
+    """Consecutive checkpoints of one aggregate, shown collapsed ("18 route checkpoints") and expandable."""
+
+    checkpoints: list[T]
+    first: AuditEvent
+    last: AuditEvent
+
+    @property
+    def label(self) -> str:
+        return f"{len(self.checkpoints)} {CHECKPOINT_TYPES[self.first.event_type]}"
+
+    def holds_version(self, version: int) -> bool:
+        return self.first.version <= version <= self.last.version
+
+
+def collapse_checkpoints(items: Sequence[T], event_of: Callable[[T], AuditEvent]) -> list[T | CheckpointRun[T]]:
+    """The items with each run of two or more consecutive checkpoints of one aggregate as one CheckpointRun."""
+    collapsed: list[T | CheckpointRun[T]] = []
+    run: list[T] = []
+
+    def close_run() -> None:
+        if len(run) > 1:
+            collapsed.append(CheckpointRun(list(run), event_of(run[0]), event_of(run[-1])))
+        else:
+            collapsed.extend(run)
+        run.clear()
+
+    for item in items:
+        event = event_of(item)
+        if event.event_type in CHECKPOINT_TYPES and (not run or event_of(run[0]).aggregate_id == event.aggregate_id):
+            run.append(item)
+            continue
+        close_run()
+        if event.event_type in CHECKPOINT_TYPES:
+            run.append(item)
+        else:
+            collapsed.append(item)
+    close_run()
+    return collapsed
 
 
 def _audit_event(row: DictRow) -> AuditEvent:

@@ -18,8 +18,6 @@ WINDOW_MINUTES: Final = 60
 """Durations and cancellations are over the orders placed this recently."""
 RATE_MINUTES: Final = 30
 """The orders-per-minute chart's length."""
-ON_DUTY_SECONDS: Final = 300
-"""A courier that reported a position this recently is on duty."""
 
 _STEP_AT: Final = """(SELECT min((entry ->> 'at')::timestamptz) FROM jsonb_array_elements(doc -> 'timeline') AS entry
                       WHERE entry ->> 'status' = %s)"""
@@ -91,14 +89,16 @@ class DashboardQueries:
             "  percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM delivered_at - placed_at)) "
             "    AS delivered_p95 "
             "FROM windowed", ("CONFIRMED", "DELIVERED", now, WINDOW_MINUTES)).fetchone()
+        # A confirmed order whose courier is on the way to pick it up waits no longer.
         waiting = connection.execute(
             f"SELECT count(*) AS n, extract(epoch FROM %s::timestamptz - min({_STEP_AT})) AS oldest "
-            "FROM read.orders WHERE status = 'CONFIRMED'", (now, "CONFIRMED")).fetchone()
+            "FROM read.orders WHERE status = 'CONFIRMED' "
+            "AND coalesce(doc -> 'shipment' ->> 'status', '') <> 'ASSIGNED'", (now, "CONFIRMED")).fetchone()
+        # Documents from before shifts have no `on_duty`: those couriers were always on duty.
         couriers = connection.execute(
             "SELECT count(*) AS registered, count(*) FILTER (WHERE status = 'BUSY') AS busy, "
-            "  count(*) FILTER (WHERE (doc -> 'position' ->> 'at')::timestamptz "
-            "                   >= %s::timestamptz - make_interval(secs => %s)) AS on_duty "
-            "FROM read.couriers", (now, ON_DUTY_SECONDS)).fetchone()
+            "  count(*) FILTER (WHERE coalesce((doc ->> 'on_duty')::boolean, true)) AS on_duty "
+            "FROM read.couriers").fetchone()
         cancelled = connection.execute(
             "SELECT coalesce(doc ->> 'cancel_reason', 'UNKNOWN') AS reason, count(*) AS n FROM read.orders "
             "WHERE status = 'CANCELLED' AND placed_at >= %s::timestamptz - make_interval(mins => %s) "

@@ -5,6 +5,12 @@ another thread hands them over with ``loop.call_soon_threadsafe(hub.publish, cha
 and never blocks: every connection has a bounded queue, and a connection whose queue is full is dropped (told
 why, and forgotten) rather than allowed to hold the others back or to pile up memory. A dropped client
 reconnects and resumes from the read model (a fresh snapshot) or from the outbox (``Last-Event-ID``).
+
+Couriers' live positions (``queries.push_positions``) go only to connections that asked for live frames, to the
+courier's topic and the order it carries, and, coalesced, to the operators' ``fleet`` topic: ``publish_position``
+gathers them and ``flush_fleet`` (called by the feed at most every half second) sends one frame of every courier
+that moved. A live frame that does not fit a connection's queue is skipped, not a reason to drop it: the next
+position replaces it.
 """
 
 from __future__ import annotations
@@ -17,11 +23,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from queries.push_positions import FLEET, CourierPosition, LiveFrame, courier_topic, fleet_frame
+
 __all__ = [
     "DEFAULT_CAPACITY",
     "FIREHOSE",
     "HubStats",
     "PushHub",
+    "PushItem",
     "PushSubscriber",
     "SubscriberDropped",
     "ViewChange",
@@ -40,6 +49,8 @@ DEFAULT_CAPACITY = 1024
 # Bounds the duplicate filter's memory: entities whose last change is older than this many others are forgotten,
 # and a redelivery that old is then passed through, which the connections' own outbox-id checks still catch.
 _REMEMBERED_ENTITIES = 100_000
+# Likewise for the newest position seen per courier (what keeps a late, older position from moving a marker back).
+_REMEMBERED_COURIERS = 100_000
 
 
 def topic_of(view: str, entity_id: object) -> str:
@@ -103,14 +114,20 @@ class SubscriberDropped(Exception):
         self.reason = reason
 
 
+PushItem = ViewChange | LiveFrame
+"""What a connection is handed: a view change, or (connections that asked for them) a live frame."""
+
+
 class PushSubscriber:
     """One connection's inbox. Only the hub puts into it; only the connection takes from it."""
 
-    def __init__(self, hub: PushHub, capacity: int) -> None:
+    def __init__(self, hub: PushHub, capacity: int, *, live: bool = False) -> None:
         self._hub = hub
         # None is the hub's "you were dropped" mark; it always fits, because the hub empties the queue first.
-        self._queue: Queue[ViewChange | None] = Queue(capacity)
+        self._queue: Queue[PushItem | None] = Queue(capacity)
         self.topics: set[str] = set()
+        self.live = live
+        """Whether it takes live frames (positions, the fleet) besides view changes."""
         self.drop_reason: str | None = None
         self._dropped = Event()
 
@@ -119,23 +136,36 @@ class PushSubscriber:
         return self._queue.qsize()
 
     async def get(self) -> ViewChange:
-        """The next change for this connection; raises SubscriberDropped once the hub has let go of it."""
-        change = await self._queue.get()
-        if change is None:
+        """The next view change for this connection; raises SubscriberDropped once the hub has let go of it."""
+        while not isinstance(item := await self.get_item(), ViewChange):
+            continue  # a live frame: only a `live` subscriber is given any, and it reads them with get_item
+        return item
+
+    async def get_item(self) -> PushItem:
+        """The next change or live frame; raises SubscriberDropped once the hub has let go of it."""
+        item = await self._queue.get()
+        if item is None:
             self._queue.put_nowait(None)  # every later get() must fail the same way
             raise SubscriberDropped(self.drop_reason or "dropped")
-        return change
+        return item
 
     def get_nowait(self) -> ViewChange | None:
-        """The next change if one is waiting (for draining without awaiting); raises SubscriberDropped likewise."""
+        """The next view change if one is waiting (for draining without awaiting); raises SubscriberDropped
+        likewise."""
+        while (item := self.get_item_nowait()) is not None:
+            if isinstance(item, ViewChange):
+                return item
+        return None
+
+    def get_item_nowait(self) -> PushItem | None:
         try:
-            change = self._queue.get_nowait()
+            item = self._queue.get_nowait()
         except QueueEmpty:
             return None
-        if change is None:
+        if item is None:
             self._queue.put_nowait(None)
             raise SubscriberDropped(self.drop_reason or "dropped")
-        return change
+        return item
 
     async def wait_dropped(self) -> str:
         """Returns (with the reason) once the hub has let go, even while the connection is stuck sending."""
@@ -157,9 +187,9 @@ class PushSubscriber:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _offer(self, change: ViewChange) -> bool:
+    def _offer(self, item: PushItem) -> bool:
         try:
-            self._queue.put_nowait(change)
+            self._queue.put_nowait(item)
         except QueueFull:
             return False
         return True
@@ -182,27 +212,40 @@ class HubStats:
     duplicates: int = 0
     delivered: int = 0
     dropped: int = 0
+    positions: int = 0
+    stale_positions: int = 0
+    """Positions older than one already seen for their courier: not pushed."""
+    live_delivered: int = 0
+    live_skipped: int = 0
+    """Live frames a connection had no room for (it gets the next one)."""
+    fleet_frames: int = 0
 
 
 class PushHub:
     """Topic -> connections. Loop-confined: call every method from the loop that owns the hub."""
 
-    def __init__(self, *, capacity: int = DEFAULT_CAPACITY, remembered_entities: int = _REMEMBERED_ENTITIES) -> None:
+    def __init__(self, *, capacity: int = DEFAULT_CAPACITY, remembered_entities: int = _REMEMBERED_ENTITIES,
+                 remembered_couriers: int = _REMEMBERED_COURIERS) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
         self._remembered_entities = remembered_entities
+        self._remembered_couriers = remembered_couriers
         self._followers: dict[str, set[PushSubscriber]] = {}
         self._subscribers: set[PushSubscriber] = set()
         # Highest outbox id seen per entity: a broker redelivery (after a reconnect) repeats ids, never skips.
         self._last_seen: OrderedDict[str, int] = OrderedDict()
+        self._latest_positions: OrderedDict[str, CourierPosition] = OrderedDict()
+        # Couriers that moved since the last fleet frame, each with its newest position.
+        self._fleet_pending: dict[str, CourierPosition] = {}
         self.stats = HubStats()
 
     def __len__(self) -> int:
         return len(self._subscribers)
 
-    def connect(self, topics: Iterable[str] = ()) -> PushSubscriber:
-        subscriber = PushSubscriber(self, self.capacity)
+    def connect(self, topics: Iterable[str] = (), *, live: bool = False) -> PushSubscriber:
+        """A new connection's inbox; `live` ones are also given positions and fleet frames of what they follow."""
+        subscriber = PushSubscriber(self, self.capacity, live=live)
         self._subscribers.add(subscriber)
         for topic in topics:
             self.follow(subscriber, topic)
@@ -245,6 +288,46 @@ class PushHub:
         self.stats.delivered += delivered
         return delivered
 
+    def publish_position(self, position: CourierPosition) -> int:
+        """Hand a courier's position to the live connections following the courier or the order it carries, and
+        keep it for the next fleet frame; returns how many got it. An older position than the newest seen for
+        its courier changes nothing."""
+        self.stats.positions += 1
+        if not self._is_newest(position):
+            self.stats.stale_positions += 1
+            return 0
+        if self._followers.get(FLEET):
+            self._fleet_pending[position.courier_id] = position
+        own_topic = courier_topic(position.courier_id)
+        order_topic = topic_of("order", position.order_id) if position.order_id is not None else None
+        targets = set(self._followers.get(own_topic, ()))
+        if order_topic is not None:
+            targets |= self._followers.get(order_topic, set())
+        if not targets:
+            return 0
+        frame = position.frame()
+        delivered = 0
+        for subscriber in targets:
+            # Each connection is told under a topic it follows, so that it can tell the frame is still wanted.
+            topic = own_topic if own_topic in subscriber.topics or order_topic is None else order_topic
+            delivered += self._offer_live(subscriber, LiveFrame(topic, frame))
+        return delivered
+
+    @property
+    def fleet_pending(self) -> bool:
+        """Whether a fleet frame is due: some courier moved since the last one, and someone follows the fleet."""
+        return bool(self._fleet_pending) and bool(self._followers.get(FLEET))
+
+    def flush_fleet(self) -> int:
+        """One fleet frame of every courier that moved since the last, to every live fleet follower."""
+        pending, self._fleet_pending = self._fleet_pending, {}
+        followers = self._followers.get(FLEET)
+        if not pending or not followers:
+            return 0
+        frame = fleet_frame(pending.values())
+        self.stats.fleet_frames += 1
+        return sum(self._offer_live(subscriber, frame) for subscriber in list(followers))
+
     def close_all(self, reason: str) -> None:
         for subscriber in list(self._subscribers):
             self._drop(subscriber, reason)
@@ -265,6 +348,25 @@ class PushHub:
         while len(self._last_seen) > self._remembered_entities:
             self._last_seen.popitem(last=False)
         return False
+
+    def _is_newest(self, position: CourierPosition) -> bool:
+        known = self._latest_positions.get(position.courier_id)
+        if known is not None and position.moment <= known.moment:
+            return False
+        self._latest_positions[position.courier_id] = position
+        self._latest_positions.move_to_end(position.courier_id)
+        while len(self._latest_positions) > self._remembered_couriers:
+            self._latest_positions.popitem(last=False)
+        return True
+
+    def _offer_live(self, subscriber: PushSubscriber, frame: LiveFrame) -> int:
+        if not subscriber.live:
+            return 0
+        if subscriber._offer(frame):
+            self.stats.live_delivered += 1
+            return 1
+        self.stats.live_skipped += 1
+        return 0
 
     def _drop(self, subscriber: PushSubscriber, reason: str) -> None:
         if subscriber not in self._subscribers:

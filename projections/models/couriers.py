@@ -1,4 +1,8 @@
-"""The couriers read model: who can be dispatched, where they are, and what they carry."""
+"""The couriers read model: who is on duty and can be dispatched, where they are, and what they carry.
+
+A busy courier's route is recorded on its shipment (`Shipment.RouteCheckpoint`), so `position` here is where
+it was last free (or registered); live positions come from the position path, not from this model.
+"""
 
 from typing import Any
 from uuid import UUID
@@ -29,6 +33,8 @@ def reduce_courier(doc: Doc | None, event: Any) -> Doc:
             "name": event.name,
             "status": CourierStatus.AVAILABLE.value,
             "shipment_id": None,
+            "on_duty": True,
+            "off_duty_reason": None,
             "registered_at": at,
         })
     elif fact == "BecameBusy":
@@ -37,6 +43,10 @@ def reduce_courier(doc: Doc | None, event: Any) -> Doc:
     elif fact == "BecameAvailable":
         new["status"] = CourierStatus.AVAILABLE.value
         new["shipment_id"] = None
+    elif fact == "WentOnDuty":
+        new.update({"on_duty": True, "off_duty_reason": None})
+    elif fact == "WentOffDuty":
+        new.update({"on_duty": False, "off_duty_reason": event.reason})
     if fact in ("Registered", "LocationUpdated"):
         new["position"] = {"lat": event.lat, "lng": event.lng, "at": at}
     new["version"] = event.originator_version

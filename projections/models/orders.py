@@ -1,10 +1,12 @@
 """The orders read model: what a customer sees of an order, from all four contexts.
 
 Each context writes its own part of the document (the order itself, `stock`, `payment`, `shipment`), so the
-result does not depend on which context's runner got to an order first.
+result does not depend on which context's runner got to an order first. The route's checkpoints move
+`shipment.position` and `shipment.eta` without a timeline entry: the timeline tells the story, not the drive.
 """
 
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Final
 from uuid import UUID
 
 from domain.order import OrderStatus
@@ -26,8 +28,17 @@ PAYMENT_STATUS_AFTER = {
 }
 STOCK_STATUS_AFTER = {"Held": "RESERVED", "Rejected": "REJECTED", "Released": "RELEASED", "Committed": "COMMITTED"}
 SHIPMENT_STATUS_AFTER = {
-    "Created": "WAITING_FOR_COURIER", "CourierAssigned": "IN_TRANSIT", "Delivered": "DELIVERED",
-    "Cancelled": "CANCELLED",
+    "Created": "WAITING_FOR_COURIER", "CourierAssigned": "ASSIGNED", "PickedUp": "IN_TRANSIT",
+    "CourierUnassigned": "WAITING_FOR_COURIER", "Delivered": "DELIVERED", "Cancelled": "CANCELLED",
+}
+CHECKPOINT_FACTS: Final = frozenset({"RouteCheckpoint", "LocationUpdated"})
+"""Where the courier is on the route: the shipment's position, never a timeline entry."""
+POSITION_FACTS: Final = frozenset({"CourierAssigned", "PickedUp", *CHECKPOINT_FACTS})
+DELIVERY_PROMISE_MIN: Final = 45
+"""Minutes from an order's confirmation to the delivery the customer is promised."""
+UNASSIGNED_BECAUSE: Final = {
+    "shift_ended": "reassigned: the courier's shift ended",
+    "silent": "reassigned: the courier stopped reporting",
 }
 
 
@@ -60,9 +71,19 @@ def reduce_order(doc: Doc | None, event: Any) -> Doc:
             new["stock"] = stock
     elif kind == "Shipment":
         _apply_shipment_fact(new, event, fact)
-    if fact != "LocationUpdated":  # positions go to the shipment's track, not the order's timeline
-        new["timeline"] = with_entry(new.get("timeline"), timeline_entry(event, status=status))
+    if fact not in CHECKPOINT_FACTS:  # positions go to the shipment's track, not the order's timeline
+        new["timeline"] = with_entry(new.get("timeline"), timeline_entry(event, status=status, **_notes(event, fact)))
     return new
+
+
+def _notes(event: Any, fact: str) -> dict[str, Any]:
+    if fact != "CourierUnassigned":
+        return {}
+    return {"reason": event.reason, "note": UNASSIGNED_BECAUSE.get(event.reason, f"reassigned: {event.reason}")}
+
+
+def promised_by(confirmed_at: datetime) -> datetime:
+    return confirmed_at + timedelta(minutes=DELIVERY_PROMISE_MIN)
 
 
 def _apply_order_fact(new: Doc, event: Any, fact: str) -> str | None:
@@ -74,6 +95,8 @@ def _apply_order_fact(new: Doc, event: Any, fact: str) -> str | None:
             "delivery": to_json_value(event.delivery),
             "placed_at": event.timestamp.isoformat(),
         })
+    elif fact == "Confirmed":
+        new["promised_by"] = promised_by(event.timestamp).isoformat()
     elif fact == "Cancelled":
         new["cancel_reason"] = event.reason
         new["cancel_note"] = event.note
@@ -90,13 +113,26 @@ def _apply_order_fact(new: Doc, event: Any, fact: str) -> str | None:
 def _apply_shipment_fact(new: Doc, event: Any, fact: str) -> None:
     shipment = dict(new.get("shipment") or {})
     shipment["shipment_id"] = str(event.originator_id)
+    at = event.timestamp.isoformat()
     if fact in SHIPMENT_STATUS_AFTER:
         shipment["status"] = SHIPMENT_STATUS_AFTER[fact]
     if fact == "CourierAssigned":
-        shipment["courier_id"] = str(event.courier_id)
-    if fact in ("CourierAssigned", "LocationUpdated"):
+        # A reassignment starts the route again from the new courier: the map draws it from this version.
+        shipment.update({"courier_id": str(event.courier_id), "assigned_at": at,
+                         "assigned_version": event.originator_version, "eta": None})
+    elif fact == "PickedUp":
+        shipment["picked_up_at"] = at
+    elif fact == "CourierUnassigned":
+        shipment.update({"courier_id": None, "position": None, "eta": None})
+    elif fact == "RouteCheckpoint":
+        shipment["eta"] = event.eta
+    elif fact in ("Delivered", "Cancelled"):
+        shipment["eta"] = None
+    if fact == "Delivered":
+        shipment["delivered_at"] = at
+    if fact in POSITION_FACTS:
         # Positions of one shipment arrive in order, so the last one seen is the last known one.
-        shipment["position"] = {"lat": event.lat, "lng": event.lng, "at": event.timestamp.isoformat()}
+        shipment["position"] = {"lat": event.lat, "lng": event.lng, "at": at}
     new["shipment"] = shipment
 
 

@@ -1,7 +1,8 @@
 """The shipments read model: each shipment's state and last known position, and its track as rows.
 
-The document keeps only the latest position; every position the courier reported is kept in the track table,
-which grows by one row per position and so never rewrites a large document for a long trip.
+The document keeps only the latest position; every position recorded on the route (the assignment, the pick-up
+and each checkpoint) is kept in the track table, which grows by one row per position and so never rewrites a
+large document for a long trip.
 """
 
 from typing import Any
@@ -14,12 +15,15 @@ from projections.read_model import Column, Doc, Documents, ReadModel, Rows
 
 STATUS_AFTER = {
     "Created": ShipmentStatus.WAITING_FOR_COURIER,
-    "CourierAssigned": ShipmentStatus.IN_TRANSIT,
+    "CourierAssigned": ShipmentStatus.ASSIGNED,
+    "PickedUp": ShipmentStatus.IN_TRANSIT,
+    "CourierUnassigned": ShipmentStatus.WAITING_FOR_COURIER,
     "Delivered": ShipmentStatus.DELIVERED,
     "Cancelled": ShipmentStatus.CANCELLED,
 }
-# The facts that say where the goods are: the courier's position when assigned, and each position after.
-POSITION_FACTS = frozenset({"CourierAssigned", "LocationUpdated"})
+# The facts that say where the goods are: the courier's position when assigned and at the pick-up, and each
+# checkpoint of the route after (`LocationUpdated` in stores written before checkpoints).
+POSITION_FACTS = frozenset({"CourierAssigned", "PickedUp", "RouteCheckpoint", "LocationUpdated"})
 
 
 def shipment_id_of(event: Any) -> UUID | None:
@@ -46,13 +50,25 @@ def reduce_shipment(doc: Doc | None, event: Any) -> Doc:
             "position": None,
             "created_at": at,
             "assigned_at": None,
+            "picked_up_at": None,
             "delivered_at": None,
+            "eta": None,
             "track_points": 0,
         })
     elif fact == "CourierAssigned":
-        new["courier_id"] = to_json_value(event.courier_id)
-        new["assigned_at"] = at
-    elif fact == "Delivered":
+        new.update({"courier_id": to_json_value(event.courier_id), "assigned_at": at, "eta": None})
+    elif fact == "CourierUnassigned":
+        # Waiting again; the next CourierAssigned (usually in the same recording) names the new courier.
+        new.update({"courier_id": None, "assigned_at": None, "eta": None,
+                    "unassigned": [*new.get("unassigned", []), {"courier_id": to_json_value(event.courier_id),
+                                                                 "reason": event.reason, "at": at}]})
+    elif fact == "PickedUp":
+        new["picked_up_at"] = at
+    elif fact == "RouteCheckpoint":
+        new["eta"] = event.eta
+    elif fact in ("Delivered", "Cancelled"):
+        new["eta"] = None
+    if fact == "Delivered":
         new["delivered_at"] = at
     if fact in POSITION_FACTS:
         # Positions of one shipment arrive in order, so the last one seen is the last known one.

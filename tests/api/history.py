@@ -26,6 +26,7 @@ from adapters.read_generations import live_generations
 from adapters.settings import Settings
 from adapters.tokens import TokenIssuer
 from commands.courier_tracking import record_due_checkpoints
+from commands.ports import Checkpoint
 from commands.saga_steps import SAGA_EDGES, PaymentsSagaStep, SagaStep
 from composition.contexts import runner_env
 from composition.read_side import ReadSide, open_read_side
@@ -38,6 +39,7 @@ from web.command_api.app import create_command_api
 Headers = dict[str, str]
 
 BATCH = 500
+LATE_ETA = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -57,9 +59,10 @@ class History:
     products TEH-1, KOPI-1 (one in stock), NASI-1 (discontinued), ES-TEH, ROTI-1 (repriced, restocked),
     MIE-1, ARA-100 ("100% Arabica"); couriers Ani (near) and Budi (far away);
     `o1` alice, 2 x TEH-1: Ani picks it up, reports two positions, delivers it, alice confirms receipt;
-    `o4` bob, ES-TEH: Budi is assigned it (Ani is busy), picks it up, one position, delivered and received;
+    `o4` bob, ES-TEH: Budi picks it up (Ani is busy), one position, delivered and received;
     `o5` carol, MIE-1: no courier is free, carol cancels it while it waits;
-    `o6` dave, ROTI-1: waits, then Ani takes it when she is free again and picks it up: in transit at the end;
+    `o6` dave, ROTI-1: waits, then Ani takes it when she is free again and picks it up: in transit at the end,
+        her route's last checkpoint estimating an arrival two hours away (past the promise: a late delivery);
     `o2` alice, TEH-1 paid with a declined card; `o3` bob, 2 x KOPI-1 of which there is one: both cancelled.
     """
 
@@ -215,8 +218,10 @@ def tell_the_story(story: Story, platform: Platform) -> None:
 
     story.order("o1", "alice", "TEH-1", quantity=2)
     story.shipment_of("o1", platform)
+    story.pick_up("o1", ani)
     story.order("o4", "bob", "ES-TEH")
     story.shipment_of("o4", platform)
+    story.pick_up("o4", budi)
     story.order("o5", "carol", "MIE-1")
     story.shipment_of("o5", platform)
     story.post(f"/api/orders/{story.history.orders['o5']}/cancel", story.history.customer("carol"),
@@ -227,12 +232,13 @@ def tell_the_story(story: Story, platform: Platform) -> None:
     story.order("o2", "alice", "TEH-1", token="tok_decline")
     story.order("o3", "bob", "KOPI-1", quantity=2)
 
-    story.pick_up("o1", ani)
     story.move(ani, -6.195, 106.81, platform)
     story.move(ani, -6.199, 106.802, platform)
     story.settle()
     story.deliver_and_receive("o1", ani, "alice")
-    story.pick_up("o4", budi)
+    story.pick_up("o6", ani)
+    platform.write.shipping.record_checkpoints([Checkpoint(UUID(ani.id), -6.2, 106.81, LATE_ETA)])
+    story.settle()
     story.move(budi, -6.5, 107.2, platform)
     story.settle()
     story.deliver_and_receive("o4", budi, "bob")

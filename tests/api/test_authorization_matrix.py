@@ -222,6 +222,19 @@ def subscribe_everything(world: World, identity: Identity, allowed: bool) -> Cal
     return Call(frames=({"subscribe": "*"},), first_frame={"type": "subscribed", "subscription": "*"})
 
 
+def fleet_socket(world: World, identity: Identity, allowed: bool) -> Call:
+    return Call(first_frame={"type": "subscribed", "subscription": "fleet"})
+
+
+def subscribe_fleet(world: World, identity: Identity, allowed: bool) -> Call:
+    return Call(frames=({"subscribe": "fleet"},), first_frame={"type": "subscribed", "subscription": "fleet"})
+
+
+def subscribe_courier(world: World, identity: Identity, allowed: bool) -> Call:
+    topic = f"courier:{world.courier.id}"
+    return Call(frames=({"subscribe": topic},), first_frame={"type": "subscribed", "subscription": topic})
+
+
 def login_form(world: World, identity: Identity, allowed: bool) -> Call:
     return Call(form={"token": world.token(identity) or ""})
 
@@ -289,12 +302,16 @@ MATRIX: Final[list[Row]] = [
     Row(Q, API, "GET", "/api/audit/streams/{aggregate_id:uuid}", ADMIN_ONLY, order_stream_of_events),
     Row(Q, API, "GET", "/api/audit/streams/{aggregate_id:uuid}/state", ADMIN_ONLY, order_stream_of_events),
     Row(Q, API, "GET", "/api/audit/trace/{correlation_id:str}", ADMIN_ONLY, order_trace),
+    Row(Q, API, "GET", "/api/ops/late-deliveries", ADMIN_ONLY),
     *public_routes(Q),
     # Push.
     Row(Q, SSE, "GET", "/api/orders/stream", ORDER_OWNER_OR_ADMIN, order_stream),
     Row(Q, WS, "WS", "/ws/orders/{order_id:uuid}", ORDER_OWNER_OR_ADMIN, order_socket),
     Row(Q, WS, "WS", "/ws", ORDER_OWNER_OR_ADMIN, subscribe_order, variant="an order"),
     Row(Q, WS, "WS", "/ws", ADMIN_ONLY, subscribe_everything, variant="every change"),
+    Row(Q, WS, "WS", "/ws", ADMIN_ONLY, subscribe_fleet, variant="the fleet"),
+    Row(Q, WS, "WS", "/ws", ADMIN_ONLY, subscribe_courier, variant="one courier"),
+    Row(Q, WS, "WS", "/ws/fleet", ADMIN_ONLY, fleet_socket),
     # The web pages.
     Row(Q, PAGE, "GET", "/", PUBLIC, ok=303),
     Row(Q, PAGE, "GET", "/login", PUBLIC),
@@ -308,6 +325,7 @@ MATRIX: Final[list[Row]] = [
     Row(Q, PAGE, "GET", "/ops/dashboard", ADMIN_ONLY),
     Row(Q, PAGE, "GET", "/ops/products", ADMIN_ONLY),
     Row(Q, PAGE, "GET", "/ops/couriers", ADMIN_ONLY),
+    Row(Q, PAGE, "GET", "/ops/late", ADMIN_ONLY),
     Row(Q, PAGE, "GET", "/ops/status", ADMIN_ONLY),
     Row(Q, PAGE, "GET", "/ops/parked", ADMIN_ONLY),
     Row(Q, PAGE, "GET", "/ops/audit", ADMIN_ONLY),

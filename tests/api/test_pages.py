@@ -14,10 +14,10 @@ import pytest
 from litestar.testing import TestClient
 
 from adapters.tokens import TokenIssuer
-from tests.api.history import History
+from tests.api.history import LATE_ETA, History
 from web.auth import TOKEN_COOKIE
 from web.pages.reads import PageReads
-from web.pages.views import order_view
+from web.pages.views import delivery_steps, order_view
 from web.query_api.app import create_query_api
 
 Headers = dict[str, str]
@@ -209,6 +209,58 @@ def test_order_page_shows_status_timeline_and_map(history_client: TestClient[Any
     assert 'id="confirm-receipt"' not in text
 
 
+def test_order_page_tells_the_delivery_steps_the_eta_and_the_promise(history_client: TestClient[Any],
+                                                                    history: History) -> None:
+    delivered = page(history_client, f"/orders/{history.orders['o1']}", cookie(history, "customer", "alice"))
+    assert [step for step in ("assigned", "picked_up", "delivered") if f'data-delivery-step="{step}"' in delivered] \
+        == ["assigned", "picked_up", "delivered"]
+    assert 'class="delivery-step todo"' not in delivered
+    assert 'id="order-eta" hidden' in delivered  # delivered: nobody is on the way
+
+    on_the_way = page(history_client, f"/orders/{history.orders['o6']}", cookie(history, "customer", "dave"))
+    # o6 waited, then Ani took it and picked it up; her last checkpoint estimates an arrival past the promise.
+    assert "Courier assigned" in on_the_way
+    assert "Picked up" in on_the_way
+    assert 'data-delivery-step="delivered"' in on_the_way
+    assert 'class="delivery-step todo" data-delivery-step="delivered"' in on_the_way
+    assert f'datetime="{LATE_ETA.isoformat()}">{LATE_ETA:%H:%M}</time>' in on_the_way
+    assert 'id="order-late"' in on_the_way
+    assert "Promised by" in on_the_way
+    assert f'data-courier-id="{history.couriers["Ani"].id}" data-on-the-way' in on_the_way
+    for attribute in ("data-centre-lat", "data-centre-lng", "data-px-per-km"):
+        assert attribute in on_the_way  # the browser projects live positions as the server does
+
+
+def test_a_reassignment_is_a_delivery_step_with_its_reason() -> None:
+    order = {"status": "CONFIRMED", "timeline": [
+        {"event": "Shipment.CourierAssigned", "at": "2026-01-01T09:00:00+00:00"},
+        {"event": "Shipment.CourierUnassigned", "at": "2026-01-01T09:05:00+00:00", "reason": "shift_ended",
+         "note": "reassigned: the courier's shift ended"},
+        {"event": "Shipment.CourierAssigned", "at": "2026-01-01T09:05:00+00:00"},
+    ]}
+    assert [(step.kind, step.label, step.at is not None) for step in delivery_steps(order)] == [
+        ("assigned", "Courier assigned", True),
+        ("reassigned", "Reassigned: the courier's shift ended", True),
+        ("assigned", "Courier assigned", True),
+        ("picked_up", "Picked up", False),
+        ("delivered", "Delivered", False),
+    ]
+    cancelled = delivery_steps({**order, "status": "CANCELLED"})
+    assert [step.kind for step in cancelled] == ["assigned", "reassigned", "assigned"]
+
+
+def test_the_late_deliveries_page(history_client: TestClient[Any], history: History) -> None:
+    ops = cookie(history, "admin", "ops")
+    text = page(history_client, "/ops/late", ops)
+    assert f'data-late-order="{history.orders["o6"]}"' in text
+    assert history.orders["o1"] not in text
+    assert 'hx-get="/ops/late"' in text
+    fragment = page(history_client, "/ops/late", {**ops, **HTMX})
+    assert "<html" not in fragment
+    assert "dave" in fragment
+    assert "Not for your role" in page(history_client, "/ops/late", cookie(history, "customer", "dave"), status=403)
+
+
 def test_order_page_fragment_for_htmx(history_client: TestClient[Any], history: History) -> None:
     response = history_client.get(f"/orders/{history.orders['o6']}",
                                   headers={**cookie(history, "customer", "dave"), **HTMX})
@@ -277,6 +329,8 @@ def test_couriers_map_shows_each_courier_busy_or_free(history_client: TestClient
     assert f'data-courier-id="{history.couriers["Ani"].id}"' in text
     assert "pin-busy" in text
     assert "pin-free" in text
+    assert "data-fleet-live" in text  # markers follow /ws/fleet
+    assert "0 off duty" in text
 
 
 def test_dashboard_shows_the_operators_figures(history_client: TestClient[Any], history: History) -> None:
@@ -368,6 +422,23 @@ def test_trace_follows_an_order_across_contexts(history_client: TestClient[Any],
     assert "Shipment." in text
     assert "← <span class=\"event-name\">Order.Placed" in text  # the saga's reactions point at what caused them
     assert "Trace not found" in page(history_client, f"/ops/audit/trace/{uuid4()}", ops, status=404)
+
+
+def test_route_checkpoints_are_one_collapsed_line_in_a_trace_and_a_stream(history_client: TestClient[Any],
+                                                                         history: History) -> None:
+    ops = cookie(history, "admin", "ops")
+    trace = page(history_client, f"/ops/audit/trace/{history.orders['o1']}", ops)
+    # Ani's two checkpoints on the way to alice: one line, the events inside it.
+    assert trace.count('class="checkpoint-run-row"') == 1
+    assert 'data-checkpoints="2"' in trace
+    assert "<summary>2 route checkpoints" in trace
+    assert trace.count("Shipment.<wbr>RouteCheckpoint") == 0  # not listed one by one
+    shipment = history.shipments["o1"]
+    stream = page(history_client, f"/ops/audit/streams/{shipment}", ops)
+    assert "v4\u2013v5</span> 2 route checkpoints" in stream
+    assert '<details open>' not in stream  # the version shown (the newest) is not a checkpoint
+    at_checkpoint = page(history_client, f"/ops/audit/streams/{shipment}?version=4", ops)
+    assert '<details open>' in at_checkpoint
 
 
 # -- courier ----------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 from litestar.testing import TestClient
 
 from queries.pagination import MAX_LIMIT
-from tests.api.history import Headers, History
+from tests.api.history import LATE_ETA, Headers, History
 
 Client = TestClient[Any]
 
@@ -248,9 +248,9 @@ def test_a_shipment_comes_with_every_position_of_its_track(history: History, his
     shipment, track = body["shipment"], body["track"]
     assert shipment["order_id"] == history.orders["o1"]
     assert (shipment["status"], shipment["courier_id"]) == ("DELIVERED", history.couriers["Ani"].id)
-    # Where Ani was when she was assigned, then the two positions she reported.
-    assert [(point["lat"], point["lng"]) for point in track] == [(-6.19, 106.82), (-6.195, 106.81),
-                                                                 (-6.199, 106.802)]
+    # Where Ani was when she was assigned and when she picked it up, then the two positions she reported.
+    assert [(point["lat"], point["lng"]) for point in track] == [(-6.19, 106.82), (-6.19, 106.82),
+                                                                 (-6.195, 106.81), (-6.199, 106.802)]
     versions = [point["version"] for point in track]
     assert versions == sorted(versions)
     times = [point["at"] for point in track]
@@ -258,7 +258,10 @@ def test_a_shipment_comes_with_every_position_of_its_track(history: History, his
     assert shipment["track_points"] == len(track)
 
     waiting_then_taken = get_ok(history_client, f"/api/shipments/{history.shipments['o6']}", history.admin)
-    assert len(waiting_then_taken["track"]) == 1
+    assert len(waiting_then_taken["track"]) == 3  # assigned, picked up, one checkpoint
+    assert (waiting_then_taken["shipment"]["status"], waiting_then_taken["shipment"]["eta"]) == (
+        "IN_TRANSIT", LATE_ETA.isoformat())
+    assert waiting_then_taken["shipment"]["picked_up_at"] is not None
     cancelled = get_ok(history_client, f"/api/shipments/{history.shipments['o5']}", history.customer("carol"))
     assert (cancelled["shipment"]["status"], cancelled["track"]) == ("CANCELLED", [])
 
@@ -290,7 +293,9 @@ def test_operators_list_couriers_by_name_and_status(history: History, history_cl
     assert ids(walk(history_client, "/api/couriers", history.admin, 5, status="AVAILABLE")) == [budi]
     assert ids(walk(history_client, "/api/couriers", history.admin, 5, status="BUSY")) == [ani]
     assert everything[0]["shipment_id"] == history.shipments["o6"]
-    assert everything[0]["position"]["lat"] == -6.199
+    # A carrying courier's route is its shipment's: the courier's own position is where it was last free.
+    assert everything[0]["position"]["lat"] == -6.19
+    assert [item["on_duty"] for item in everything] == [True, True]
     assert_bad_input(history_client, "/api/couriers", history.admin, status="ASLEEP")
     assert_lists_reject_bad_input(history_client, "/api/couriers", history.admin)
 

@@ -135,6 +135,8 @@ def test_customer_follows_an_order_live_and_operator_steps_back_its_history(
     eventually(lambda: api.order_status(first["order_id"], "early-bird") == "DELIVERED", timeout=30, interval=0.2,
                what="the first order delivered")
     api.call("POST", f"/api/orders/{first['order_id']}/receipt", api.as_("customer", "early-bird"))
+    # Ani takes ours: on her way to pick it up, then with the goods on the way to us.
+    expect(page.locator('#delivery-steps [data-delivery-step="assigned"]')).not_to_have_class("delivery-step todo")
     api.pick_up(courier, order_id)
     expect(status).to_have_text("In transit")
     marker = page.locator("#courier-marker")

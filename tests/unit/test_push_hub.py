@@ -4,15 +4,24 @@ import asyncio
 import json
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
 from adapters.inprocess_broker import InProcessBroker
 from adapters.messaging import Message, MessageHandler
-from queries.push_hub import FIREHOSE, PushHub, SubscriberDropped, ViewChange, parse_view_change, topic_of
+from queries.push_hub import (
+    FIREHOSE,
+    PushHub,
+    PushSubscriber,
+    SubscriberDropped,
+    ViewChange,
+    parse_view_change,
+    topic_of,
+)
+from queries.push_positions import FLEET, CourierPosition, LiveFrame, courier_topic, parse_position
 from tests.waiting import eventually_async
-from web.query_api.push_feed import PushFeed
+from web.query_api.push_feed import BINDING_KEYS, POSITION_BINDING, PushFeed
 
 T = TypeVar("T")
 
@@ -280,5 +289,151 @@ def test_clients_are_asked_to_resync_when_the_feed_lost_its_queue() -> None:
         finally:
             await feed.stop()
         assert broker.subscription.closed
+
+    run(scenario)
+
+
+# Couriers' live positions
+
+
+COURIER = "6f1c2b3a-0000-4000-8000-000000000001"
+OTHER_COURIER = "6f1c2b3a-0000-4000-8000-000000000002"
+ORDER = "0b9e2f7c-3f0e-4c53-9d8e-2a4f6d1c7b10"
+
+
+def position_body(courier: str = COURIER, order: str | None = ORDER, second: int = 0, lat: float = -6.2,
+                  eta: str | None = "2026-01-01T09:40:00+00:00") -> bytes:
+    return json.dumps({"courier_id": courier, "shipment_id": None, "order_id": order, "lat": lat, "lng": 106.8,
+                       "at": f"2026-01-01T09:00:{second:02d}+00:00", "eta": eta, "speed_mps": 6.5}).encode()
+
+
+def position(**fields: Any) -> CourierPosition:
+    parsed = parse_position(f"position.courier.{fields.get('courier', COURIER)}", position_body(**fields))
+    assert parsed is not None
+    return parsed
+
+
+def frames(subscriber: PushSubscriber) -> list[dict[str, Any]]:
+    found = []
+    while (item := subscriber.get_item_nowait()) is not None:
+        assert isinstance(item, LiveFrame)
+        found.append(json.loads(item.frame))
+    return found
+
+
+def test_a_position_reaches_its_courier_and_its_order_once_each() -> None:
+    async def scenario() -> None:
+        hub = PushHub()
+        order_page = hub.connect([topic_of("order", ORDER)], live=True)
+        courier_page = hub.connect([courier_topic(COURIER)], live=True)
+        both = hub.connect([topic_of("order", ORDER), courier_topic(COURIER)], live=True)
+        status_stream = hub.connect([topic_of("order", ORDER)])  # SSE and gRPC take view changes only
+        firehose = hub.connect([FIREHOSE], live=True)
+        elsewhere = hub.connect([topic_of("order", "another")], live=True)
+
+        assert hub.publish_position(position()) == 3
+
+        expected = {"type": "position", "courier_id": COURIER, "order_id": ORDER, "lat": -6.2, "lng": 106.8,
+                    "at": "2026-01-01T09:00:00+00:00", "eta": "2026-01-01T09:40:00+00:00"}
+        assert frames(order_page) == frames(courier_page) == frames(both) == [expected]
+        assert [subscriber.get_item_nowait() for subscriber in (status_stream, firehose, elsewhere)] == [None] * 3
+
+    run(scenario)
+
+
+def test_a_free_courier_moves_on_its_own_topic_only_and_an_older_position_is_dropped() -> None:
+    async def scenario() -> None:
+        hub = PushHub()
+        courier_page = hub.connect([courier_topic(COURIER)], live=True)
+        hub.publish_position(position(order=None, second=5))
+        assert hub.publish_position(position(order=None, second=3)) == 0  # late: the marker must not go back
+        hub.publish_position(position(order=None, second=5))
+        assert [frame["at"] for frame in frames(courier_page)] == ["2026-01-01T09:00:05+00:00"]
+        assert hub.stats.stale_positions == 2
+
+    run(scenario)
+
+
+def test_the_fleet_gets_one_frame_with_the_newest_position_of_every_courier_that_moved() -> None:
+    async def scenario() -> None:
+        hub = PushHub()
+        fleet = hub.connect([FLEET], live=True)
+        customer = hub.connect([topic_of("order", ORDER)], live=True)
+        for second in range(3):
+            hub.publish_position(position(second=second, lat=-6.2 - second / 1000))
+        hub.publish_position(position(courier=OTHER_COURIER, order=None, second=1))
+        assert hub.fleet_pending
+
+        assert hub.flush_fleet() == 1
+
+        (frame,) = frames(fleet)
+        assert frame["type"] == "fleet"
+        assert [(item["courier_id"], item["lat"]) for item in frame["positions"]] == [
+            (COURIER, -6.202), (OTHER_COURIER, -6.2)]
+        assert not hub.fleet_pending
+        assert hub.flush_fleet() == 0  # nobody moved since
+        assert len(frames(customer)) == 3  # the customer's page gets every position of its courier
+
+    run(scenario)
+
+
+def test_a_full_connection_skips_live_frames_but_keeps_its_view_changes() -> None:
+    async def scenario() -> None:
+        hub = PushHub(capacity=2)
+        follower = hub.connect([topic_of("order", ORDER)], live=True)
+        hub.publish(change(ORDER, 1))
+        for second in range(5):
+            hub.publish_position(position(second=second))
+        assert (hub.stats.live_skipped, hub.stats.dropped) == (4, 0)
+        assert isinstance(await follower.get_item(), ViewChange)
+        assert isinstance(await follower.get_item(), LiveFrame)
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("body", [
+    b"{not json", b"[1]",
+    json.dumps({"courier_id": "not-an-id", "lat": 1, "lng": 1, "at": "2026-01-01T09:00:00+00:00"}).encode(),
+    json.dumps({"courier_id": COURIER, "lat": 91, "lng": 1, "at": "2026-01-01T09:00:00+00:00"}).encode(),
+    json.dumps({"courier_id": COURIER, "lat": "1", "lng": 1, "at": "2026-01-01T09:00:00+00:00"}).encode(),
+    json.dumps({"courier_id": COURIER, "lat": 1, "lng": 1, "at": "2026-01-01T09:00:00"}).encode(),
+    json.dumps({"courier_id": COURIER, "lat": 1, "lng": 1, "at": "yesterday"}).encode(),
+    json.dumps({"courier_id": COURIER, "lat": 1, "lng": 1, "at": "2026-01-01T09:00:00Z", "eta": 5}).encode(),
+])
+def test_a_malformed_position_is_not_pushed(body: bytes) -> None:
+    assert parse_position(f"position.courier.{COURIER}", body) is None
+
+
+def test_a_position_message_names_its_ids_canonically() -> None:
+    parsed = parse_position("position.courier.x", position_body(courier=COURIER.upper(), order=ORDER.upper()))
+    assert parsed is not None
+    assert (parsed.courier_id, parsed.order_id, parsed.speed_mps) == (COURIER, ORDER, 6.5)
+    assert parse_position("view.order.updated", position_body()) is None
+
+
+def test_the_feed_takes_positions_and_paces_the_fleet_frames() -> None:
+    async def scenario() -> None:
+        broker = InProcessBroker()
+        hub = PushHub()
+        feed = PushFeed(broker, hub, binding_keys=(*BINDING_KEYS, POSITION_BINDING), fleet_interval_s=0.5)
+        fleet = hub.connect([FLEET], live=True)
+        await feed.start()
+        try:
+            loop = asyncio.get_running_loop()
+            broker.publish([Message(f"position.courier.{COURIER}", position_body(second=0), "p0")])
+            first = await asyncio.wait_for(fleet.get_item(), 5)
+            first_at = loop.time()
+            # Three more within the interval: one frame at its end, holding the newest only.
+            broker.publish([Message(f"position.courier.{COURIER}", position_body(second=second), f"p{second}")
+                            for second in (1, 2, 3)])
+            second = await asyncio.wait_for(fleet.get_item(), 5)
+            assert loop.time() - first_at >= 0.45
+            assert isinstance(first, LiveFrame)
+            assert isinstance(second, LiveFrame)
+            assert [item["at"] for item in json.loads(second.frame)["positions"]] == ["2026-01-01T09:00:03+00:00"]
+            assert hub.stats.fleet_frames == 2
+        finally:
+            await feed.stop()
+            broker.close()
 
     run(scenario)

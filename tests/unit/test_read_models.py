@@ -10,6 +10,7 @@ import random
 from collections.abc import Iterable, Iterator, Sequence
 from copy import deepcopy
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid5
@@ -24,15 +25,15 @@ from domain.base import message_context
 from domain.order import Order
 from domain.payment import Payment
 from domain.reservation import StockReservation
-from domain.shipping import Courier, Shipment
+from domain.shipping import Courier, OffDutyReason, Shipment
 from domain.stock import Stock
-from domain.values import DeliveryAddress, OrderLine
+from domain.values import DeliveryAddress, GeoPoint, OrderLine
 from projections.event_data import context_of, event_id, event_name
 from projections.messages import domain_event_message, routing_key, view_message
 from projections.models import ALL_MODELS
 from projections.models.audit import audit_rows
 from projections.models.couriers import COURIERS
-from projections.models.orders import ORDERS
+from projections.models.orders import DELIVERY_PROMISE_MIN, ORDERS
 from projections.models.payments import PAYMENTS
 from projections.models.products import PRODUCTS
 from projections.models.shipments import SHIPMENTS
@@ -45,6 +46,8 @@ CORRELATION = "request-7f3a"
 MONAS = DeliveryAddress("Jl. Medan Merdeka, Jakarta", -6.1754, 106.8272)
 BUNDARAN_HI = (-6.1950, 106.8230)
 ON_THE_WAY = [(-6.1900, 106.8240), (-6.1800, 106.8260)]
+ETAS = ["2026-01-01T09:40:00+00:00", None]
+AFTER_DELIVERY = (-6.1760, 106.8270)
 
 DOCUMENT_MODELS = [ORDERS, PRODUCTS, PAYMENTS, SHIPMENTS, COURIERS]
 
@@ -154,6 +157,9 @@ def delivered_order() -> Story:
         shipment = Shipment(order_id=order.id, customer_id="customer-1", destination=MONAS)
         shipment.assign(courier)
         record(shipment, courier)
+    with message_context(CORRELATION, "picked-up"):
+        shipment.pick_up(GeoPoint(*BUNDARAN_HI))
+        record(shipment)
         order.mark_in_transit(shipment.id, courier.id)
         record(order)
         reservation.commit({stock.id: stock})
@@ -162,13 +168,15 @@ def delivered_order() -> Story:
         record(payment)
     stock.restock(5, "supplier delivery")
     record(stock)
-    for lat, lng in ON_THE_WAY:
-        courier.move_to(lat, lng)
-        shipment.update_location(lat, lng)
-        record(courier, shipment)
+    for (lat, lng), eta in zip(ON_THE_WAY, ETAS, strict=True):
+        shipment.record_checkpoint(GeoPoint(lat, lng), eta)
+        record(shipment)
     shipment.deliver()
     courier.release()
     record(shipment, courier)
+    # Free again, the courier's own checkpoints are its position (dispatching goes by it).
+    courier.move_to(*AFTER_DELIVERY)
+    record(courier)
     order.mark_delivered()
     order.confirm_receipt()
     record(order)
@@ -322,8 +330,9 @@ def test_payment_columns_and_other_contexts(story: Story) -> None:
 
 def test_a_delivered_shipment_document(story: Story) -> None:
     shipping = story.of_context("shipping")
-    shipment_events = named(shipping, "Shipment.Created") + named(shipping, "Shipment.CourierAssigned")
-    moves = named(shipping, "Shipment.LocationUpdated")
+    created, assigned, picked_up = (first(shipping, name) for name in (
+        "Shipment.Created", "Shipment.CourierAssigned", "Shipment.PickedUp"))
+    checkpoints = named(shipping, "Shipment.RouteCheckpoint")
     delivered = first(shipping, "Shipment.Delivered")
 
     doc = only_doc(SHIPMENTS, shipping)
@@ -335,14 +344,32 @@ def test_a_delivered_shipment_document(story: Story) -> None:
         "destination": {"address": MONAS.address, "lat": MONAS.lat, "lng": MONAS.lng},
         "status": "DELIVERED",
         "courier_id": str(story.courier.id),
-        "position": {"lat": ON_THE_WAY[-1][0], "lng": ON_THE_WAY[-1][1], "at": at(moves[-1])},
-        "created_at": at(shipment_events[0]),
-        "assigned_at": at(shipment_events[1]),
+        "position": {"lat": ON_THE_WAY[-1][0], "lng": ON_THE_WAY[-1][1], "at": at(checkpoints[-1])},
+        "created_at": at(created),
+        "assigned_at": at(assigned),
+        "picked_up_at": at(picked_up),
         "delivered_at": at(delivered),
-        "track_points": 3,
+        "eta": None,
+        "track_points": 4,
         "updated_at": at(delivered),
-        "version": 5,
+        "version": 6,
     }
+
+
+def test_an_assigned_shipment_then_picked_up_then_on_its_way_with_an_eta(story: Story) -> None:
+    shipping = story.of_context("shipping")
+    assigned_at = named(shipping, "Shipment.CourierAssigned")[-1]
+    upto = shipping.index(assigned_at) + 1
+
+    assigned = only_doc(SHIPMENTS, shipping[:upto])
+    picked_up = only_doc(SHIPMENTS, shipping[:shipping.index(first(shipping, "Shipment.PickedUp")) + 1])
+    on_the_way = only_doc(SHIPMENTS, shipping[:shipping.index(named(shipping, "Shipment.RouteCheckpoint")[0]) + 1])
+
+    assert (assigned["status"], assigned["courier_id"], assigned["picked_up_at"]) == (
+        "ASSIGNED", str(story.courier.id), None)
+    assert (picked_up["status"], picked_up["picked_up_at"]) == ("IN_TRANSIT", at(first(shipping, "Shipment.PickedUp")))
+    assert (on_the_way["eta"], on_the_way["position"]["lat"], on_the_way["track_points"]) == (
+        ETAS[0], ON_THE_WAY[0][0], 3)
 
 
 def test_a_shipment_waiting_for_a_courier_then_cancelled() -> None:
@@ -369,13 +396,15 @@ def test_a_shipment_waiting_for_a_courier_then_cancelled() -> None:
 def test_the_track_has_the_start_and_every_position_and_nothing_else(story: Story) -> None:
     shipping = story.of_context("shipping")
     assigned = first(shipping, "Shipment.CourierAssigned")
-    moves = named(shipping, "Shipment.LocationUpdated")
+    picked_up = first(shipping, "Shipment.PickedUp")
+    checkpoints = named(shipping, "Shipment.RouteCheckpoint")
     shipment_id = story.shipment.id
 
     assert track(shipping) == [
         (shipment_id, 2, assigned.timestamp, *BUNDARAN_HI),
-        (shipment_id, 3, moves[0].timestamp, *ON_THE_WAY[0]),
-        (shipment_id, 4, moves[1].timestamp, *ON_THE_WAY[1]),
+        (shipment_id, 3, picked_up.timestamp, *BUNDARAN_HI),
+        (shipment_id, 4, checkpoints[0].timestamp, *ON_THE_WAY[0]),
+        (shipment_id, 5, checkpoints[1].timestamp, *ON_THE_WAY[1]),
     ]
     # A courier's own moves are not the shipment's track, even though they carry positions too.
     assert track(named(shipping, "Courier.LocationUpdated")) == []
@@ -408,14 +437,16 @@ def test_a_courier_document_follows_the_courier(story: Story) -> None:
     busy = only_doc(COURIERS, courier_events[:2])
     doc = only_doc(COURIERS, story.of_context("shipping"))
 
-    assert (busy["status"], busy["shipment_id"]) == ("BUSY", str(story.shipment.id))
+    assert (busy["status"], busy["shipment_id"], busy["on_duty"]) == ("BUSY", str(story.shipment.id), True)
     assert busy["position"] == {"lat": BUNDARAN_HI[0], "lng": BUNDARAN_HI[1], "at": at(courier_events[0])}
     assert doc == {
         "id": str(story.courier.id),
         "name": "Budi",
         "status": "AVAILABLE",
         "shipment_id": None,
-        "position": {"lat": ON_THE_WAY[-1][0], "lng": ON_THE_WAY[-1][1], "at": at(moves[-1])},
+        "on_duty": True,
+        "off_duty_reason": None,
+        "position": {"lat": AFTER_DELIVERY[0], "lng": AFTER_DELIVERY[1], "at": at(moves[-1])},
         "registered_at": at(courier_events[0]),
         "updated_at": at(courier_events[-1]),
         "version": len(courier_events),
@@ -541,12 +572,112 @@ def test_an_order_document_gathers_all_four_contexts(story: Story) -> None:
                               "amount": "25.00"}
     assert doc["shipment"]["status"] == "DELIVERED"
     assert doc["shipment"]["courier_id"] == str(story.courier.id)
+    assert doc["shipment"]["delivered_at"] == at(first(story.events, "Shipment.Delivered"))
     assert doc["updated_at"] == at(story.events[-1])
+    assert doc["promised_by"] == (first(story.events, "Order.Confirmed").timestamp
+                                  + timedelta(minutes=DELIVERY_PROMISE_MIN)).isoformat()
     # Stock and courier events carry no order of their own here, and positions stay out of the timeline.
     timeline = [entry["event"] for entry in doc["timeline"]]
     assert not [name for name in timeline if name.startswith(("Stock.", "Courier."))]
-    assert "Shipment.LocationUpdated" not in timeline
+    assert "Shipment.RouteCheckpoint" not in timeline
+    assert [name for name in timeline if name.startswith("Shipment.")] == [
+        "Shipment.Created", "Shipment.CourierAssigned", "Shipment.PickedUp", "Shipment.Delivered"]
     assert len(timeline) == len({entry["event_id"] for entry in doc["timeline"]})
+
+
+def reassigned_shipment() -> tuple[Shipment, Courier, Courier, list[Any]]:
+    """A shipment assigned to a courier whose shift ends before the pick-up, then to another courier."""
+    leaving, taking_over = Courier.register("Budi", *BUNDARAN_HI), Courier.register("Ani", *ON_THE_WAY[0])
+    shipment = Shipment(order_id=ORDER_ID, customer_id="customer-1", destination=MONAS)
+    shipment.assign(leaving)
+    shipment.record_checkpoint(GeoPoint(*ON_THE_WAY[1]), ETAS[0])
+    shipment.unassign(leaving, OffDutyReason.SHIFT_ENDED)
+    leaving.go_off_duty(OffDutyReason.SHIFT_ENDED)
+    shipment.assign(taking_over)
+    events = [*shipment.collect_events(), *leaving.collect_events(), *taking_over.collect_events()]
+    return shipment, leaving, taking_over, sorted(events, key=lambda event: event.timestamp)
+
+
+def test_a_reassignment_is_told_in_the_timeline_and_the_new_courier_takes_the_shipment_part() -> None:
+    shipment, _, taking_over, events = reassigned_shipment()
+    unassigned = first(events, "Shipment.CourierUnassigned")
+
+    doc = fold(ORDERS, events)[ORDER_ID]
+
+    assert doc["shipment"] == {
+        "shipment_id": str(shipment.id),
+        "status": "ASSIGNED",
+        "courier_id": str(taking_over.id),
+        "assigned_at": at(named(events, "Shipment.CourierAssigned")[-1]),
+        "assigned_version": 5,
+        "eta": None,
+        "position": {"lat": ON_THE_WAY[0][0], "lng": ON_THE_WAY[0][1],
+                     "at": at(named(events, "Shipment.CourierAssigned")[-1])},
+    }
+    entries = [entry for entry in doc["timeline"] if entry["event"] != "Shipment.Created"]
+    assert [(entry["event"], entry.get("note")) for entry in entries] == [
+        ("Shipment.CourierAssigned", None),
+        ("Shipment.CourierUnassigned", "reassigned: the courier's shift ended"),
+        ("Shipment.CourierAssigned", None),
+    ]
+    assert entries[1]["reason"] == "shift_ended"
+    assert entries[1]["at"] == at(unassigned)
+
+
+def test_a_reassigned_shipment_document_remembers_who_let_it_go() -> None:
+    _, leaving, taking_over, events = reassigned_shipment()
+    unassigned = first(events, "Shipment.CourierUnassigned")
+
+    doc = only_doc(SHIPMENTS, events)
+
+    assert (doc["status"], doc["courier_id"], doc["eta"], doc["track_points"]) == (
+        "ASSIGNED", str(taking_over.id), None, 3)
+    assert doc["unassigned"] == [{"courier_id": str(leaving.id), "reason": "shift_ended", "at": at(unassigned)}]
+
+
+def test_a_courier_going_off_duty_and_back() -> None:
+    courier = Courier.register("Budi", *BUNDARAN_HI)
+    courier.go_off_duty(OffDutyReason.SILENT)
+    off = list(courier.collect_events())
+    courier.go_on_duty()
+    back = [*off, *courier.collect_events()]
+
+    assert (only_doc(COURIERS, off)["on_duty"], only_doc(COURIERS, off)["off_duty_reason"]) == (False, "silent")
+    assert (only_doc(COURIERS, back)["on_duty"], only_doc(COURIERS, back)["off_duty_reason"]) == (True, None)
+    assert only_doc(COURIERS, back)["status"] == "AVAILABLE"
+
+
+def test_checkpoints_move_the_order_and_set_its_eta_without_a_timeline_entry(story: Story) -> None:
+    events = story.events
+    first_checkpoint = first(events, "Shipment.RouteCheckpoint")
+
+    on_the_way = fold(ORDERS, events[:events.index(first_checkpoint) + 1])[ORDER_ID]
+    picked_up = fold(ORDERS, events[:events.index(first_checkpoint)])[ORDER_ID]
+
+    assert on_the_way["shipment"]["position"] == {"lat": ON_THE_WAY[0][0], "lng": ON_THE_WAY[0][1],
+                                                  "at": at(first_checkpoint)}
+    assert on_the_way["shipment"]["eta"] == ETAS[0]
+    assert (on_the_way["shipment"]["status"], on_the_way["shipment"]["picked_up_at"]) == (
+        "IN_TRANSIT", at(first(events, "Shipment.PickedUp")))
+    assert on_the_way["timeline"] == picked_up["timeline"]
+
+
+def test_an_old_stores_location_update_moves_the_order_and_keeps_its_eta() -> None:
+    courier = Courier.register("Budi", *BUNDARAN_HI)
+    shipment = Shipment(order_id=ORDER_ID, customer_id="customer-1", destination=MONAS)
+    shipment.assign(courier)
+    shipment.pick_up(GeoPoint(*BUNDARAN_HI))
+    shipment.record_checkpoint(GeoPoint(*ON_THE_WAY[0]), ETAS[0])
+    # Stores written before the route's checkpoints hold one of these per position (no eta).
+    shipment._location_updated(ORDER_ID, *ON_THE_WAY[1])
+    events = list(shipment.collect_events())
+
+    doc = fold(ORDERS, events)[ORDER_ID]
+
+    assert doc["shipment"]["position"] == {"lat": ON_THE_WAY[1][0], "lng": ON_THE_WAY[1][1], "at": at(events[-1])}
+    assert doc["shipment"]["eta"] == ETAS[0]
+    assert "Shipment.LocationUpdated" not in [entry["event"] for entry in doc["timeline"]]
+    assert track(events)[-1][1:] == (5, events[-1].timestamp, *ON_THE_WAY[1])
 
 
 def test_stock_events_naming_an_order_do_not_reach_its_document(story: Story) -> None:
@@ -623,9 +754,23 @@ def test_the_payment_token_is_in_no_document_row_or_message(story: Story) -> Non
     ("Stock.ProductCreated", "stock.product_created"),
     ("StockReservation.Requested", "stock_reservation.requested"),
     ("Courier.BecameBusy", "courier.became_busy"),
+    ("Shipment.PickedUp", "shipment.picked_up"),
+    ("Shipment.RouteCheckpoint", "shipment.route_checkpoint"),
 ])
 def test_routing_keys(story: Story, name: str, key: str) -> None:
     assert routing_key(first(story.events, name)) == key
+
+
+def test_reassignments_and_shifts_have_routing_keys() -> None:
+    _, leaving, _, events = reassigned_shipment()
+    leaving.go_on_duty()
+    events = [*events, *leaving.collect_events()]
+    named_keys = {event_name(event): routing_key(event) for event in events}
+
+    assert {name: named_keys[name] for name in ("Shipment.CourierUnassigned", "Courier.WentOffDuty",
+                                                "Courier.WentOnDuty")} == {
+        "Shipment.CourierUnassigned": "courier.unassigned", "Courier.WentOffDuty": "courier.off_duty",
+        "Courier.WentOnDuty": "courier.on_duty"}
 
 
 def test_a_declined_payment_is_routed_as_failed() -> None:

@@ -14,7 +14,7 @@ from domain.payment import Payment
 from domain.reservation import StockReservation
 from domain.shipping import Courier, Shipment
 from domain.stock import Stock
-from domain.values import DeliveryAddress, OrderLine
+from domain.values import DeliveryAddress, GeoPoint, OrderLine
 from projections.models.orders import ORDERS
 from projections.models.payments import PAYMENTS
 from projections.models.shipments import SHIPMENTS
@@ -39,12 +39,12 @@ def delivered_order() -> dict[str, Log]:
     order.record_payment_authorized()
     shipment = Shipment(order_id=order.id, customer_id="customer-1", destination=DESTINATION)
     shipment.assign(courier)
+    shipment.pick_up(GeoPoint(-6.1950, 106.8230))
     order.mark_in_transit(shipment.id, courier.id)
     reservation.commit({stock.id: stock})
     payment.capture()
     for lat, lng in ((-6.19, 106.824), (-6.18, 106.826)):
-        courier.move_to(lat, lng)
-        shipment.update_location(lat, lng)
+        shipment.record_checkpoint(GeoPoint(lat, lng), None)
     shipment.deliver()
     courier.release()
     order.mark_delivered()
@@ -146,7 +146,7 @@ def test_shipment_track_rows_carry_their_positions() -> None:
     result = fold(SHIPMENTS, logs)
 
     assert [(row[1], row[3], row[4]) for row in result.rows] == [
-        (2, -6.1950, 106.8230), (3, -6.19, 106.824), (4, -6.18, 106.826)]
+        (2, -6.1950, 106.8230), (3, -6.1950, 106.8230), (4, -6.19, 106.824), (5, -6.18, 106.826)]
 
 
 # Synthetic models, for what the real ones never do.

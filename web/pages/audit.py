@@ -1,5 +1,7 @@
 """The audit browser: the event log filtered and paged, one aggregate's stream stepped through version by
-version (state and diff rebuilt from the event store), and one order's correlation trace across contexts."""
+version (state and diff rebuilt from the event store), and one order's correlation trace across contexts. In a
+stream and a trace, a run of route checkpoints is one collapsed, expandable line, so an order's story fits on a
+screen however long its drive."""
 
 from datetime import datetime
 from typing import Annotated, Any
@@ -12,7 +14,7 @@ from litestar.response import Template
 
 from adapters.event_store_reader import AggregateAt
 from domain.identity import Role
-from queries.audit import CONTEXTS, as_utc
+from queries.audit import CONTEXTS, AuditEvent, TracedEvent, as_utc, collapse_checkpoints
 from queries.pagination import MAX_LIMIT, InvalidQuery
 from web.auth import requires
 from web.pages.errors import PageNotFound
@@ -45,7 +47,15 @@ def _stream_page(request: HTMXRequest, pages: PageReads, aggregate_id: str, vers
     at = _aggregate_at(pages, aggregate_id, version)
     events = pages.audit.stream(at.aggregate_id, limit=STREAM_PAGE)
     return render(request, "operator/stream.html", fragment="operator/_state.html", at=at,
-                  events=events.items, more_events=events.next_cursor is not None)
+                  events=collapse_checkpoints(events.items, _itself), more_events=events.next_cursor is not None)
+
+
+def _itself(event: AuditEvent) -> AuditEvent:
+    return event
+
+
+def _traced(traced: TracedEvent) -> AuditEvent:
+    return traced.event
 
 
 class AuditPages(Controller):
@@ -113,6 +123,7 @@ class AuditPages(Controller):
             raise PageNotFound("trace")
         page = pages.audit.trace(correlation_id, cursor=cursor or None, limit=MAX_LIMIT)
         return render(request, "operator/trace.html", fragment="operator/_trace_rows.html",
-                      correlation_id=correlation_id, traced=page.items, next_cursor=page.next_cursor,
+                      correlation_id=correlation_id, traced=collapse_checkpoints(page.items, _traced),
+                      next_cursor=page.next_cursor,
                       # Every context gets its lane, so the lanes line up across "load more" pages.
                       contexts=sorted(CONTEXTS), order_id=parse_uuid(correlation_id))

@@ -63,7 +63,7 @@ class OrderTrackingPages(Controller):
 
     @get("/orders/{order_id:str}", sync_to_thread=True)
     def order(self, request: HTMXRequest, order_id: FromPath[str], pages: NamedDependency[PageReads]) -> Template:
-        order = visible_order(pages, order_id, actor_of(request))
+        order = pages.live.overlay_order(visible_order(pages, order_id, actor_of(request)))
         return render(request, "customer/order.html", fragment="customer/_order_live.html",
                       view=order_view(pages, order))
 

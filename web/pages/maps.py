@@ -100,7 +100,8 @@ class MapFrame:
         return cls(centre[0], centre[1], radius)
 
     @property
-    def _pixels_per_km(self) -> float:
+    def pixels_per_km(self) -> float:
+        """The scale: the browser projects live positions with it (web/static/js/app.js), exactly as `project`."""
         usable = min(self.width, self.height) / 2 - PADDING
         return usable / self.radius_km
 
@@ -108,13 +109,13 @@ class MapFrame:
         """Equirectangular around the centre: at city scale the distortion is far below a pixel."""
         dx_km = (lng - self.centre_lng) * KM_PER_DEGREE_LAT * math.cos(math.radians(self.centre_lat))
         dy_km = (lat - self.centre_lat) * KM_PER_DEGREE_LAT
-        scale = self._pixels_per_km
+        scale = self.pixels_per_km
         return Point(round(self.width / 2 + dx_km * scale, 2), round(self.height / 2 - dy_km * scale, 2))
 
     def grid(self) -> list[GridLine]:
         """Faint lines every scale-bar step, so distances can be judged by eye."""
-        step_km = self.scale_bar().length / self._pixels_per_km
-        spacing = step_km * self._pixels_per_km
+        step_km = self.scale_bar().length / self.pixels_per_km
+        spacing = step_km * self.pixels_per_km
         lines: list[GridLine] = []
         count = int(max(self.width, self.height) / spacing / 2) + 1
         for i in range(-count, count + 1):
@@ -127,10 +128,10 @@ class MapFrame:
         return lines
 
     def scale_bar(self) -> ScaleBar:
-        target = self.width / 5 / self._pixels_per_km
+        target = self.width / 5 / self.pixels_per_km
         km = next((step for step in reversed(SCALE_BAR_KM) if step <= target), SCALE_BAR_KM[0])
         label = f"{km * 1000:.0f} m" if km < 1 else f"{km:g} km"
-        return ScaleBar(PADDING, self.height - PADDING / 2 - 6, round(km * self._pixels_per_km, 2), label)
+        return ScaleBar(PADDING, self.height - PADDING / 2 - 6, round(km * self.pixels_per_km, 2), label)
 
     def polyline(self, points: Iterable[tuple[float, float]]) -> str:
         return " ".join(f"{p.x},{p.y}" for p in (self.project(lat, lng) for lat, lng in points))

@@ -1,5 +1,5 @@
-"""The operator's pages: the live orders board, products and stock, couriers on a map, projection status, and
-the events the followers parked.
+"""The operator's pages: the live orders board, products and stock, couriers on a map, the deliveries running
+late, projection status, and the events the followers parked.
 
 Changes go to the command API from the browser (JSON forms); these handlers read, and each page's live part
 is a fragment that htmx re-fetches on a timer or when the page is told something changed.
@@ -22,7 +22,7 @@ from queries.parked import UNRESOLVED, ParkedStatus
 from web.auth import requires
 from web.pages.reads import PageReads
 from web.pages.rendering import render
-from web.pages.views import LagSummary, couriers_map, natural_key, rate_chart
+from web.pages.views import LagSummary, courier_tone, couriers_map, natural_key, rate_chart
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +73,18 @@ class OperatorPages(Controller):
 
     @get("/couriers", sync_to_thread=True)
     def couriers(self, request: HTMXRequest, pages: NamedDependency[PageReads]) -> Template:
-        couriers = sorted(pages.all_couriers(), key=lambda courier: natural_key(str(courier.get("name", ""))))
+        couriers = sorted(pages.live_couriers(pages.all_couriers()),
+                          key=lambda courier: natural_key(str(courier.get("name", ""))))
         destinations = pages.courier_destinations(couriers)
+        tones = [courier_tone(courier) for courier in couriers]
         return render(request, "operator/couriers.html", fragment="operator/_couriers.html",
                       couriers=couriers, map=couriers_map(couriers, destinations), destinations=destinations,
-                      busy=sum(1 for courier in couriers if courier.get("status") == "BUSY"))
+                      busy=tones.count("busy"), free=tones.count("free"), off_duty=tones.count("off"))
+
+    @get("/late", sync_to_thread=True)
+    def late(self, request: HTMXRequest, pages: NamedDependency[PageReads]) -> Template:
+        return render(request, "operator/late.html", fragment="operator/_late_rows.html",
+                      late=pages.late.list(limit=MAX_LIMIT))
 
     @get("/status", sync_to_thread=True)
     def status(self, request: HTMXRequest, pages: NamedDependency[PageReads]) -> Template:

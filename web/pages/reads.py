@@ -10,6 +10,8 @@ from composition.read_side import ReadSide
 from queries.audit import AuditQueries
 from queries.couriers import CourierQueries
 from queries.dashboard import DashboardQueries
+from queries.late_deliveries import LateDeliveries
+from queries.live_positions import LivePositions, newer_than
 from queries.orders import OrderQueries
 from queries.parked import ParkedQueries
 from queries.products import ProductQueries
@@ -27,6 +29,8 @@ class PageReads:
     dashboard: DashboardQueries
     event_store: EventStoreQueries
     parked: ParkedQueries
+    live: LivePositions
+    late: LateDeliveries
     status: ProjectionStatus
     tokens: TokenIssuer
     """Only for the demo login, which hands out ready-made identities."""
@@ -36,6 +40,7 @@ class PageReads:
     @classmethod
     def of(cls, read: ReadSide) -> "PageReads":
         pool = read.pool
+        live = LivePositions(pool)
         return cls(
             orders=OrderQueries(pool),
             products=ProductQueries(pool),
@@ -45,6 +50,8 @@ class PageReads:
             dashboard=DashboardQueries(pool),
             event_store=EventStoreQueries(pool),
             parked=ParkedQueries(pool),
+            live=live,
+            late=LateDeliveries(pool, live),
             status=ProjectionStatus(read.database),
             tokens=TokenIssuer(read.settings.secret),
             secret=read.settings.secret,
@@ -72,6 +79,19 @@ class PageReads:
             if page.next_cursor is None or len(items) >= 1000:
                 return items
             cursor = page.next_cursor
+
+    def live_couriers(self, couriers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The couriers with their live positions where the position path has newer ones than the read model (a
+        carrying courier's own document keeps where it was last free)."""
+        live = self.live.of_couriers()
+        if not live:
+            return couriers
+        placed = []
+        for courier in couriers:
+            found = live.get(str(courier.get("id")))
+            placed.append({**courier, "position": found.as_position()}
+                          if found is not None and newer_than(found, courier.get("position")) else courier)
+        return placed
 
     def courier_destinations(self, couriers: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Where each busy courier is taking its shipment (address, lat, lng), by courier id."""

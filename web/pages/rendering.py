@@ -2,7 +2,7 @@
 
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Final
@@ -24,6 +24,7 @@ STATUS_TONE: Final = {
     "CANCELLED": "bad", "AVAILABLE": "good", "BUSY": "move", "WAITING_FOR_COURIER": "wait",
     "AUTHORIZED": "info", "CAPTURED": "good", "DECLINED": "bad", "TIMED_OUT": "bad", "VOIDED": "bad",
     "REQUESTED": "wait", "RESERVED": "info", "REJECTED": "bad", "RELEASED": "bad", "COMMITTED": "good",
+    "ASSIGNED": "info", "OFF_DUTY": "plain",
 }
 
 
@@ -45,6 +46,8 @@ def when(value: Any, style: str = "datetime") -> str:
         return str(value)
     if style == "time":
         return moment.strftime("%H:%M:%S")
+    if style == "minute":
+        return moment.astimezone(UTC).strftime("%H:%M")
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 

@@ -3,16 +3,26 @@
 import random
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from domain.order import CANCELLABLE_STATUSES, OrderStatus
+from queries.late_deliveries import is_late
 from web.pages.maps import JAKARTA, Basemap, Cluster, MapFrame, Point, basemap, clusters
 from web.pages.reads import PageReads, parse_uuid
 
 STREETS: Final = ("Jl. Jaksa", "Jl. Sabang", "Jl. Cikini Raya", "Jl. Kemang Raya", "Jl. Senopati",
                   "Jl. Tebet Raya", "Jl. Menteng Raya", "Jl. Kebon Sirih", "Jl. Gajah Mada", "Jl. Tanah Abang")
 ORDER_STEPS: Final = ("PENDING", "CONFIRMED", "IN_TRANSIT", "DELIVERED", "RECEIVED")
+DELIVERY_STEPS: Final = {
+    "Shipment.CourierAssigned": ("assigned", "Courier assigned"),
+    "Shipment.CourierUnassigned": ("reassigned", "Reassigned"),
+    "Shipment.PickedUp": ("picked_up", "Picked up"),
+    "Shipment.Delivered": ("delivered", "Delivered"),
+}
+DELIVERY_TODO: Final = (("assigned", "Courier assigned"), ("picked_up", "Picked up"), ("delivered", "Delivered"))
+ON_THE_WAY: Final = frozenset({"ASSIGNED", "IN_TRANSIT"})
 
 
 @dataclass(frozen=True)
@@ -25,6 +35,8 @@ class Marker:
     to: Point | None = None
     """Where a busy courier is taking its shipment."""
     address: str = ""
+    at: str = ""
+    """When the courier was at this position: a live frame moves the marker only if it is newer."""
 
 
 @dataclass(frozen=True)
@@ -63,13 +75,17 @@ def _point(value: Any) -> tuple[float, float] | None:
 
 
 def order_map(pages: PageReads, order: dict[str, Any]) -> MapView | None:
-    """The delivery point, the courier's route so far and its last position, around the delivery point."""
+    """The delivery point, the courier's route so far and its last position, around the delivery point. After a
+    reassignment the route starts again at the new courier."""
     destination = _point(order.get("delivery"))
     if destination is None:
         return None
     shipment = order.get("shipment") or {}
     shipment_id = parse_uuid(str(shipment.get("shipment_id", "")))
-    track = [(point.lat, point.lng) for point in pages.shipments.track(shipment_id)] if shipment_id else []
+    assigned_version = shipment.get("assigned_version")
+    since = assigned_version if isinstance(assigned_version, int) else 0
+    track = [(point.lat, point.lng) for point in pages.shipments.track(shipment_id)
+             if point.version >= since] if shipment_id else []
     courier = _point(shipment.get("position")) or (track[-1] if track else None)
     if courier is not None and (not track or track[-1] != courier):
         track.append(courier)
@@ -84,6 +100,26 @@ def order_map(pages: PageReads, order: dict[str, Any]) -> MapView | None:
 
 
 @dataclass(frozen=True)
+class DeliveryStep:
+    kind: str
+    """`assigned`, `reassigned`, `picked_up` or `delivered`."""
+    label: str
+    at: str | None
+    """None for a step still to come."""
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """When the courier is expected, and what was promised."""
+
+    eta: str | None
+    promised_by: str | None
+    late: bool
+    on_the_way: bool
+    """A courier is on the way (to pick the goods up, or to the customer): positions move the marker."""
+
+
+@dataclass(frozen=True)
 class OrderView:
     order: dict[str, Any]
     lines: list[dict[str, Any]]
@@ -92,6 +128,42 @@ class OrderView:
     cancellable: bool
     receivable: bool
     map: MapView | None
+    delivery_steps: list[DeliveryStep] = field(default_factory=list)
+    arrival: Arrival = field(default_factory=lambda: Arrival(None, None, False, False))
+
+
+def delivery_steps(order: dict[str, Any]) -> list[DeliveryStep]:
+    """The shipment's story from the timeline (assigned, reassigned and why, picked up, delivered), then the
+    steps still to come unless the order was cancelled."""
+    reached = []
+    for entry in order.get("timeline") or []:
+        if not isinstance(entry, dict) or entry.get("event") not in DELIVERY_STEPS:
+            continue
+        kind, label = DELIVERY_STEPS[entry["event"]]
+        note = entry.get("note")
+        text = f"{note[:1].upper()}{note[1:]}" if kind == "reassigned" and isinstance(note, str) else label
+        reached.append(DeliveryStep(kind, text, str(entry.get("at", ""))))
+    if order.get("status") == OrderStatus.CANCELLED.value:
+        return reached
+    # A reassignment starts the delivery over: what the new courier has done counts, the rest is to come.
+    restart = max((index + 1 for index, step in enumerate(reached) if step.kind == "reassigned"), default=0)
+    done = {step.kind for step in reached[restart:]}
+    return reached + [DeliveryStep(kind, label, None) for kind, label in DELIVERY_TODO if kind not in done]
+
+
+def arrival(order: dict[str, Any], now: datetime | None = None) -> Arrival:
+    shipment = order.get("shipment") or {}
+    eta, promised = _moment(shipment.get("eta")), _moment(order.get("promised_by"))
+    on_the_way = shipment.get("status") in ON_THE_WAY and order.get("status") in ("CONFIRMED", "IN_TRANSIT")
+    late = on_the_way and promised is not None and is_late(eta, promised, now or datetime.now(UTC))
+    return Arrival(eta.isoformat() if eta else None, promised.isoformat() if promised else None, late, on_the_way)
+
+
+def _moment(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def order_view(pages: PageReads, order: dict[str, Any]) -> OrderView:
@@ -107,6 +179,8 @@ def order_view(pages: PageReads, order: dict[str, Any]) -> OrderView:
         cancellable=status in {state.value for state in CANCELLABLE_STATUSES},
         receivable=status == OrderStatus.DELIVERED.value,
         map=order_map(pages, order),
+        delivery_steps=delivery_steps(order),
+        arrival=arrival(order),
     )
 
 
@@ -143,11 +217,20 @@ def couriers_map(couriers: list[dict[str, Any]], destinations: dict[str, dict[st
         busy = courier.get("status") == "BUSY"
         courier_id = str(courier.get("id", ""))
         target = targets.get(courier_id) if busy else None
-        markers.append(Marker(projected.x, projected.y, str(courier.get("name", "")), "busy" if busy else "free",
+        markers.append(Marker(projected.x, projected.y, str(courier.get("name", "")), courier_tone(courier),
                               id=courier_id, to=frame.project(*target) if target else None,
-                              address=str((destinations.get(courier_id) or {}).get("address") or "")))
+                              address=str((destinations.get(courier_id) or {}).get("address") or ""),
+                              at=str((courier.get("position") or {}).get("at") or "")))
     return MapView(frame=frame, markers=markers, groups=clusters([(Point(m.x, m.y), m) for m in markers]),
                    base=basemap(frame))
+
+
+def courier_tone(courier: dict[str, Any]) -> str:
+    """`busy` carrying a shipment, `free` on duty and waiting for one, `off` off duty (a document from before
+    shifts has no `on_duty`: such couriers were always on duty)."""
+    if courier.get("status") == "BUSY":
+        return "busy"
+    return "free" if courier.get("on_duty", True) else "off"
 
 
 def natural_key(text: str) -> tuple[Any, ...]:

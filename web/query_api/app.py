@@ -12,6 +12,8 @@ from adapters.health import broker_reachable, database_reachable, read_models_fr
 from composition.read_side import ReadSide
 from queries.audit import AuditQueries
 from queries.couriers import CourierQueries
+from queries.late_deliveries import LateDeliveries
+from queries.live_positions import LivePositions
 from queries.orders import OrderQueries
 from queries.parked import ParkedQueries
 from queries.products import ProductQueries
@@ -23,6 +25,7 @@ from web.openapi_problems import document_problems
 from web.pages.plugin import PagesPlugin
 from web.query_api.audit import AuditController
 from web.query_api.couriers import CourierQueriesController
+from web.query_api.ops import OpsQueriesController
 from web.query_api.orders import OrderQueriesController
 from web.query_api.parked import ParkedQueriesController
 from web.query_api.products import ProductQueriesController
@@ -31,7 +34,7 @@ from web.query_api.shipments import ShipmentQueriesController
 from web.strict_input import MAX_BODY_BYTES
 
 QUERY_CONTROLLERS = [OrderQueriesController, ProductQueriesController, ShipmentQueriesController,
-                     CourierQueriesController, AuditController, ParkedQueriesController]
+                     CourierQueriesController, AuditController, ParkedQueriesController, OpsQueriesController]
 
 
 class QueryApiPlugin(InitPluginProtocol):
@@ -42,8 +45,11 @@ class QueryApiPlugin(InitPluginProtocol):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         pool = self._read.pool
+        live_positions = LivePositions(pool)
         app_config.route_handlers.extend(QUERY_CONTROLLERS)
         app_config.dependencies.update({
+            "live_positions": constant(live_positions),
+            "late_deliveries": constant(LateDeliveries(pool, live_positions)),
             "order_queries": constant(OrderQueries(pool)),
             "product_queries": constant(ProductQueries(pool)),
             "shipment_queries": constant(ShipmentQueries(pool)),

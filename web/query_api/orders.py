@@ -12,6 +12,7 @@ from litestar.security.jwt import Token
 from domain.identity import Actor, Role
 from domain.order import OrderStatus
 from queries.errors import NotFound
+from queries.live_positions import LivePositions
 from queries.orders import OrderQueries
 from web.auth import requires
 from web.query_api.parameters import Cursor, Limit
@@ -54,8 +55,11 @@ class OrderQueriesController(Controller):
         return OrderList(items=page.items, next_cursor=page.next_cursor)
 
     @get("/{order_id:uuid}", operation_id="GetOrder", sync_to_thread=True,
-         summary="One order with its timeline, payment, shipment, courier and last position")
+         summary="One order with its timeline, payment, shipment, courier and last position",
+         description="`shipment.position` and `shipment.eta` are the courier's live ones while it carries the order "
+                     "(newer than the read model's last checkpoint); `promised_by` is the delivery promised.")
     def get_order(
-        self, request: ActorRequest, order_id: FromPath[UUID], order_queries: NamedDependency[OrderQueries]
+        self, request: ActorRequest, order_id: FromPath[UUID], order_queries: NamedDependency[OrderQueries],
+        live_positions: NamedDependency[LivePositions],
     ) -> dict[str, Any]:
-        return visible_order(order_queries, order_id, request.user)
+        return live_positions.overlay_order(visible_order(order_queries, order_id, request.user))

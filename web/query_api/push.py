@@ -1,4 +1,5 @@
-"""Live push wiring: the plugin that gives the query app its WebSocket and SSE endpoints, fed from the broker.
+"""Live push wiring: the plugin that gives the query app its WebSocket and SSE endpoints, fed from the broker
+(view changes, and the couriers' positions).
 
 The parts, each in its own module: ``push_feed`` (the process's one subscription to the broker's view changes,
 fanned out by ``queries.push_hub``), ``push_context`` (what the transports share, and who may watch an order),
@@ -15,9 +16,9 @@ from queries.push import PushQueries
 from queries.push_hub import DEFAULT_CAPACITY, PushHub
 from web.baseline import constant
 from web.query_api.push_context import PushContext
-from web.query_api.push_feed import PushFeed
+from web.query_api.push_feed import BINDING_KEYS, POSITION_BINDING, PushFeed
 from web.query_api.push_redaction import redact_query_tokens
-from web.query_api.push_socket import order_socket, push_socket
+from web.query_api.push_socket import fleet_socket, order_socket, push_socket
 from web.query_api.push_sse import order_status_stream
 
 
@@ -26,12 +27,12 @@ class PushPlugin(InitPluginProtocol):
 
     def __init__(self, read: ReadSide, *, capacity: int = DEFAULT_CAPACITY) -> None:
         self.hub = PushHub(capacity=capacity)
-        self.feed = PushFeed(read.broker, self.hub)
+        self.feed = PushFeed(read.broker, self.hub, binding_keys=(*BINDING_KEYS, POSITION_BINDING))
         self.context = PushContext(hub=self.hub, queries=PushQueries(read.pool), feed=self.feed,
                                    secret=read.settings.secret)
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        app_config.route_handlers.extend([order_socket, push_socket, order_status_stream])
+        app_config.route_handlers.extend([order_socket, push_socket, fleet_socket, order_status_stream])
         app_config.dependencies["push"] = constant(self.context)
         app_config.lifespan.append(self.feed.lifespan)
         redact_query_tokens()

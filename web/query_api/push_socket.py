@@ -22,6 +22,7 @@ from litestar.status_codes import WS_1001_GOING_AWAY, WS_1011_INTERNAL_ERROR, WS
 from adapters.metrics import PUSH_CONNECTIONS
 from domain.identity import Actor
 from queries.push_hub import PushSubscriber, SubscriberDropped
+from queries.push_positions import FLEET
 from web.auth import TokenRejected, actor_from_token, presented_token
 from web.query_api.push_context import PUSH_ROLES, PushContext
 from web.query_api.push_socket_session import (
@@ -84,7 +85,8 @@ async def _serve_socket(
     await socket.accept()
     try:
         actor = await _authenticate(socket, context, query_token)
-        with context.hub.connect() as subscriber, PUSH_CONNECTIONS.labels(kind="websocket").track_inprogress():
+        with context.hub.connect(live=True) as subscriber, \
+                PUSH_CONNECTIONS.labels(kind="websocket").track_inprogress():
             session = PushSession(socket, context, actor, subscriber)
             await start(session)
             tasks = [asyncio.create_task(session.pump()), asyncio.create_task(listen(session)),
@@ -132,11 +134,26 @@ async def order_socket(
     await _serve_socket(socket, push, token, start, lambda _: _wait_for_disconnect(socket))
 
 
+@websocket("/ws/fleet", exclude_from_auth=True, name="push-fleet")
+async def fleet_socket(
+    socket: WebSocket[Any, Any, Any],
+    push: NamedDependency[PushContext],
+    token: Annotated[str | None, QueryParameter()] = None,
+) -> None:
+    """Every courier that moved, at most twice a second (operators): the couriers map."""
+
+    async def start(session: PushSession) -> None:
+        await session.follow_live(FLEET)
+
+    await _serve_socket(socket, push, token, start, lambda _: _wait_for_disconnect(socket))
+
+
 @websocket("/ws", exclude_from_auth=True, name="push")
 async def push_socket(
     socket: WebSocket[Any, Any, Any],
     push: NamedDependency[PushContext],
     token: Annotated[str | None, QueryParameter()] = None,
 ) -> None:
-    """Several orders at once ({"subscribe"|"unsubscribe": "<order id>"}), or every view change ("*", admins)."""
+    """Several orders at once ({"subscribe"|"unsubscribe": "<order id>"}), every view change ("*", admins), the
+    fleet ("fleet", admins) or one courier ("courier:<id>", admins)."""
     await _serve_socket(socket, push, token, _nothing, lambda session: session.serve_commands())

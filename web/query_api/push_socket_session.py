@@ -3,8 +3,11 @@
 A client follows an order with ``{"subscribe": "<order id>"}`` (or every view change, admins, with ``"*"``) and
 stops with ``{"unsubscribe": ...}``. It is sent the order's document with the outbox id of its newest view
 message, then whatever committed since (read from the outbox), then the live changes; a live change at or below
-the highest id already sent for its order is skipped, so none is lost or repeated at the seams. A refusal
-closes the connection with 4000 + the HTTP status the same refusal gets from the API.
+the highest id already sent for its order is skipped, so none is lost or repeated at the seams. A followed
+order also brings its courier's positions (``{"type": "position", ...}``) as they come. Admins may follow
+``"fleet"`` (every courier that moved, ``{"type": "fleet", "positions": [...]}`` at most twice a second) and
+``"courier:<id>"`` (one courier's positions). A refusal closes the connection with 4000 + the HTTP status the
+same refusal gets from the API.
 """
 
 import asyncio
@@ -15,7 +18,8 @@ from uuid import UUID
 from litestar import WebSocket
 
 from domain.identity import Actor, Role
-from queries.push_hub import FIREHOSE, PushSubscriber, ViewChange, topic_of
+from queries.push_hub import FIREHOSE, PushItem, PushSubscriber, ViewChange, topic_of
+from queries.push_positions import FLEET, LiveFrame, courier_topic
 from web.query_api.push_context import PushContext, visible_snapshot
 from web.strict_input import MalformedJson, decode_plain_json
 
@@ -90,12 +94,23 @@ class PushSession:
         self._subscriber.unfollow(FIREHOSE)
         await self._send_control({"type": "unsubscribed", "subscription": FIREHOSE})
 
+    async def follow_live(self, topic: str) -> None:
+        """The fleet, or one courier's positions: operators only (a customer sees its own order's courier)."""
+        if self._actor.role is not Role.ADMIN:
+            raise SocketRefusal(CLOSE_FORBIDDEN, f"{topic.split(':', 1)[0]} positions need the admin role")
+        self._subscriber.follow(topic)
+        await self._send_control({"type": "subscribed", "subscription": topic})
+
+    async def unfollow_live(self, topic: str) -> None:
+        self._subscriber.unfollow(topic)
+        await self._send_control({"type": "unsubscribed", "subscription": topic})
+
     async def pump(self) -> None:
         """Forward live changes until the hub drops this connection (raises SubscriberDropped)."""
         while True:
-            change = await self._subscriber.get()
+            item = await self._subscriber.get_item()
             async with self._sending:
-                await self._forward(change)
+                await self._forward(item)
 
     async def serve_commands(self) -> None:
         while True:
@@ -103,6 +118,8 @@ class PushSession:
             for verb, target in command.items():
                 if target == FIREHOSE:
                     await (self.follow_firehose() if verb == "subscribe" else self.unfollow_firehose())
+                elif (live := _live_topic(target)) is not None:
+                    await (self.follow_live(live) if verb == "subscribe" else self.unfollow_live(live))
                 else:
                     order_id = _order_id(target)
                     await (self.follow_order(order_id) if verb == "subscribe" else self.unfollow_order(order_id))
@@ -111,7 +128,12 @@ class PushSession:
         async with self._sending:
             await self._socket.send_text(json.dumps(frame))
 
-    async def _forward(self, change: ViewChange) -> None:
+    async def _forward(self, item: PushItem) -> None:
+        if isinstance(item, LiveFrame):
+            if item.topic in self._subscriber.topics:  # else queued before the client unsubscribed
+                await self._socket.send_text(item.frame)
+            return
+        change: ViewChange = item
         topic = change.topic
         last = self._sent.get(topic)
         if last is not None:
@@ -137,8 +159,22 @@ def _parse_command(text: str) -> dict[str, str]:
     command = decoded_frame(text)
     if (not isinstance(command, dict) or not command or not set(command) <= {"subscribe", "unsubscribe"}
             or not all(isinstance(value, str) for value in command.values())):
-        raise SocketRefusal(CLOSE_BAD_MESSAGE, 'expected {"subscribe": "<order id>|*"} or {"unsubscribe": ...}')
+        raise SocketRefusal(CLOSE_BAD_MESSAGE,
+                            'expected {"subscribe": "<order id>|*|fleet|courier:<id>"} or {"unsubscribe": ...}')
     return command
+
+
+def _live_topic(target: str) -> str | None:
+    """`fleet`, or `courier:<id>` with the id made canonical (topics are matched as text); None for others."""
+    if target == FLEET:
+        return FLEET
+    kind, colon, rest = target.partition(":")
+    if kind != "courier" or not colon:
+        return None
+    try:
+        return courier_topic(UUID(rest))
+    except ValueError:
+        raise SocketRefusal(CLOSE_BAD_MESSAGE, f"not a courier id: {rest[:60]}") from None
 
 
 def _order_id(text: str) -> UUID:

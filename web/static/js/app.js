@@ -258,10 +258,88 @@
   });
 
   // ---------------------------------------------------------------------------------------------------------
+  // Live positions on a server-drawn map: the SVG says how it projects (centre, pixels per km), so a position
+  // from a push frame lands exactly where the server would have drawn it (web/pages/maps.py, MapFrame.project).
+
+  const KM_PER_DEGREE_LAT = 111.32;
+
+  function project(svg, lat, lng) {
+    const centreLat = Number(svg.dataset.centreLat);
+    const centreLng = Number(svg.dataset.centreLng);
+    const scale = Number(svg.dataset.pxPerKm);
+    const box = svg.viewBox.baseVal;
+    const dx = (lng - centreLng) * KM_PER_DEGREE_LAT * Math.cos(centreLat * Math.PI / 180);
+    const dy = (lat - centreLat) * KM_PER_DEGREE_LAT;
+    return { x: Math.round((box.width / 2 + dx * scale) * 100) / 100,
+             y: Math.round((box.height / 2 - dy * scale) * 100) / 100 };
+  }
+
+  function newer(frame, element) {
+    const shown = element && element.dataset.at ? Date.parse(element.dataset.at) : NaN;
+    return isNaN(shown) || Date.parse(frame.at) > shown;
+  }
+
+  // Times as the server renders them: UTC, `HH:MM:SS` (or `HH:MM` for an ETA).
+  function clock(iso, seconds) {
+    const text = new Date(iso).toISOString().slice(11, 19);
+    return seconds ? text : text.slice(0, 5);
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
   // The live order page: a WebSocket follows the order; every change it reports re-fetches the page's live
   // fragment (status, timeline, map), at most one request at a time and always ending on the newest state.
+  // Its courier's positions come on the same socket and move the marker and the ETA in place, with no request.
 
   let liveRoot = null;
+  let lastPosition = null;
+
+  // Moves the marker and the ETA; false when the page has no marker for this courier yet (it needs the fragment).
+  // A delivered order's page, or one whose courier was just replaced, ignores the frame: the view change that
+  // says so re-fetches the fragment anyway.
+  function showPosition(frame) {
+    const live = document.getElementById("order-live");
+    if (!live || !("onTheWay" in live.dataset) || live.dataset.courierId !== frame.courier_id) return true;
+    const svg = document.getElementById("order-map");
+    const marker = document.getElementById("courier-marker");
+    if (!svg || !marker) return false;
+    if (!newer(frame, marker)) return true;
+    const point = project(svg, frame.lat, frame.lng);
+    marker.setAttribute("cx", point.x);
+    marker.setAttribute("cy", point.y);
+    marker.dataset.at = frame.at;
+    const label = document.getElementById("courier-label");
+    if (label) { label.setAttribute("x", point.x + 12); label.setAttribute("y", point.y - 8); }
+    const route = document.getElementById("courier-route");
+    if (route) route.setAttribute("points", (route.getAttribute("points") || "") + " " + point.x + "," + point.y);
+    const seen = document.getElementById("courier-seen");
+    if (seen) seen.textContent = clock(frame.at, true);
+    const eta = document.getElementById("order-eta");
+    const etaTime = document.getElementById("order-eta-time");
+    if (eta && etaTime && frame.eta) {
+      etaTime.textContent = clock(frame.eta, false);
+      etaTime.setAttribute("datetime", frame.eta);
+      eta.hidden = false;
+    }
+    return true;
+  }
+
+  function onOrderFrame(event) {
+    let frame = null;
+    try { frame = JSON.parse(event.data); } catch (_) { frame = null; }
+    if (frame && frame.type === "position") {
+      lastPosition = frame;
+      // A courier the page does not show yet (just assigned): the fragment draws it, then the frame applies.
+      if (!showPosition(frame)) refreshLive();
+      return;
+    }
+    refreshLive();
+  }
+
+  // A re-fetched fragment shows the read model's (or the position path's) last position: a frame that came
+  // meanwhile is newer, so it goes back on.
+  document.addEventListener("htmx:afterSwap", function () {
+    if (lastPosition && document.getElementById("order-live")) showPosition(lastPosition);
+  });
   let fetching = false;
   let again = false;
 
@@ -283,21 +361,20 @@
       });
   }
 
-  function followOrder(root) {
-    liveRoot = root;
-    const orderId = root.dataset.liveOrder;
+  // A WebSocket that reconnects with a growing pause; the HttpOnly session cookie goes with the handshake, so
+  // the page never handles the token.
+  function openLive(path, onMessage) {
     const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     let delay = 500;
     let stopped = false;
 
     function connect() {
-      // The HttpOnly session cookie goes with the handshake; the page never handles the token.
-      const socket = new WebSocket(scheme + window.location.host + "/ws/orders/" + encodeURIComponent(orderId));
+      const socket = new WebSocket(scheme + window.location.host + path);
       socket.addEventListener("open", function () {
         delay = 500;
         setIndicator("live", "live");
       });
-      socket.addEventListener("message", function () { refreshLive(); });
+      socket.addEventListener("message", onMessage);
       socket.addEventListener("close", function (event) {
         if (stopped) return;
         if (event.code === 4401) { window.location.assign("/login"); return; }
@@ -310,6 +387,53 @@
     window.addEventListener("pagehide", function () { stopped = true; });
     connect();
   }
+
+  function followOrder(root) {
+    liveRoot = root;
+    openLive("/ws/orders/" + encodeURIComponent(root.dataset.liveOrder), onOrderFrame);
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // The couriers map follows the fleet: each frame holds every courier that moved (at most two a second), and
+  // moves its pin, its trip line and its "seen" time. The 2 s refresh redraws the map from the read models; the
+  // newer positions from frames go back on after it.
+
+  const fleetPositions = new Map();
+
+  function movePin(position) {
+    const svg = document.getElementById("couriers-map");
+    if (!svg) return;
+    const id = CSS.escape(position.courier_id);
+    const point = project(svg, position.lat, position.lng);
+    svg.querySelectorAll('.map-pin[data-courier-id="' + id + '"]').forEach(function (pin) {
+      if (!newer(position, pin)) return;
+      pin.dataset.at = position.at;
+      const circle = pin.querySelector("circle");
+      if (circle) { circle.setAttribute("cx", point.x); circle.setAttribute("cy", point.y); }
+      const label = pin.querySelector(".map-label");
+      if (label) { label.setAttribute("x", point.x + 10); label.setAttribute("y", point.y + 4); }
+      svg.querySelectorAll('.map-trip[data-courier-id="' + id + '"] line').forEach(function (line) {
+        line.setAttribute("x1", point.x);
+        line.setAttribute("y1", point.y);
+      });
+      const seen = document.querySelector('[data-seen="' + id + '"]');
+      if (seen) seen.textContent = clock(position.at, true);
+    });
+  }
+
+  function onFleetFrame(event) {
+    let frame = null;
+    try { frame = JSON.parse(event.data); } catch (_) { return; }
+    if (!frame || frame.type !== "fleet" || !Array.isArray(frame.positions)) return;
+    frame.positions.forEach(function (position) {
+      fleetPositions.set(position.courier_id, position);
+      movePin(position);
+    });
+  }
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.target instanceof Element && event.target.id === "couriers-live") fleetPositions.forEach(movePin);
+  });
 
   // ---------------------------------------------------------------------------------------------------------
   // The audit stream's version stepper: ◀ ▶ and the event list move the range slider, which htmx follows.
@@ -349,8 +473,12 @@
     const state = event.target instanceof Element ? event.target.querySelector(".state[data-version]") : null;
     if (!state) return;
     document.querySelectorAll(".stream-events a[data-version]").forEach(function (link) {
-      if (link.dataset.version === state.dataset.version) link.setAttribute("aria-current", "step");
-      else link.removeAttribute("aria-current");
+      if (link.dataset.version === state.dataset.version) {
+        link.setAttribute("aria-current", "step");
+        // Inside a collapsed run of checkpoints: open it, so the version shown is in view.
+        const run = link.closest("details");
+        if (run) run.open = true;
+      } else link.removeAttribute("aria-current");
     });
     revealCurrentVersion();
   });
@@ -388,6 +516,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     const root = document.querySelector("[data-live-order]");
     if (root) followOrder(root);
+    if (document.querySelector("[data-fleet-live]")) openLive("/ws/fleet", onFleetFrame);
     revealCurrentVersion();
   });
 })();
