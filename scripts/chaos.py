@@ -32,7 +32,7 @@ from adapters.rabbitmq_topology import dead_letter_queue_name
 from adapters.tokens import TokenIssuer
 from composition.migration import migrate
 from scripts.chaos_faults import FAULT_KINDS, Deployment, FaultInjector, FaultOutcome, PlannedFault, fault_schedule
-from scripts.chaos_load import Couriers, Customers, client, seed_catalog
+from scripts.chaos_load import COURIER_SPEED_KMH, Couriers, Customers, client, seed_catalog
 from scripts.chaos_report import (
     ChaosReport,
     MessageTally,
@@ -155,7 +155,9 @@ def run_chaos(config: ChaosConfig, console: Console | None = None) -> ChaosRepor
         tally = stack.enter_context(exchange_consumer(config.amqp_url, exchange))
         env = {"LOGISTICS_DATABASE_URL": database.url, "LOGISTICS_SECRET": SECRET,
                "LOGISTICS_AMQP_URL": config.amqp_url, "LOGISTICS_AMQP_EXCHANGE": exchange,
-               "LOGISTICS_DATA_DIR": str(work / "data"), "LOGISTICS_ENV_FILE": str(work / "none")}
+               "LOGISTICS_DATA_DIR": str(work / "data"), "LOGISTICS_ENV_FILE": str(work / "none"),
+               # The chaos couriers jump to their destinations: their moves are not GPS jumps.
+               "LOGISTICS_MAX_COURIER_SPEED_KMH": str(COURIER_SPEED_KMH * 2)}
         deployment = Deployment(env, work)
         stack.callback(deployment.stop)
         console.print(f"starting the deployment (logs in {work})")

@@ -130,8 +130,8 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     demo.add_argument("--api-url", default=api_url, help="the command API (default %(default)s)")
     demo.add_argument("--orders-per-minute", type=_positive_float, default=30.0, help="(default %(default)s)")
     demo.add_argument("--couriers", type=_positive_int,
-                      help="(default: as many as the order rate needs, 18 for 30 orders/min)")
-    demo.add_argument("--speed-kmh", type=_positive_float, default=600.0,
+                      help="(default: as many as the order rate needs, 43 for 30 orders/min)")
+    demo.add_argument("--speed-kmh", type=_positive_float, default=200.0,
                       help="couriers' speed, fast-forwarded so that deliveries finish within a demo "
                            "(default %(default)s)")
     demo.add_argument("--duration-s", type=_positive_float, help="stop after this long (default: at Ctrl-C)")

@@ -86,7 +86,7 @@ class DemoConfig:
     couriers: int | None = None
     """None: as many as the order rate needs (`couriers_for`)."""
     duration_s: float | None = None
-    speed_kmh: float = 600.0
+    speed_kmh: float = 200.0
     tick_s: float = 1.0
     pickup_s: float = PICKUP_S
     customers: int = 6

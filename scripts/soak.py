@@ -29,7 +29,7 @@ from composition.migration import migrate
 from scripts.bench_orders import SECRET
 from scripts.bench_push import _delete_exchange, percentile
 from scripts.processes import background_process, logistics_process
-from scripts.soak_load import CUSTOMERS, Load, couriers_for, steady_load
+from scripts.soak_load import CUSTOMERS, SPEED_KMH, Load, couriers_for, steady_load
 from scripts.soak_plot import plot, write_csv
 from scripts.soak_sampler import Sample, sample_platform, sample_processes
 from scripts.soak_verdict import Verdict, judge, warm_up_s
@@ -114,7 +114,9 @@ def run_soak(config: SoakConfig, console: Console | None = None) -> SoakResult:
             logs = Path(log_dir)
             env = {"LOGISTICS_DATABASE_URL": database.url, "LOGISTICS_SECRET": SECRET,
                    "LOGISTICS_AMQP_URL": config.amqp_url, "LOGISTICS_AMQP_EXCHANGE": exchange,
-                   "LOGISTICS_DATA_DIR": log_dir, "LOGISTICS_ENV_FILE": str(logs / "none")}
+                   "LOGISTICS_DATA_DIR": log_dir, "LOGISTICS_ENV_FILE": str(logs / "none"),
+                   # The soak's couriers are fast-forwarded: their moves are not GPS jumps.
+                   "LOGISTICS_MAX_COURIER_SPEED_KMH": str(SPEED_KMH * 2)}
             with logistics_process(["command-api"], env, logs) as api, \
                     background_process(["worker"], env, logs) as worker, \
                     background_process(["projector"], env, logs) as projector, \

@@ -125,7 +125,9 @@ class Stack:
 @contextmanager
 def running_stack(database: Database, log_dir: Path, **settings: str) -> Iterator[Stack]:
     env = {"LOGISTICS_DATABASE_URL": database.url, "LOGISTICS_SECRET": SECRET,
-           "LOGISTICS_DATA_DIR": str(log_dir / "data"), "LOGISTICS_ENV_FILE": str(log_dir / "none"), **settings}
+           "LOGISTICS_DATA_DIR": str(log_dir / "data"), "LOGISTICS_ENV_FILE": str(log_dir / "none"),
+           # Simulated couriers drive fast-forwarded: a test that wants the real limit sets it.
+           "LOGISTICS_MAX_COURIER_SPEED_KMH": "100000", **settings}
     with ExitStack() as stack:
         api = stack.enter_context(logistics_process(["command-api"], env, log_dir))
         http = stack.enter_context(httpx.Client(base_url=api.base_url, timeout=30))
