@@ -58,15 +58,17 @@ class AuditEvent:
 
 @dataclass(frozen=True)
 class Cause:
-    """What an event's causation id points at: another event (found in the log) or an API request."""
+    """What an event's causation id points at: another event (found in the log), an API request, or one of the
+    platform's own loops (`shipping:dispatch-sweep`, `tracking:checkpointer`, `tracking:courier-watch`)."""
 
-    kind: Literal["event", "request"]
+    kind: Literal["event", "request", "process"]
     event_id: UUID | None = None
     context: str | None = None
     position: int | None = None
     event_type: str | None = None
     aggregate_id: UUID | None = None
     request_id: str | None = None
+    process: str | None = None
 
 
 @dataclass(frozen=True)
@@ -241,6 +243,8 @@ def _cause(causation_id: str | None, known: dict[tuple[str, int], AuditEvent]) -
     if causation_id is not None and causation_id.startswith(REQUEST_PREFIX):
         return Cause(kind="request", request_id=causation_id.removeprefix(REQUEST_PREFIX))
     key = event_log_position(causation_id)
+    if key is None and causation_id is not None and ":" in causation_id:
+        return Cause(kind="process", process=causation_id)
     cause = known.get(key) if key is not None else None
     if cause is None:
         return None

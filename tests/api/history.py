@@ -236,13 +236,12 @@ def tell_the_story(story: Story, platform: Platform) -> None:
     story.move(ani, -6.199, 106.802, platform)
     story.settle()
     story.deliver_and_receive("o1", ani, "alice")
-    story.pick_up("o6", ani)
+    story.pick_up("o6", ani)  # given to Ani by alice's receipt
     platform.write.shipping.record_checkpoints([Checkpoint(UUID(ani.id), -6.2, 106.81, LATE_ETA)])
     story.settle()
     story.move(budi, -6.5, 107.2, platform)
     story.settle()
     story.deliver_and_receive("o4", budi, "bob")
-    story.pick_up("o6", ani)  # given to Ani by alice's receipt
 
     assert story.client.delete(f"/api/products/{products['NASI-1']}", headers=admin).status_code == 204
     story.post(f"/api/products/{products['ROTI-1']}/restock", admin, {"quantity": 5, "reason": "delivery"})

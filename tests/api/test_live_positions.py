@@ -1,8 +1,8 @@
 """Where a courier is now, served by the query API: the late deliveries, and an order's live position and ETA.
 
 The late deliveries come from the shared recorded history (its `o6` is in transit with an ETA past its promise).
-The live overlay needs the position path's table, `tracking.courier_positions`, which the position path creates:
-those tests make it on a database of their own, as it would, and check the API before and after it exists.
+The live overlay reads the position path's table, `tracking.courier_positions`: those tests write its newest
+row themselves, on a database of their own, as the position path would for a courier's next report.
 """
 
 from collections.abc import Iterator
@@ -26,15 +26,6 @@ from web.command_api.app import create_command_api
 from web.query_api.app import create_query_api
 
 Client = TestClient[Any]
-
-# As the position path creates it (FLEET_SPEC part B); the read side only reads it.
-TRACKING_TABLE = """
-    CREATE SCHEMA IF NOT EXISTS tracking;
-    CREATE TABLE tracking.courier_positions (
-        courier_id uuid PRIMARY KEY, lat double precision NOT NULL, lng double precision NOT NULL,
-        at timestamptz NOT NULL, speed_mps double precision, reported_at timestamptz NOT NULL,
-        checkpoint_at timestamptz, shipment_id uuid, order_id uuid, eta timestamptz)"""
-
 
 def test_operators_list_the_deliveries_that_will_miss_their_promise(history: History, history_client: Client) -> None:
     body = get_ok(history_client, "/api/ops/late-deliveries", history.admin)
@@ -96,7 +87,8 @@ class Delivery:
             connection.execute(
                 "INSERT INTO tracking.courier_positions (courier_id, lat, lng, at, speed_mps, reported_at, "
                 "order_id, eta) VALUES (%s, -6.2, 106.805, %s, 5.5, now(), %s, %s) ON CONFLICT (courier_id) DO "
-                "UPDATE SET at = excluded.at, order_id = excluded.order_id, eta = excluded.eta",
+                "UPDATE SET lat = excluded.lat, lng = excluded.lng, at = excluded.at, order_id = excluded.order_id, "
+                "eta = excluded.eta",
                 (UUID(self.courier.id), at, order_id, eta))
 
 
@@ -109,10 +101,8 @@ def delivery(settings: Settings) -> Iterator[Delivery]:
 def test_an_order_shows_its_couriers_live_position_and_eta_once_the_position_path_keeps_them(
         delivery: Delivery) -> None:
     checkpoint = delivery.order()["shipment"]
-    assert (checkpoint["position"]["lat"], checkpoint["eta"]) == (-6.195, None)  # no table yet: the read model's
+    assert checkpoint["position"]["lat"] == -6.195  # the route's checkpoint of the courier's report
 
-    with delivery.database.connect() as connection:
-        connection.execute(TRACKING_TABLE)
     live_at = datetime.fromisoformat(checkpoint["position"]["at"]) + timedelta(seconds=7)
     eta = datetime(2030, 1, 1, 10, 0, tzinfo=UTC)
     delivery.report(live_at, delivery.order_id, eta)
@@ -125,8 +115,6 @@ def test_an_order_shows_its_couriers_live_position_and_eta_once_the_position_pat
 
 
 def test_a_live_position_older_than_the_checkpoint_or_of_another_order_is_not_laid_over(delivery: Delivery) -> None:
-    with delivery.database.connect() as connection:
-        connection.execute(TRACKING_TABLE)
     checkpoint = delivery.order()["shipment"]
     at = datetime.fromisoformat(checkpoint["position"]["at"])
 

@@ -1,28 +1,25 @@
 """Couriers' positions on the new path, in a real Chromium: the order page's marker and ETA, the operators' map.
 
-`logistics run` is fed from the real RabbitMQ (an exchange of this test's own), and the test publishes position
-messages there exactly as the position path does (`position.courier.<id>`, JSON body, fire-and-forget). No event
-is written for them, so the read models never move: a marker that moves was moved by a push frame, projected in
-the browser as the server projects (checked against `MapFrame.project`).
+`logistics run` is fed from the real RabbitMQ (an exchange of this test's own). The courier reports through
+`POST /api/couriers/{id}/location`, the position path: stored in `tracking`, published on the broker, pushed.
+No event is written for a report (the checkpointer is minutes away), so the read models never move: a marker
+that moves was moved by a push frame, projected in the browser as the server projects (checked against
+`MapFrame.project`), and the ETA the page shows is the one the position path estimated for that report.
 """
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from adapters.database import Database
-from adapters.messaging import Message
-from adapters.rabbitmq import RabbitMQBroker
 from scripts.processes import RunningProcess, logistics_process
 from tests.browser.conftest import refreshes
-from tests.browser.test_ui import SECRET, WAIT_MS, Api, shot
+from tests.browser.test_ui import SECRET, WAIT_MS, Api, bearer, shot
 from tests.rabbit_env import RabbitEnv
 from tests.waiting import eventually
 from web.pages.maps import MapFrame
@@ -43,20 +40,32 @@ def platform(database: Database, tmp_path: Path, rabbit: RabbitEnv) -> Iterator[
 
 
 class PositionPath:
-    """Publishes what the position path publishes for one courier's reports."""
+    """One courier's app reporting through the command API: each report a point 20 s after the one before (a
+    courier's pace, so that no report is a GPS jump), starting half an hour ago."""
 
-    def __init__(self, broker: RabbitMQBroker, courier_id: str, order_id: str | None) -> None:
-        self._broker = broker
-        self.courier_id = courier_id
-        self.order_id = order_id
+    def __init__(self, api: Api, courier: dict[str, Any]) -> None:
+        self._api = api
+        self._courier = courier
+        self._at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
 
-    def report(self, lat: float, lng: float, eta: datetime | None) -> dict[str, Any]:
-        body = {"courier_id": self.courier_id, "shipment_id": None, "order_id": self.order_id, "lat": lat,
-                "lng": lng, "at": datetime.now(UTC).isoformat(), "eta": eta.isoformat() if eta else None,
-                "speed_mps": 6.0}
-        self._broker.publish([Message(f"position.courier.{self.courier_id}", json.dumps(body).encode(),
-                                      str(uuid4()))])
-        return body
+    def report(self, lat: float, lng: float) -> dict[str, Any]:
+        self._at += timedelta(seconds=20)
+        point = {"lat": lat, "lng": lng, "at": self._at.isoformat()}
+        self._api.call("POST", f"/api/couriers/{self._courier['id']}/location", bearer(self._courier["token"]),
+                       {"positions": [point]}, 202)
+        return point
+
+
+def shown_eta(page: Page) -> datetime:
+    """The arrival the order page shows (its machine-readable time)."""
+    expect(page.locator("#order-eta")).to_be_visible()
+    return datetime.fromisoformat(page.locator("#order-eta-time").get_attribute("datetime") or "")
+
+
+def live_eta(api: Api, order_id: str) -> datetime:
+    """The arrival the query API gives for the order: the position path's latest estimate."""
+    order = api.call("GET", f"/api/orders/{order_id}", api.as_("customer", "demo-customer-1"), None, 200)
+    return datetime.fromisoformat(order["shipment"]["eta"])
 
 
 def projected(page: Page, svg_id: str, lat: float, lng: float) -> tuple[float, float]:
@@ -67,12 +76,11 @@ def projected(page: Page, svg_id: str, lat: float, lng: float) -> tuple[float, f
     return point.x, point.y
 
 
-def moved_to(page: Page, path: PositionPath, selector: str, lat: float, lng: float,
-             eta: datetime | None) -> dict[str, Any]:
+def moved_to(page: Page, path: PositionPath, selector: str, lat: float, lng: float) -> dict[str, Any]:
     """Report until the element shows this report (a live frame is not replayed: the page's socket may still be
     subscribing when the first one goes out), and return the report it shows."""
     def shown() -> dict[str, Any] | None:
-        report = path.report(lat, lng, eta)
+        report = path.report(lat, lng)
         try:
             page.wait_for_function("([selector, at]) => { const element = document.querySelector(selector);"
                                    " return element && element.dataset.at === at; }",
@@ -113,19 +121,20 @@ def test_the_order_page_and_the_couriers_map_move_with_position_messages(
     page.evaluate("window.__stillTheSamePage = true")
     shot(page, "live-01-order-before")
 
-    path = PositionPath(rabbit.broker(), courier["id"], order_id)
-    first_eta = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=20)
-    first = moved_to(page, path, "#courier-marker", -6.1880, 106.8260, first_eta)
-    expect(page.locator("#order-eta-time")).to_have_text(first_eta.strftime("%H:%M"))
+    path = PositionPath(api, courier)
+    first = moved_to(page, path, "#courier-marker", -6.1880, 106.8260)
+    first_eta = shown_eta(page)
+    assert first_eta == live_eta(api, order_id)
     x, y = projected(page, "order-map", first["lat"], first["lng"])
     assert float(marker.get_attribute("cx") or "nan") == pytest.approx(x, abs=0.02)
     assert float(marker.get_attribute("cy") or "nan") == pytest.approx(y, abs=0.02)
     shot(page, "live-02-order-moved")
 
-    # On: the marker moves again and the ETA changes with it, the page never reloading.
-    later_eta = first_eta + timedelta(minutes=7)
-    second = moved_to(page, path, "#courier-marker", -6.1870, 106.8285, later_eta)
-    expect(page.locator("#order-eta-time")).to_have_text(later_eta.strftime("%H:%M"))
+    # On, nearer the customer: the marker moves again and the ETA moves with it, the page never reloading.
+    second = moved_to(page, path, "#courier-marker", -6.1862, 106.8295)
+    later_eta = shown_eta(page)
+    assert later_eta == live_eta(api, order_id)
+    assert later_eta != first_eta
     x2, _ = projected(page, "order-map", second["lat"], second["lng"])
     assert float(marker.get_attribute("cx") or "nan") == pytest.approx(x2, abs=0.02)
     assert x2 != pytest.approx(x, abs=1)
@@ -133,9 +142,10 @@ def test_the_order_page_and_the_couriers_map_move_with_position_messages(
     assert page.evaluate("window.__stillTheSamePage") is True
     shot(page, "live-03-order-eta-changed")
 
-    # Another courier's position, naming no order of ours, never reaches the customer's page.
-    PositionPath(rabbit.broker(), str(uuid4()), None).report(-6.2, 106.81, None)
-    sentinel = moved_to(page, path, "#courier-marker", -6.1865, 106.8290, later_eta)
+    # Another courier's position, carrying no order of ours, never reaches the customer's page.
+    other = api.call("POST", "/api/couriers", admin, {"name": "Budi", "lat": -6.2, "lng": 106.81}, 201)
+    PositionPath(api, other).report(-6.2001, 106.8101)
+    sentinel = moved_to(page, path, "#courier-marker", -6.1861, 106.8296)
     assert marker.get_attribute("data-at") == sentinel["at"]
 
     # The operators' map follows the fleet socket.
@@ -147,7 +157,7 @@ def test_the_order_page_and_the_couriers_map_move_with_position_messages(
     pin = f'#couriers-map g.map-pin[data-courier-id="{courier["id"]}"]'
     expect(operator.locator(pin)).to_have_class("map-pin pin-busy")
     expect(operator.locator("#live-indicator")).to_have_text("live")
-    fleet = moved_to(operator, path, pin, -6.1860, 106.8295, later_eta)
+    fleet = moved_to(operator, path, pin, -6.1860, 106.8297)
     fx, fy = projected(operator, "couriers-map", fleet["lat"], fleet["lng"])
     circle = operator.locator(f"{pin} circle")
     assert float(circle.get_attribute("cx") or "nan") == pytest.approx(fx, abs=0.02)

@@ -51,7 +51,7 @@ def traced_event(traced: audit.TracedEvent) -> TracedEvent:
         caused_by=None if cause is None else Cause(
             kind=cause.kind, event_id=cause.event_id,
             context=cause.context, position=cause.position, event_type=cause.event_type,
-            aggregate_id=cause.aggregate_id, request_id=cause.request_id),
+            aggregate_id=cause.aggregate_id, request_id=cause.request_id, process=cause.process),
     )
 
 

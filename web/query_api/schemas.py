@@ -63,13 +63,15 @@ class AuditEventPage(msgspec.Struct, frozen=True):
 
 
 class Cause(msgspec.Struct, frozen=True, omit_defaults=True):
-    kind: Literal["event", "request"]
+    kind: Literal["event", "request", "process"]
     event_id: UUID | None = None
     context: str | None = None
     position: int | None = None
     event_type: str | None = None
     aggregate_id: UUID | None = None
     request_id: str | None = None
+    process: str | None = None
+    """For `process`: the platform's loop that decided it, e.g. `tracking:checkpointer`."""
 
 
 class TracedEvent(AuditEvent, frozen=True):
