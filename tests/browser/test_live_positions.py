@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from adapters.database import Database
+from scripts.movement import Point, distance_m
 from scripts.processes import RunningProcess, logistics_process
 from tests.browser.conftest import refreshes
 from tests.browser.test_ui import SECRET, WAIT_MS, Api, bearer, shot
@@ -40,20 +41,28 @@ def platform(database: Database, tmp_path: Path, rabbit: RabbitEnv) -> Iterator[
 
 
 class PositionPath:
-    """One courier's app reporting through the command API: each report a point 20 s after the one before (a
-    courier's pace, so that no report is a GPS jump), starting half an hour ago."""
+    """One courier's app reporting through the command API, at a courier's pace: each point at least as long
+    after the one before as 20 m/s needs to get there (so that no report is a GPS jump), and never before now
+    (the page shows only positions newer than what it has)."""
 
     def __init__(self, api: Api, courier: dict[str, Any]) -> None:
         self._api = api
         self._courier = courier
-        self._at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+        self._last: tuple[Point, datetime] | None = None
 
     def report(self, lat: float, lng: float) -> dict[str, Any]:
-        self._at += timedelta(seconds=20)
-        point = {"lat": lat, "lng": lng, "at": self._at.isoformat()}
+        now = datetime.now(UTC).replace(microsecond=0)
+        at = now
+        if self._last is not None:
+            point, before = self._last
+            gap = timedelta(seconds=max(1.0, distance_m(point, Point(lat, lng)) / 20.0))
+            at = max(now, before + gap)
+        self._last = Point(lat, lng), at
+        # As the position path publishes a time: UTC with a Z.
+        point_body = {"lat": lat, "lng": lng, "at": at.isoformat().replace("+00:00", "Z")}
         self._api.call("POST", f"/api/couriers/{self._courier['id']}/location", bearer(self._courier["token"]),
-                       {"positions": [point]}, 202)
-        return point
+                       {"positions": [point_body]}, 202)
+        return point_body
 
 
 def shown_eta(page: Page) -> datetime:
@@ -165,6 +174,8 @@ def test_the_order_page_and_the_couriers_map_move_with_position_messages(
     # The map's own refresh every 2 s redraws from the read models; the newer live position goes back on.
     with refreshes(operator, "couriers-live"):
         pass
-    expect(operator.locator(pin)).to_have_attribute("data-at", fleet["at"])
+    # The same moment, whichever way it is written (the frame's `Z`, the page's `+00:00`).
+    eventually(lambda: datetime.fromisoformat(operator.locator(pin).get_attribute("data-at") or "1970-01-01T00:00Z")
+               == datetime.fromisoformat(fleet["at"]), timeout=30, what="the live position back on the pin")
     assert float(operator.locator(f"{pin} circle").get_attribute("cx") or "nan") == pytest.approx(fx, abs=0.02)
     shot(operator, "live-04-couriers-map")
