@@ -118,13 +118,12 @@ def tell_the_story(running: RunningProcess, http: httpx.Client) -> Story:
         pick_up(story, story.orders[key])
         eventually(partial(in_transit, story, story.orders[key]), timeout=30, interval=0.2,
                    what=f"order {key} in transit")
-    # A courier registered once the orders are on their way stays free; it reports many positions, so that
-    # its stream is long enough to scroll.
+    # A courier registered once the orders are on their way stays free; its stream is made long enough to scroll.
     free = story.call("POST", "/api/couriers", admin, {"name": "Courier 3", "lat": -6.1750, "lng": 106.8400}, 201)
     story.couriers["Courier 3"] = story.couriers["free"] = free
-    for step in range(45):
-        story.call("POST", f"/api/couriers/{free['id']}/location", story.auth("courier", free["id"]),
-                   {"lat": -6.1750 + step * 0.0002, "lng": 106.8400})
+    # Its stream grows by its shifts (positions no longer write an event per report): off and on, 22 times.
+    for on_duty in (False, True) * 22:
+        story.call("POST", f"/api/couriers/{free['id']}/shift", story.auth("courier", free["id"]), {"on_duty": on_duty})
     return story
 
 
