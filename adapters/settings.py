@@ -46,7 +46,7 @@ class Settings:
     typed_events: bool = True
     """Write new events as typed JSON (`LOGISTICS_EVENT_FORMAT=typed`); `tagged` keeps writing the library's
     tagged JSON, both being read either way: the first step of a rolling upgrade (docs/operations.md)."""
-    checkpoint_interval_s: float = 30.0
+    checkpoint_interval_s: float = 40.0
     """A courier's route reaches the event store at most this often (a checkpoint), however often it reports."""
     courier_silence_s: float = 120.0
     """A courier that has reported nothing for this long loses the shipment it has not picked up yet."""
@@ -92,7 +92,7 @@ class Settings:
             demo=_flag(get("DEMO"), "DEMO", default=database_url is None),
             grpc_port=_number(get("GRPC_PORT"), "GRPC_PORT", 50051, int),
             typed_events=_choice(get("EVENT_FORMAT"), "EVENT_FORMAT", {"typed": True, "tagged": False}, True),
-            checkpoint_interval_s=_number(get("CHECKPOINT_INTERVAL_S"), "CHECKPOINT_INTERVAL_S", 30.0, float),
+            checkpoint_interval_s=_number(get("CHECKPOINT_INTERVAL_S"), "CHECKPOINT_INTERVAL_S", 40.0, float),
             courier_silence_s=_number(get("COURIER_SILENCE_S"), "COURIER_SILENCE_S", 120.0, float),
             track_retention_h=_number(get("TRACK_RETENTION_H"), "TRACK_RETENTION_H", 72.0, float),
             max_courier_speed_kmh=_number(get("MAX_COURIER_SPEED_KMH"), "MAX_COURIER_SPEED_KMH", 250.0, float),
