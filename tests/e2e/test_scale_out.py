@@ -73,23 +73,32 @@ def status_json(stack: Stack) -> dict[str, object]:
 
 def finish_every_order(stack: Stack, order_ids: list[UUID], couriers: dict[UUID, str]) -> None:
     """Cancel what still waits for a courier; pick up, deliver and confirm what a courier has: every order
-    final."""
+    final. The waiting ones are cancelled first, so that a courier freed by a receipt finds nothing more to
+    take and the deliveries do not queue behind each other."""
+    carried = []
     for order_id in order_ids:
         order = stack.wait_for(order_id, lambda order: order.status is not OrderStatus.PENDING, limit_s=180)
-        customer = stack.bearer("customer", order.customer_id)
         shipment = stack.shipment(order_id)
         if order.status is OrderStatus.CONFIRMED and shipment is not None and shipment.courier_id is not None:
-            stack.pick_up(order_id, {"Authorization": f"Bearer {couriers[shipment.courier_id]}"})
+            carried.append(order_id)
         elif order.status is OrderStatus.CONFIRMED:
             # Still cancellable if a courier took it meanwhile: it has not been picked up.
-            answer = stack.http.post(f"/api/orders/{order_id}/cancel", headers=customer)
+            answer = stack.http.post(f"/api/orders/{order_id}/cancel", headers=stack.bearer("customer",
+                                                                                          order.customer_id))
             assert answer.status_code == 202, answer.text
+    for order_id in carried:
+        shipment = stack.shipment(order_id)
+        assert shipment is not None
+        assert shipment.courier_id is not None
+        stack.pick_up(order_id, {"Authorization": f"Bearer {couriers[shipment.courier_id]}"})
         order = stack.order(order_id)
-        if order.status is OrderStatus.IN_TRANSIT and order.shipment_id is not None and order.courier_id:
-            courier = {"Authorization": f"Bearer {couriers[order.courier_id]}"}
-            stack.http.post(f"/api/shipments/{order.shipment_id}/delivered", headers=courier)
-            stack.wait_for(order_id, lambda order: order.status is OrderStatus.DELIVERED)
-            assert stack.http.post(f"/api/orders/{order_id}/receipt", headers=customer).status_code == 202
+        assert order.shipment_id is not None
+        assert order.courier_id
+        courier = {"Authorization": f"Bearer {couriers[order.courier_id]}"}
+        stack.http.post(f"/api/shipments/{order.shipment_id}/delivered", headers=courier)
+        stack.wait_for(order_id, lambda order: order.status is OrderStatus.DELIVERED)
+        customer = stack.bearer("customer", order.customer_id)
+        assert stack.http.post(f"/api/orders/{order_id}/receipt", headers=customer).status_code == 202
     for order_id in order_ids:
         stack.wait_for(order_id, lambda order: order.status in FINAL, limit_s=180)
 
