@@ -1,6 +1,6 @@
 """Small pieces the read models share."""
 
-from typing import Any
+from typing import Any, Final
 
 from projections.event_data import context_of, event_id, event_name, fact_of, to_json_value
 from projections.read_model import Doc
@@ -33,3 +33,24 @@ def with_entry(entries: list[Doc] | None, entry: Doc) -> list[Doc]:
     current.append(entry)
     current.sort(key=lambda item: (item["at"], item["context"], item["version"], item["event_id"]))
     return current
+
+
+CHECKPOINT_FACTS: Final = frozenset({"RouteCheckpoint", "LocationUpdated"})
+"""A shipment's route at a bounded rate (`LocationUpdated` in stores older than the checkpoints)."""
+POSITION_FACTS: Final = frozenset({"CourierAssigned", "PickedUp", *CHECKPOINT_FACTS})
+"""The shipment facts that say where its courier was."""
+
+
+def follow_journey(doc: Doc, fact: str, event: Any, at: str) -> None:
+    """What every document of a shipment takes from its journey: the pick-up, the ETA, the delivery and the
+    courier's last known position (positions of one shipment arrive in order, so the last one seen is it)."""
+    if fact == "PickedUp":
+        doc["picked_up_at"] = at
+    elif fact == "RouteCheckpoint":
+        doc["eta"] = event.eta
+    elif fact in ("Delivered", "Cancelled"):
+        doc["eta"] = None
+    if fact == "Delivered":
+        doc["delivered_at"] = at
+    if fact in POSITION_FACTS:
+        doc["position"] = {"lat": event.lat, "lng": event.lng, "at": at}

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from domain.order import OrderStatus
 from projections.event_data import aggregate_type, fact_of, to_json_value
-from projections.models.common import timeline_entry, touched, with_entry
+from projections.models.common import CHECKPOINT_FACTS, follow_journey, timeline_entry, touched, with_entry
 from projections.read_model import Column, Doc, Documents, ReadModel
 
 STATUS_AFTER = {
@@ -31,9 +31,7 @@ SHIPMENT_STATUS_AFTER = {
     "Created": "WAITING_FOR_COURIER", "CourierAssigned": "ASSIGNED", "PickedUp": "IN_TRANSIT",
     "CourierUnassigned": "WAITING_FOR_COURIER", "Delivered": "DELIVERED", "Cancelled": "CANCELLED",
 }
-CHECKPOINT_FACTS: Final = frozenset({"RouteCheckpoint", "LocationUpdated"})
 """Where the courier is on the route: the shipment's position, never a timeline entry."""
-POSITION_FACTS: Final = frozenset({"CourierAssigned", "PickedUp", *CHECKPOINT_FACTS})
 DELIVERY_PROMISE_MIN: Final = 45
 """Minutes from an order's confirmation to the delivery the customer is promised."""
 UNASSIGNED_BECAUSE: Final = {
@@ -120,19 +118,9 @@ def _apply_shipment_fact(new: Doc, event: Any, fact: str) -> None:
         # A reassignment starts the route again from the new courier: the map draws it from this version.
         shipment.update({"courier_id": str(event.courier_id), "assigned_at": at,
                          "assigned_version": event.originator_version, "eta": None})
-    elif fact == "PickedUp":
-        shipment["picked_up_at"] = at
     elif fact == "CourierUnassigned":
         shipment.update({"courier_id": None, "position": None, "eta": None})
-    elif fact == "RouteCheckpoint":
-        shipment["eta"] = event.eta
-    elif fact in ("Delivered", "Cancelled"):
-        shipment["eta"] = None
-    if fact == "Delivered":
-        shipment["delivered_at"] = at
-    if fact in POSITION_FACTS:
-        # Positions of one shipment arrive in order, so the last one seen is the last known one.
-        shipment["position"] = {"lat": event.lat, "lng": event.lng, "at": at}
+    follow_journey(shipment, fact, event, at)
     new["shipment"] = shipment
 
 

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from domain.shipping import ShipmentStatus
 from projections.event_data import aggregate_type, fact_of, to_json_value
-from projections.models.common import touched
+from projections.models.common import POSITION_FACTS, follow_journey, touched
 from projections.read_model import Column, Doc, Documents, ReadModel, Rows
 
 STATUS_AFTER = {
@@ -23,7 +23,6 @@ STATUS_AFTER = {
 }
 # The facts that say where the goods are: the courier's position when assigned and at the pick-up, and each
 # checkpoint of the route after (`LocationUpdated` in stores written before checkpoints).
-POSITION_FACTS = frozenset({"CourierAssigned", "PickedUp", "RouteCheckpoint", "LocationUpdated"})
 
 
 def shipment_id_of(event: Any) -> UUID | None:
@@ -62,17 +61,8 @@ def reduce_shipment(doc: Doc | None, event: Any) -> Doc:
         new.update({"courier_id": None, "assigned_at": None, "eta": None,
                     "unassigned": [*new.get("unassigned", []), {"courier_id": to_json_value(event.courier_id),
                                                                  "reason": event.reason, "at": at}]})
-    elif fact == "PickedUp":
-        new["picked_up_at"] = at
-    elif fact == "RouteCheckpoint":
-        new["eta"] = event.eta
-    elif fact in ("Delivered", "Cancelled"):
-        new["eta"] = None
-    if fact == "Delivered":
-        new["delivered_at"] = at
+    follow_journey(new, fact, event, at)
     if fact in POSITION_FACTS:
-        # Positions of one shipment arrive in order, so the last one seen is the last known one.
-        new["position"] = {"lat": event.lat, "lng": event.lng, "at": at}
         new["track_points"] = new.get("track_points", 0) + 1
     status = STATUS_AFTER.get(fact)
     if status is not None:
